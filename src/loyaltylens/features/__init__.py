@@ -1,0 +1,1 @@
+"""Point-in-time customer features and the versioned DuckDB feature store."""

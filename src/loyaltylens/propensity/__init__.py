@@ -1,0 +1,1 @@
+"""Propensity model: TabTransformer, training, evaluation, MLflow registry, exports."""

@@ -1,0 +1,44 @@
+"""Export a trained model as a self-contained directory: TorchScript file + feature contract.
+
+Layout of a model directory (what the registry stores and every server loads):
+    model.pt              TorchScript (torch.jit.script) taking raw features [N, F] -> probabilities [N, 1]
+    feature_contract.json feature order, kinds, ranges and category codes (see contract.py)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from loyaltylens.errors import LoyaltyLensError
+from loyaltylens.propensity.contract import CONTRACT_FILENAME, FeatureContract
+
+MODEL_FILENAME = "model.pt"
+PARITY_TOLERANCE = 1e-5
+
+
+def export_model(model: torch.nn.Module, contract: FeatureContract, out_dir: Path, parity_rows: torch.Tensor | None = None) -> Path:
+    """Script ``model`` into ``out_dir/model.pt`` beside its contract; check eager/script parity on ``parity_rows``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = model.eval()
+    scripted = torch.jit.script(model)
+    if parity_rows is not None:
+        with torch.no_grad():
+            diff = (scripted(parity_rows) - model(parity_rows)).abs().max().item()
+        if diff > PARITY_TOLERANCE:
+            raise LoyaltyLensError(f"TorchScript parity check failed: max abs diff {diff:.2e} > {PARITY_TOLERANCE}")
+    scripted.save(str(out_dir / MODEL_FILENAME))
+    contract.save(out_dir / CONTRACT_FILENAME)
+    return out_dir
+
+
+def load_model_dir(model_dir: Path) -> tuple[torch.jit.ScriptModule, FeatureContract]:
+    """Load a model directory written by :func:`export_model`, ready for inference on CPU."""
+    model_dir = Path(model_dir)
+    for name in (MODEL_FILENAME, CONTRACT_FILENAME):
+        if not (model_dir / name).is_file():
+            raise LoyaltyLensError(f"model directory {model_dir} has no {name}")
+    model = torch.jit.load(str(model_dir / MODEL_FILENAME), map_location="cpu").eval()
+    return model, FeatureContract.load(model_dir / CONTRACT_FILENAME)
