@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     )
     propensity_model_name: str = Field(default="loyaltylens-propensity")
     max_batch_size: int = Field(default=4096, ge=1, description="Largest batch a server accepts.")
+    prompts_dir: Path = Field(default=Path("prompts"), description="Versioned prompt YAML files.")
+    propensity_threshold: float = Field(
+        default=0.15, ge=0.0, le=1.0, description="Below this redemption probability no offer is sent."
+    )
 
     @property
     def datasets_dir(self) -> Path:
@@ -41,6 +45,14 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def retrieval_dir(self) -> Path:
+        return self.data_dir / "retrieval"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
 
     @property
     def pipeline_root(self) -> Path:

@@ -1,0 +1,39 @@
+# The README's two commands: `make run` (main job on the embedded defaults) and `make test`.
+# Both create .venv on first use: torch + torchvision first (pip takes the pinned wheels from this
+# machine's disk; a range in pyproject.toml keeps later installs from swapping them), then the project.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test bench compile lint clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "LoyaltyLens needs Python 3.11"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(INSTALLED)
+
+run: $(INSTALLED)
+	$(BIN)/loyaltylens run
+
+# pytest exits 5 when it collects nothing; say so instead of passing silently.
+test: $(INSTALLED)
+	$(BIN)/pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; fi; exit $$rc
+
+bench: $(INSTALLED)
+	$(BIN)/python -m benchmarks.feature_lookup
+	$(BIN)/python -m benchmarks.training
+	$(BIN)/python -m benchmarks.serving
+
+compile: $(INSTALLED)
+	$(BIN)/loyaltylens pipeline compile
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check src serving components pipelines tests benchmarks
+
+clean:
+	rm -rf .loyaltylens

@@ -1,0 +1,30 @@
+"""Build a feature-store version and hand its training frame to the trainer."""
+
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Output
+
+from components import TRAIN_IMAGE
+
+
+@dsl.component(base_image=TRAIN_IMAGE, install_kfp_package=False)
+def build_features(
+    dataset: Input[Dataset], label_window_days: int, training_frame: Output[Dataset]
+) -> NamedTuple("FeatureOutputs", feature_version=str, schema_hash=str):
+    """Publish a new immutable version to the feature store (under LOYALTYLENS_DATA_DIR) and export its
+    offline training frame as this task's artifact, so training depends on an artifact, not on the store."""
+    from collections import namedtuple
+    from pathlib import Path
+
+    from loyaltylens.config import get_settings
+    from loyaltylens.features.store import FeatureStore
+
+    store = FeatureStore(get_settings().feature_store_dir)
+    info = store.build(Path(dataset.path), label_window_days=label_window_days)
+    frame = store.get_training_frame(info.version)
+    frame.to_parquet(training_frame.path, index=False)
+    training_frame.metadata.update(
+        {"feature_version": info.version, "as_of": str(info.as_of), "rows": len(frame), "schema_hash": info.schema_hash}
+    )
+    return namedtuple("FeatureOutputs", ["feature_version", "schema_hash"])(info.version, info.schema_hash)

@@ -1,0 +1,90 @@
+"""Compile, run locally (kfp.local, one subprocess per component) or submit to a KFP endpoint.
+
+Locally every component runs in this same Python environment (``SubprocessRunner(use_venv=False)``) and
+reads the same settings: the data dir is made absolute and exported so each component subprocess sees it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from loyaltylens.config import Settings
+from loyaltylens.errors import InvalidInputError, NotFoundError
+
+# name -> module in pipelines/ defining `pipeline` (the @dsl.pipeline function) and `COMPILED` (its YAML path)
+PIPELINES: dict[str, str] = {"training": "pipelines.training"}
+
+
+@dataclass(frozen=True)
+class LocalRun:
+    pipeline: str
+    arguments: dict
+    seconds: float
+    pipeline_root: Path
+
+
+def load_pipeline(name: str):
+    if name not in PIPELINES:
+        raise NotFoundError(f"unknown pipeline '{name}'; known: {', '.join(sorted(PIPELINES))}")
+    return importlib.import_module(PIPELINES[name])
+
+
+def parse_arguments(name: str, pairs: list[str]) -> dict:
+    """``key=value`` strings typed by the pipeline function's signature; unknown keys are an error."""
+    signature = inspect.signature(load_pipeline(name).pipeline.pipeline_func)
+    arguments: dict = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep:
+            raise InvalidInputError(f"parameter '{pair}' must look like key=value")
+        if key not in signature.parameters:
+            raise InvalidInputError(
+                f"pipeline '{name}' has no parameter '{key}'; parameters: {', '.join(signature.parameters)}"
+            )
+        kind = signature.parameters[key].annotation
+        try:
+            arguments[key] = (raw.lower() in {"1", "true", "yes"}) if kind is bool else kind(raw)
+        except ValueError:
+            raise InvalidInputError(f"parameter '{key}' must be {kind.__name__}, got '{raw}'") from None
+    return arguments
+
+
+def compile_pipeline(name: str, out: Path | None = None) -> Path:
+    from kfp import compiler
+
+    module = load_pipeline(name)
+    target = Path(out) if out else Path(module.COMPILED)
+    compiler.Compiler().compile(module.pipeline, str(target))
+    return target
+
+
+def run_local(name: str, arguments: dict, settings: Settings) -> LocalRun:
+    """Run the pipeline with kfp.local; a failing component raises ``RuntimeError`` naming the task."""
+    from kfp import local
+
+    module = load_pipeline(name)
+    data_dir = settings.data_dir.resolve()
+    os.environ["LOYALTYLENS_DATA_DIR"] = str(data_dir)
+    pipeline_root = data_dir / "pipeline_runs"
+    pipeline_root.mkdir(parents=True, exist_ok=True)
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True)
+    start = time.perf_counter()
+    module.pipeline(**arguments)
+    return LocalRun(name, arguments, time.perf_counter() - start, pipeline_root)
+
+
+def submit(name: str, host: str, arguments: dict, experiment: str = "loyaltylens") -> str:
+    """Submit the compiled pipeline to a KFP API endpoint; returns the run id."""
+    import kfp
+
+    module = load_pipeline(name)
+    client = kfp.Client(host=host)
+    run = client.create_run_from_pipeline_package(
+        str(module.COMPILED), arguments=arguments, experiment_name=experiment, run_name=f"{name}-{int(time.time())}"
+    )
+    return run.run_id

@@ -1,0 +1,66 @@
+"""Two ways to score propensity with the same interface: the TorchScript model in-process, or a KServe
+server over the Open Inference Protocol v2 (REST). ``run_for_customer`` takes either."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from loyaltylens.errors import InvalidInputError, LoyaltyLensError
+
+
+class PropensityScorer(Protocol):
+    name: str
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        """Probabilities ``[N]`` for a validated float32 matrix ``[N, F]``."""
+        ...
+
+
+class InProcessScorer:
+    """The exported TorchScript model, called directly (one thread: batch-1 latency is what matters here)."""
+
+    def __init__(self, model_dir: Path):
+        import torch
+
+        from loyaltylens.propensity.export import load_model_dir
+
+        self._torch = torch
+        self.model, self.contract = load_model_dir(model_dir)
+        self.name = f"in-process:{model_dir}"
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        matrix = self.contract.validate_matrix(features)
+        with self._torch.inference_mode():
+            return self.model(self._torch.from_numpy(matrix)).numpy()[:, 0]
+
+
+class KServeV2Scorer:
+    """POST /v2/models/{model}/infer on a KServe predictor, with a pooled keep-alive HTTP connection."""
+
+    def __init__(self, base_url: str, model_name: str = "propensity", timeout: float = 5.0):
+        import httpx
+
+        self.url = f"{base_url.rstrip('/')}/v2/models/{model_name}/infer"
+        self.name = f"kserve-v2:{self.url}"
+        self._client = httpx.Client(timeout=timeout)
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        matrix = np.asarray(features, dtype=np.float32)
+        request = {
+            "inputs": [
+                {"name": "features", "shape": list(matrix.shape), "datatype": "FP32", "data": matrix.ravel().tolist()}
+            ]
+        }
+        response = self._client.post(self.url, json=request)
+        if response.status_code == 400:
+            raise InvalidInputError(f"predictor rejected the request: {response.json().get('error', response.text)}")
+        if response.status_code != 200:
+            raise LoyaltyLensError(f"predictor at {self.url} answered {response.status_code}: {response.text[:200]}")
+        output = next(o for o in response.json()["outputs"] if o["name"] == "propensity")
+        return np.asarray(output["data"], dtype=np.float32)
+
+    def close(self) -> None:
+        self._client.close()
