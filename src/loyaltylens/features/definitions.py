@@ -30,6 +30,17 @@ class FeatureDefinition:
 # Recency is capped so customers with no purchase yet get a finite, clearly "long ago" value.
 RECENCY_CAP_DAYS = 365.0
 
+# Look-back windows of the windowed features (their names carry the same numbers).
+SHORT_WINDOW_DAYS = 30
+LONG_WINDOW_DAYS = 90
+OFFER_HISTORY_DAYS = 180
+
+# Rates over a handful of offers are noisy, so they are shrunk towards a prior:
+# rate = (hits + RATE_PRIOR_STRENGTH * prior) / (offers + RATE_PRIOR_STRENGTH); no offers -> the prior.
+RATE_PRIOR_STRENGTH = 2.0
+REDEMPTION_RATE_PRIOR = 0.15
+OPEN_RATE_PRIOR = 0.35
+
 FEATURES: tuple[FeatureDefinition, ...] = (
     FeatureDefinition("recency_days", "numeric", "Days since the last purchase before as-of (capped).", 0.0, RECENCY_CAP_DAYS),
     FeatureDefinition("frequency_30d", "numeric", "Purchases in the 30 days before as-of.", 0.0),

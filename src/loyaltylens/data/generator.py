@@ -1,0 +1,262 @@
+"""Generate a synthetic loyalty dataset: the event tables, the hidden truth and a manifest.
+
+Customers are simulated in fixed-size chunks (so a million customers fit in memory), each with its
+own random stream derived from the seed, so the output is byte-identical for a seed. Tables are
+written into a staging directory that is renamed to its final name only when complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from loyaltylens.config import Settings
+from loyaltylens.data.behaviour import calendar_factors
+from loyaltylens.data.io import content_hash
+from loyaltylens.data.offers import generate_offers
+from loyaltylens.data.population import generate_population
+from loyaltylens.data.progress import ProgressCallback
+from loyaltylens.data.schema import (
+    MANIFEST_FILENAME,
+    TABLE_SCHEMAS,
+    TRUTH_DIRNAME,
+    TRUTH_SCHEMAS,
+    schema_of,
+    schema_to_dict,
+    table_relpath,
+)
+from loyaltylens.data.simulate import campaign_days, simulate_chunk
+from loyaltylens.data.staging import new_staging_dir, remove_stale_staging, replace_dir
+from loyaltylens.errors import InvalidInputError
+
+CHUNK_SIZE = 25_000  # customers simulated together; bounds memory at ~1 GB whatever the population size
+GENERATOR_VERSION = 1  # bump when the same config would produce different data
+
+# Independent random streams, so e.g. changing the offer count does not reshuffle the customers.
+_POPULATION_STREAM, _OFFER_STREAM, _CHUNK_STREAM = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """What to simulate. The defaults give the reference dataset ``seed42-c50000-d365``."""
+
+    n_customers: int = 50_000
+    n_days: int = 365
+    start_date: str = "2025-11-01"  # first simulated day (ISO date)
+    seed: int = 42
+    n_offers: int = 200
+    campaign_every_days: int = 14
+    target_share: float = 0.30  # share of members each campaign targets
+    holdout_share: float = 0.10  # share of targeted customers held out (not sent) as control
+    label_window_days: int = 14  # a redemption happens within this many days of the send
+
+    def __post_init__(self) -> None:
+        try:
+            date.fromisoformat(self.start_date)
+        except ValueError:
+            raise InvalidInputError(f"start_date must be an ISO date, got '{self.start_date}'") from None
+        for name in ("n_customers", "n_offers", "campaign_every_days", "label_window_days"):
+            if getattr(self, name) < 1:
+                raise InvalidInputError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("target_share", "holdout_share"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise InvalidInputError(f"{name} must be in (0, 1), got {getattr(self, name)}")
+        shortest = self.campaign_every_days + self.label_window_days
+        if self.n_days < shortest:
+            raise InvalidInputError(
+                f"n_days={self.n_days} leaves no room for a campaign and its label window "
+                f"(need >= {shortest})"
+            )
+
+    @property
+    def start(self) -> date:
+        return date.fromisoformat(self.start_date)
+
+    @property
+    def end(self) -> date:
+        """The day after the last simulated day (the natural as-of of features built on the whole dataset)."""
+        return self.start + timedelta(days=self.n_days)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A generated dataset: where it is and its manifest."""
+
+    path: Path
+    manifest: dict
+
+
+def dataset_id(config: GeneratorConfig) -> str:
+    """Deterministic readable name, e.g. ``seed42-c50000-d365``.
+
+    Any other field that differs from its default adds a short hash suffix, so different data never
+    shares a name.
+    """
+    name = f"seed{config.seed}-c{config.n_customers}-d{config.n_days}"
+    main_fields = {"seed", "n_customers", "n_days"}
+    others = {
+        f.name: getattr(config, f.name)
+        for f in fields(config)
+        if f.name not in main_fields and getattr(config, f.name) != f.default
+    }
+    if others:
+        name += "-" + hashlib.sha256(json.dumps(others, sort_keys=True).encode()).hexdigest()[:8]
+    return name
+
+
+def config_from_settings(settings: Settings, **overrides: object) -> GeneratorConfig:
+    """The generator config the settings describe, with ``overrides`` (``None`` values ignored) applied."""
+    values = {
+        "n_customers": settings.n_customers,
+        "n_days": settings.n_days,
+        "start_date": settings.start_date,
+        "seed": settings.seed,
+        "label_window_days": settings.label_window_days,
+    }
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    return GeneratorConfig(**values)
+
+
+def default_dataset_dir(settings: Settings) -> Path:
+    """Where the dataset the settings describe lives: ``datasets_dir / dataset_id(config)``."""
+    return settings.datasets_dir / dataset_id(config_from_settings(settings))
+
+
+def generate_customers(config: GeneratorConfig) -> pd.DataFrame:
+    """The ``customers`` table alone, exactly as ``generate_dataset`` writes it (cheap: no events)."""
+    population = generate_population(config, np.random.default_rng([config.seed, _POPULATION_STREAM]))
+    return population.customers_table(config.start).to_pandas(date_as_object=False)
+
+
+def generate_dataset(
+    config: GeneratorConfig, out_dir: Path, progress: ProgressCallback | None = None
+) -> DatasetInfo:
+    """Simulate ``config`` and write the dataset to ``out_dir`` (replacing an older one there).
+
+    Args:
+        config: what to simulate.
+        out_dir: the dataset directory to create; usually ``settings.datasets_dir / dataset_id(config)``.
+        progress: optional callback ``(message, fraction_done)``.
+
+    Returns:
+        ``DatasetInfo`` with the path and the manifest (config, row counts, schemas, content hash,
+        truth summary).
+
+    Example:
+        >>> info = generate_dataset(GeneratorConfig(n_customers=1000), Path("/tmp/ds"))
+        >>> info.manifest["row_counts"]["customers"]
+        1000
+    """
+    started = time.perf_counter()
+    report = progress or (lambda message, fraction: None)
+    out_dir = Path(out_dir)
+    remove_stale_staging(out_dir.parent)
+    staging = new_staging_dir(out_dir.parent, out_dir.name)
+    try:
+        summary = _write_tables(config, staging, report)
+        manifest = _manifest(config, staging, summary, time.perf_counter() - started)
+        (staging / MANIFEST_FILENAME).write_text(json.dumps(manifest, indent=2))
+        replace_dir(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    report("done", 1.0)
+    return DatasetInfo(path=out_dir, manifest=manifest)
+
+
+def _write_tables(config: GeneratorConfig, target: Path, report: ProgressCallback) -> dict:
+    """Write every table into ``target``; return the row counts and the truth summary."""
+    report("customers and offers", 0.0)
+    population = generate_population(config, np.random.default_rng([config.seed, _POPULATION_STREAM]))
+    offers = generate_offers(config, np.random.default_rng([config.seed, _OFFER_STREAM]))
+    (target / TRUTH_DIRNAME).mkdir()
+    pq.write_table(population.customers_table(config.start), target / table_relpath("customers"))
+    pq.write_table(offers.table(config.start), target / table_relpath("offers"))
+    pq.write_table(population.truth_table(config.n_days), target / table_relpath("customers_truth"))
+
+    chunked = ("transactions", "campaigns", "offer_events", "assignments_truth")
+    writers = {name: pq.ParquetWriter(target / table_relpath(name), schema_of(name)) for name in chunked}
+    day_factor = calendar_factors(config.start, config.n_days)
+    start_epoch_second = int(np.datetime64(config.start, "s").astype(np.int64))
+    rows = dict.fromkeys(chunked, 0)
+    treated_p, treated_redeemed = [], []
+    try:
+        for index, chunk_start in enumerate(range(0, config.n_customers, CHUNK_SIZE)):
+            chunk_stop = min(chunk_start + CHUNK_SIZE, config.n_customers)
+            report(f"customers {chunk_start + 1:,}-{chunk_stop:,}", chunk_start / config.n_customers)
+            tables = simulate_chunk(
+                population.rows(chunk_start, chunk_stop),
+                offers,
+                day_factor,
+                config,
+                np.random.default_rng([config.seed, _CHUNK_STREAM, index]),
+                start_epoch_second,
+                first_txn_id=rows["transactions"] + 1,
+                first_assignment_id=rows["campaigns"] + 1,
+            )
+            for name in chunked:
+                table = getattr(tables, name)
+                writers[name].write_table(table)
+                rows[name] += table.num_rows
+            treated_p.append(tables.treated_p_redeem)
+            treated_redeemed.append(tables.treated_redeemed)
+    finally:
+        for writer in writers.values():
+            writer.close()
+
+    p_redeem, redeemed = np.concatenate(treated_p), np.concatenate(treated_redeemed)
+    row_counts = {
+        "customers": len(population),
+        "offers": len(offers),
+        **rows,
+        "customers_truth": len(population),
+    }
+    truth_summary = {
+        "treated_assignments": int(len(p_redeem)),
+        "redemption_rate": float(redeemed.mean()) if len(redeemed) else 0.0,
+        "mean_p_redeem": float(p_redeem.mean()) if len(p_redeem) else 0.0,
+        "oracle_auc": roc_auc(redeemed, p_redeem),
+    }
+    return {"row_counts": row_counts, "truth_summary": truth_summary}
+
+
+def _manifest(config: GeneratorConfig, dataset_dir: Path, summary: dict, seconds: float) -> dict:
+    return {
+        "dataset_id": dataset_id(config),
+        "generator_version": GENERATOR_VERSION,
+        "config": asdict(config),
+        "period": {
+            "start_date": config.start.isoformat(),
+            "end_date": config.end.isoformat(),  # exclusive
+            "campaign_dates": [
+                (config.start + timedelta(days=int(d))).isoformat() for d in campaign_days(config)
+            ],
+        },
+        "row_counts": summary["row_counts"],
+        "schemas": {
+            name: schema_to_dict(schema) for name, schema in {**TABLE_SCHEMAS, **TRUTH_SCHEMAS}.items()
+        },
+        "content_hash": content_hash(dataset_dir),
+        "truth_summary": summary["truth_summary"],
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "generation_seconds": round(seconds, 2),
+    }
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """Area under the ROC curve (Mann-Whitney, ties averaged); ``None`` if only one class is present."""
+    labels = np.asarray(labels, dtype=bool)
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    ranks = pd.Series(scores).rank(method="average").to_numpy()
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))

@@ -1,0 +1,559 @@
+"""The versioned feature store: immutable versions on disk, an in-memory online path, a parquet offline path.
+
+Layout under ``root``::
+
+    versions/v0001/metadata.json      what the version is (as-of, dataset, schema hash, row counts, stats)
+    versions/v0001/online.parquet     one row per customer at as-of, sorted by customer_id
+    versions/v0001/training.parquet   stacked point-in-time snapshots with labels (optional)
+    .staging-*/                       versions being written (or left by a crashed build)
+
+A version is written completely into a staging directory and then renamed into ``versions/``;
+the rename is atomic, so readers see a whole version or none, and "latest" only ever moves to a
+complete version. Versions are never modified afterwards, so their online tables can be cached.
+Online lookups binary-search a sorted id array and gather rows of a float32 matrix (microseconds).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from loyaltylens.data.io import read_manifest
+from loyaltylens.data.progress import ProgressCallback
+from loyaltylens.data.staging import new_staging_dir, remove_stale_staging
+from loyaltylens.errors import (
+    DataValidationError,
+    InvalidInputError,
+    NotFoundError,
+    UnknownCustomerError,
+    UnknownVersionError,
+)
+from loyaltylens.features.compute import (
+    TRAINING_COLUMNS,
+    as_of_timestamp,
+    compute_features,
+    compute_training_frame,
+    connect,
+    snapshot_dates,
+)
+from loyaltylens.features.definitions import ENTITY_COLUMN, FEATURE_NAMES, FEATURES
+from loyaltylens.propensity.contract import FeatureContract
+
+logger = logging.getLogger(__name__)
+
+VERSIONS_DIRNAME = "versions"
+METADATA_FILENAME = "metadata.json"
+ONLINE_FILENAME = "online.parquet"
+TRAINING_FILENAME = "training.parquet"
+_VERSION_NAME = re.compile(r"^v(\d+)$")
+ONLINE_COLUMNS: tuple[str, ...] = (ENTITY_COLUMN, *FEATURE_NAMES)
+# Storage dtype of each online column: the float32 model input, categoricals as small integer codes.
+ONLINE_DTYPES: dict[str, str] = {
+    ENTITY_COLUMN: "int64",
+    **{f.name: "int16" if f.is_categorical else "float32" for f in FEATURES},
+}
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One published feature version, as recorded in its ``metadata.json``."""
+
+    version: str
+    path: Path
+    as_of: str  # ISO date: features use events strictly before it
+    created_at: str
+    online_rows: int
+    training_rows: int  # 0 if the version was published without a training frame
+    schema_hash: str
+    dataset_id: str | None
+    dataset_hash: str | None
+    label_window_days: int | None
+    feature_names: tuple[str, ...]
+    metadata: dict = field(repr=False)
+
+    @classmethod
+    def from_metadata(cls, path: Path, metadata: dict) -> VersionInfo:
+        return cls(
+            version=metadata["version"],
+            path=path,
+            as_of=metadata["as_of"],
+            created_at=metadata["created_at"],
+            online_rows=metadata["online_rows"],
+            training_rows=metadata["training_rows"],
+            schema_hash=metadata["schema_hash"],
+            dataset_id=metadata.get("dataset_id"),
+            dataset_hash=metadata.get("dataset_hash"),
+            label_window_days=metadata.get("label_window_days"),
+            feature_names=tuple(metadata["feature_names"]),
+            metadata=metadata,
+        )
+
+
+@dataclass(frozen=True)
+class FeatureBatch:
+    """Online features of some customers: ``values[i]`` is the model input row of ``customer_ids[i]``."""
+
+    customer_ids: np.ndarray  # int64 [N]
+    feature_names: tuple[str, ...]
+    values: np.ndarray  # float32 [N, F] in FEATURE_NAMES order, categoricals as codes
+    version: str
+    as_of: str
+
+    def to_records(self) -> list[dict]:
+        """One dict per customer with ``customer_id`` and every feature; categoricals as their labels."""
+        records = []
+        for customer_id, row in zip(self.customer_ids.tolist(), self.values.tolist(), strict=True):
+            record: dict = {ENTITY_COLUMN: customer_id}
+            for feature, value in zip(FEATURES, row, strict=True):
+                record[feature.name] = feature.categories[int(value)] if feature.is_categorical else value
+            records.append(record)
+        return records
+
+    def to_frame(self) -> pd.DataFrame:
+        """A frame laid out like the online table: ``customer_id``, then features (categoricals as codes)."""
+        frame = pd.DataFrame(self.values, columns=list(self.feature_names))
+        frame.insert(0, ENTITY_COLUMN, self.customer_ids)
+        return frame.astype(ONLINE_DTYPES)
+
+
+@dataclass(frozen=True)
+class FeatureDelta:
+    """How one feature's distribution moved between two versions (online tables)."""
+
+    name: str
+    mean: tuple[float, float]
+    std: tuple[float, float]
+    null_share: tuple[float, float]
+
+    @property
+    def changed(self) -> bool:
+        return any(
+            not np.isclose(a, b, rtol=1e-6, atol=1e-9) for a, b in (self.mean, self.std, self.null_share)
+        )
+
+
+@dataclass(frozen=True)
+class VersionDiff:
+    """Differences between versions ``a`` and ``b``; ``str()`` gives a readable summary."""
+
+    a: str
+    b: str
+    schema_changes: list[str]
+    row_counts: dict[str, tuple[int, int]]  # "online" / "training" -> (a, b)
+    features: list[FeatureDelta]
+    context_changes: list[str]  # as-of, dataset, label window
+
+    @property
+    def changed_features(self) -> list[str]:
+        return [delta.name for delta in self.features if delta.changed]
+
+    def __str__(self) -> str:
+        lines = [f"diff {self.a} -> {self.b}"]
+        lines += [f"  {change}" for change in self.context_changes]
+        lines += [f"  schema: {change}" for change in self.schema_changes] or ["  schema: unchanged"]
+        for table, (a, b) in self.row_counts.items():
+            lines.append(f"  {table} rows: {a:,} -> {b:,} ({b - a:+,})")
+        changed = [d for d in self.features if d.changed]
+        if not changed:
+            lines.append("  features: no distribution change")
+        for d in changed:
+            lines.append(
+                f"  {d.name}: mean {d.mean[0]:.4g} -> {d.mean[1]:.4g} ({d.mean[1] - d.mean[0]:+.4g}), "
+                f"std {d.std[0]:.4g} -> {d.std[1]:.4g} ({d.std[1] - d.std[0]:+.4g}), "
+                f"null share {d.null_share[0]:.2%} -> {d.null_share[1]:.2%}"
+            )
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class _OnlineTable:
+    ids: np.ndarray  # int64 [N], sorted ascending
+    values: np.ndarray  # float32 [N, F], C-contiguous
+    as_of: str
+
+
+class FeatureStore:
+    """Versioned feature store rooted at ``root`` (usually ``settings.feature_store_dir``).
+
+    Example:
+        >>> store = FeatureStore(get_settings().feature_store_dir)
+        >>> info = store.build(dataset_dir)                  # publishes v0001
+        >>> batch = store.get_features([17, 42])             # online: latest version, float32 [2, F]
+        >>> frame = store.get_training_frame(info.version)   # offline: point-in-time snapshots + labels
+    """
+
+    def __init__(self, root: Path, online_cache_size: int = 4):
+        self.root = Path(root)
+        self.versions_dir = self.root / VERSIONS_DIRNAME
+        self._online_cache_size = online_cache_size
+        self._online: OrderedDict[str, _OnlineTable] = OrderedDict()
+        self._info: dict[str, VersionInfo] = {}
+        self._names: tuple[str, ...] = ()
+        self._names_stamp: int | None = None  # mtime_ns of versions_dir when _names was read
+        self._lock = threading.Lock()  # guards the online cache
+
+    # --- writing -----------------------------------------------------------------------------------
+    def build(
+        self,
+        dataset_dir: Path,
+        as_of: str | date | None = None,
+        label_window_days: int = 14,
+        progress: ProgressCallback | None = None,
+    ) -> VersionInfo:
+        """Compute features of ``dataset_dir`` as of ``as_of`` and publish them as a new version.
+
+        Args:
+            dataset_dir: a generated dataset.
+            as_of: features use events strictly before this date; default the day after the dataset ends.
+            label_window_days: label = redeemed within this many days after each training snapshot.
+            progress: optional callback ``(message, fraction_done)``.
+
+        Returns:
+            The new version's ``VersionInfo``.
+
+        Raises:
+            NotFoundError: no dataset at ``dataset_dir``.
+            InvalidInputError: ``as_of`` outside the dataset's period.
+        """
+        started = time.perf_counter()
+        report = progress or (lambda message, fraction: None)
+        dataset_dir = Path(dataset_dir)
+        manifest = read_manifest(dataset_dir)
+        start, end = (as_of_timestamp(manifest["period"][key]) for key in ("start_date", "end_date"))
+        as_of_ts = as_of_timestamp(as_of) if as_of is not None else end
+        if not start < as_of_ts <= end:
+            raise InvalidInputError(
+                f"as_of {as_of_ts:%Y-%m-%d} is outside the dataset period ({start:%Y-%m-%d}, {end:%Y-%m-%d}]"
+            )
+        if label_window_days < 1:
+            raise InvalidInputError(f"label_window_days must be at least 1, got {label_window_days}")
+
+        con = connect(dataset_dir)
+        report("online features", 0.0)
+        online = compute_features(con, as_of_ts)
+        snapshots = snapshot_dates(dataset_dir, as_of_ts, label_window_days)
+        training = None
+        if snapshots:
+            training = compute_training_frame(
+                con, dataset_dir, snapshots, label_window_days, lambda m, f: report(m, 0.05 + 0.8 * f)
+            )
+        metadata = {
+            "as_of": as_of_ts.date().isoformat(),
+            "dataset_id": manifest["dataset_id"],
+            "dataset_hash": manifest["content_hash"],
+            "dataset_path": str(dataset_dir.resolve()),
+            "label_window_days": label_window_days,
+            "snapshots": [s.date().isoformat() for s in snapshots],
+            "compute_seconds": round(time.perf_counter() - started, 2),
+        }
+        return self.publish(online, training, metadata, progress=lambda m, f: report(m, 0.85 + 0.15 * f))
+
+    def publish(
+        self,
+        online: pd.DataFrame,
+        training: pd.DataFrame | None,
+        metadata: dict,
+        progress: ProgressCallback | None = None,
+    ) -> VersionInfo:
+        """Validate and atomically publish a version (lower level than ``build``).
+
+        Args:
+            online: ``customer_id`` plus every feature in ``FEATURE_NAMES``, one row per customer.
+            training: an offline frame with ``TRAINING_COLUMNS``, or ``None``.
+            metadata: must contain ``as_of`` (ISO date); other keys (dataset_id, dataset_hash,
+                label_window_days, ...) are stored as given.
+            progress: optional callback ``(message, fraction_done)``.
+
+        Raises:
+            DataValidationError: a frame is missing columns, has duplicate ids or out-of-range values.
+        """
+        report = progress or (lambda message, fraction: None)
+        if "as_of" not in metadata:
+            raise InvalidInputError("metadata must contain 'as_of'")
+        as_of = as_of_timestamp(metadata["as_of"]).date().isoformat()
+        online = _normalise_online(online)
+        if training is not None:
+            training = _normalise_training(training)
+        remove_stale_staging(self.root)
+        staging = new_staging_dir(self.root, "publish")
+        try:
+            report("writing online table", 0.0)
+            online.to_parquet(staging / ONLINE_FILENAME, index=False)
+            if training is not None:
+                report("writing training frame", 0.3)
+                training.to_parquet(staging / TRAINING_FILENAME, index=False)
+            full_metadata = {
+                **metadata,
+                "as_of": as_of,
+                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "online_rows": len(online),
+                "training_rows": 0 if training is None else len(training),
+                "feature_names": list(FEATURE_NAMES),
+                "schema": {column: str(dtype) for column, dtype in online.dtypes.items()},
+                "schema_hash": schema_hash(),
+                "feature_stats": _feature_stats(online),
+            }
+            report("committing", 0.9)
+            version = self._commit(staging, full_metadata)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        report(f"published {version}", 1.0)
+        return self.describe(version)
+
+    def _commit(self, staging: Path, metadata: dict) -> str:
+        """Claim the next version number by renaming ``staging`` to it; retry if another writer won it."""
+        self.versions_dir.mkdir(parents=True, exist_ok=True)
+        while True:
+            names = self._version_names(refresh=True)
+            number = int(names[-1][1:]) + 1 if names else 1
+            version = f"v{number:04d}"
+            (staging / METADATA_FILENAME).write_text(json.dumps({"version": version, **metadata}, indent=2))
+            try:
+                os.rename(staging, self.versions_dir / version)
+            except OSError as exc:
+                if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                    continue  # a concurrent publish took this number
+                raise
+            self._names_stamp = None
+            return version
+
+    # --- reading metadata --------------------------------------------------------------------------
+    def list_versions(self) -> list[VersionInfo]:
+        """Every published version, oldest first (empty list for an empty store)."""
+        return [self.describe(name) for name in self._version_names()]
+
+    def resolve(self, version: str = "latest") -> str:
+        """The canonical name (``v0003``) of ``latest``, ``v3``, ``3`` or ``v0003``.
+
+        Raises:
+            NotFoundError: the store is empty.
+            UnknownVersionError: no such version; the message lists the existing ones.
+        """
+        names = self._version_names()
+        if not names:
+            raise NotFoundError(
+                f"feature store at {self.root} has no versions yet; run `loyaltylens features build`"
+            )
+        if version == "latest":
+            return names[-1]
+        match = _VERSION_NAME.match(str(version)) or re.match(r"^(\d+)$", str(version))
+        name = f"v{int(match.group(1)):04d}" if match else str(version)
+        if name not in names:
+            raise UnknownVersionError(
+                f"unknown feature version '{version}'; existing versions: {', '.join(names)} (or 'latest')"
+            )
+        return name
+
+    def describe(self, version: str = "latest") -> VersionInfo:
+        """Metadata of one version (``latest`` by default)."""
+        name = self.resolve(version)
+        if name not in self._info:
+            path = self.versions_dir / name
+            self._info[name] = VersionInfo.from_metadata(
+                path, json.loads((path / METADATA_FILENAME).read_text())
+            )
+        return self._info[name]
+
+    def diff(self, a: str, b: str) -> VersionDiff:
+        """Schema, row-count and per-feature distribution differences from version ``a`` to ``b``."""
+        info_a, info_b = self.describe(a), self.describe(b)
+        schema_a, schema_b = info_a.metadata["schema"], info_b.metadata["schema"]
+        schema_changes = [f"added {c} ({schema_b[c]})" for c in schema_b if c not in schema_a]
+        schema_changes += [f"removed {c}" for c in schema_a if c not in schema_b]
+        schema_changes += [
+            f"{c}: {schema_a[c]} -> {schema_b[c]}"
+            for c in schema_a
+            if c in schema_b and schema_a[c] != schema_b[c]
+        ]
+        if info_a.schema_hash != info_b.schema_hash:
+            schema_changes.append(f"schema hash {info_a.schema_hash} -> {info_b.schema_hash}")
+        context_changes = [
+            f"{label}: {info_a.metadata.get(key)} -> {info_b.metadata.get(key)}"
+            for key, label in (
+                ("as_of", "as-of"),
+                ("dataset_id", "dataset"),
+                ("dataset_hash", "dataset hash"),
+                ("label_window_days", "label window days"),
+            )
+            if info_a.metadata.get(key) != info_b.metadata.get(key)
+        ]
+        stats_a, stats_b = info_a.metadata["feature_stats"], info_b.metadata["feature_stats"]
+        features = [
+            FeatureDelta(
+                name=name,
+                **{
+                    stat: (stats_a[name][stat], stats_b[name][stat]) for stat in ("mean", "std", "null_share")
+                },
+            )
+            for name in FEATURE_NAMES
+            if name in stats_a and name in stats_b
+        ]
+        return VersionDiff(
+            a=info_a.version,
+            b=info_b.version,
+            schema_changes=schema_changes,
+            row_counts={
+                "online": (info_a.online_rows, info_b.online_rows),
+                "training": (info_a.training_rows, info_b.training_rows),
+            },
+            features=features,
+            context_changes=context_changes,
+        )
+
+    # --- reading features --------------------------------------------------------------------------
+    def get_features(self, customer_ids: Sequence[int], version: str = "latest") -> FeatureBatch:
+        """ONLINE path: the feature rows of ``customer_ids`` from one version, in the given order.
+
+        The version's online table is loaded once and kept in memory, so a lookup is a binary search.
+
+        Raises:
+            InvalidInputError: no ids, or ids that are not integers.
+            UnknownCustomerError: ids not in the version (listed in the error).
+            NotFoundError / UnknownVersionError: as ``resolve``.
+        """
+        ids = np.asarray(customer_ids)
+        if ids.ndim != 1 or ids.size == 0 or ids.dtype.kind not in "iu":
+            raise InvalidInputError(
+                f"customer_ids must be a non-empty list of integers, got {customer_ids!r:.80}"
+            )
+        ids = ids.astype(np.int64, copy=False)
+        name = self.resolve(version)
+        table = self._online_table(name)
+        rows = np.minimum(np.searchsorted(table.ids, ids), len(table.ids) - 1)
+        found = table.ids[rows] == ids
+        if not found.all():
+            raise UnknownCustomerError(sorted(set(ids[~found].tolist())), name)
+        return FeatureBatch(
+            customer_ids=ids,
+            feature_names=FEATURE_NAMES,
+            values=table.values[rows],
+            version=name,
+            as_of=table.as_of,
+        )
+
+    def get_training_frame(self, version: str = "latest") -> pd.DataFrame:
+        """OFFLINE path: the version's stacked point-in-time snapshots (``TRAINING_COLUMNS``)."""
+        info = self.describe(version)
+        path = info.path / TRAINING_FILENAME
+        if not path.is_file():
+            raise NotFoundError(
+                f"feature version {info.version} has no training frame (as-of {info.as_of} leaves no "
+                "complete label window); build with a later --as-of"
+            )
+        return pd.read_parquet(path)
+
+    # --- internals ---------------------------------------------------------------------------------
+    def _version_names(self, refresh: bool = False) -> tuple[str, ...]:
+        """Published version names, oldest first. Re-listed only when ``versions/`` changed: publishing is a
+        rename into it, which updates its mtime, so resolving "latest" costs one ``stat``."""
+        try:
+            stamp = os.stat(self.versions_dir).st_mtime_ns
+        except FileNotFoundError:
+            return ()
+        if refresh or stamp != self._names_stamp:
+            entries = (entry.name for entry in os.scandir(self.versions_dir) if entry.is_dir())
+            self._names = tuple(
+                sorted((n for n in entries if _VERSION_NAME.match(n)), key=lambda n: int(n[1:]))
+            )
+            self._names_stamp = stamp
+        return self._names
+
+    def _online_table(self, name: str) -> _OnlineTable:
+        """The version's online table from the LRU cache, loading it on first use. Loading holds the lock,
+        so concurrent first lookups wait for one load instead of each reading the file."""
+        with self._lock:
+            table = self._online.get(name)
+            if table is None:
+                table = self._online[name] = self._load_online(name)
+                while len(self._online) > self._online_cache_size:
+                    self._online.popitem(last=False)
+            else:
+                self._online.move_to_end(name)
+        return table
+
+    def _load_online(self, name: str) -> _OnlineTable:
+        started = time.perf_counter()
+        arrow = pq.read_table(self.versions_dir / name / ONLINE_FILENAME)
+        values = np.empty((arrow.num_rows, len(FEATURE_NAMES)), dtype=np.float32)
+        for j, feature in enumerate(FEATURE_NAMES):
+            values[:, j] = arrow.column(feature).to_numpy()
+        ids = arrow.column(ENTITY_COLUMN).to_numpy().astype(np.int64)
+        logger.info(
+            "loaded online table %s (%d rows) in %.2fs", name, len(ids), time.perf_counter() - started
+        )
+        return _OnlineTable(ids=ids, values=values, as_of=self.describe(name).as_of)
+
+
+def schema_hash() -> str:
+    """Hash of the feature schema (names, order, kinds, ranges, category codes and storage types).
+
+    Two versions with the same hash can feed the same model.
+    """
+    schema = {
+        "online_dtypes": ONLINE_DTYPES,
+        "contract": FeatureContract.from_definitions().to_dict()["fields"],
+    }
+    return "sha256:" + hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _check_features(frame: pd.DataFrame, what: str) -> None:
+    """Columns present, no missing/out-of-range values (the model contract's own rules)."""
+    missing = [c for c in (ENTITY_COLUMN, *FEATURE_NAMES) if c not in frame.columns]
+    if missing:
+        raise DataValidationError(f"{what}: missing column(s) {missing}")
+    if frame[ENTITY_COLUMN].isna().any() or frame[ENTITY_COLUMN].dtype.kind not in "iu":
+        raise DataValidationError(f"{what}.{ENTITY_COLUMN}: must be integers without nulls")
+    if len(frame) == 0:
+        return
+    try:
+        FeatureContract.from_definitions().validate_matrix(frame[list(FEATURE_NAMES)].to_numpy(np.float32))
+    except InvalidInputError as exc:
+        raise DataValidationError(f"{what}: {exc}") from None
+
+
+def _normalise_online(online: pd.DataFrame) -> pd.DataFrame:
+    _check_features(online, "online")
+    extra = [c for c in online.columns if c not in ONLINE_COLUMNS]
+    if extra:
+        raise DataValidationError(f"online: unexpected column(s) {extra}; expected {list(ONLINE_COLUMNS)}")
+    if online[ENTITY_COLUMN].duplicated().any():
+        duplicated = online.loc[online[ENTITY_COLUMN].duplicated(), ENTITY_COLUMN].head(5).tolist()
+        raise DataValidationError(f"online.{ENTITY_COLUMN}: must be unique, duplicated e.g. {duplicated}")
+    return online[list(ONLINE_COLUMNS)].astype(ONLINE_DTYPES).sort_values(ENTITY_COLUMN, ignore_index=True)
+
+
+def _normalise_training(training: pd.DataFrame) -> pd.DataFrame:
+    _check_features(training, "training")
+    missing = [c for c in TRAINING_COLUMNS if c not in training.columns]
+    if missing:
+        raise DataValidationError(f"training: missing column(s) {missing}")
+    return training[list(TRAINING_COLUMNS)].astype({c: ONLINE_DTYPES[c] for c in ONLINE_COLUMNS})
+
+
+def _feature_stats(online: pd.DataFrame) -> dict[str, dict[str, float]]:
+    stats = {}
+    for name in FEATURE_NAMES:
+        column = online[name].astype(np.float64)
+        stats[name] = {
+            "mean": float(column.mean()) if len(column) else 0.0,
+            "std": float(column.std(ddof=0)) if len(column) else 0.0,
+            "null_share": float(column.isna().mean()) if len(column) else 0.0,
+        }
+    return stats

@@ -1,0 +1,224 @@
+"""Point-in-time features: agreement with the simulator, no future leakage, defaults, labels, learnability."""
+
+import shutil
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from loyaltylens.data import load_table, read_manifest
+from loyaltylens.data.behaviour import redemption_logit, sigmoid
+from loyaltylens.data.schema import OFFER_CHANNELS, schema_of, table_relpath
+from loyaltylens.data.vocab import PRODUCT_CATEGORIES
+from loyaltylens.features.compute import (
+    FEATURE_EXPRESSIONS,
+    TRAINING_COLUMNS,
+    as_of_timestamp,
+    compute_features,
+    connect,
+)
+from loyaltylens.features.definitions import (
+    CATEGORICAL_FEATURES,
+    FEATURE_NAMES,
+    NUMERIC_FEATURES,
+    OPEN_RATE_PRIOR,
+    RECENCY_CAP_DAYS,
+    REDEMPTION_RATE_PRIOR,
+)
+from loyaltylens.features.store import FeatureStore, VersionInfo
+
+AS_OF = as_of_timestamp("2026-06-01")
+
+
+@pytest.fixture
+def dataset_copy(dataset_dir: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(dataset_dir, tmp_path / "copy"))
+
+
+def _append(dataset: Path, table: str, rows: dict) -> None:
+    path = dataset / table_relpath(table)
+    extra = pa.Table.from_pydict(rows, schema=schema_of(table))
+    pq.write_table(pa.concat_tables([pq.read_table(path), extra]), path)
+
+
+def _purchase(customer_id: int, ts: datetime, amount: float = 40.0, category: str = "baby") -> dict:
+    return {
+        "txn_id": [10**9 + int(ts.timestamp())],
+        "customer_id": [customer_id],
+        "ts": [ts],
+        "amount": [amount],
+        "category": [category],
+        "channel": ["web"],
+        "offer_id": [None],
+    }
+
+
+def _offer_events(customer_id: int, ts: datetime) -> dict:
+    return {
+        "customer_id": [customer_id] * 3,
+        "offer_id": [1] * 3,
+        "assignment_id": [10**9] * 3,
+        "ts": [ts, ts + timedelta(hours=1), ts + timedelta(hours=2)],
+        "event_type": ["sent", "opened", "redeemed"],
+    }
+
+
+def test_every_feature_has_an_expression() -> None:
+    assert set(FEATURE_EXPRESSIONS) == set(FEATURE_NAMES)
+
+
+def test_features_are_in_definition_order_with_storage_types(dataset_dir: Path) -> None:
+    features = compute_features(connect(dataset_dir), AS_OF)
+    assert list(features.columns) == ["customer_id", *FEATURE_NAMES]
+    assert all(features[name].dtype == np.float32 for name in NUMERIC_FEATURES)
+    assert all(features[name].dtype == np.int16 for name in CATEGORICAL_FEATURES)
+    assert features["customer_id"].is_monotonic_increasing
+
+
+def test_simulator_propensity_is_computed_from_these_features(dataset_dir: Path) -> None:
+    """The hidden p_redeem was drawn from the customer state the simulator tracked; recomputing it from
+    the SQL features at each send date must give the same probability."""
+    manifest = read_manifest(dataset_dir)
+    truth = load_table(dataset_dir, "assignments_truth")
+    traits = load_table(dataset_dir, "customers_truth").set_index("customer_id")
+    offers = load_table(dataset_dir, "offers").set_index("offer_id")
+    con = connect(dataset_dir)
+    for campaign_id in (1, 8, len(manifest["period"]["campaign_dates"])):
+        send_date = as_of_timestamp(manifest["period"]["campaign_dates"][campaign_id - 1])
+        assignments = truth[truth["campaign_id"] == campaign_id]
+        state = compute_features(con, send_date).set_index("customer_id").loc[assignments["customer_id"]]
+        trait = traits.loc[assignments["customer_id"]]
+        offer = offers.loc[assignments["offer_id"]]
+        category = offer["category"].map(PRODUCT_CATEGORIES.index).to_numpy()
+        affinity = trait[[f"affinity_{c}" for c in PRODUCT_CATEGORIES]].to_numpy()[
+            np.arange(len(trait)), category
+        ]
+        recomputed = sigmoid(
+            redemption_logit(
+                {name: state[name].to_numpy(np.float64) for name in NUMERIC_FEATURES},
+                deal_proneness=trait["deal_proneness"].to_numpy(),
+                price_sensitivity=trait["price_sensitivity"].to_numpy(),
+                category_affinity=affinity,
+                segment=state["segment"].to_numpy(),
+                channel_preference=state["channel_preference"].to_numpy(),
+                discount_pct=offer["discount_pct"].to_numpy(),
+                offer_channel=offer["channel"].map(OFFER_CHANNELS.index).to_numpy(),
+                min_spend=offer["min_spend"].to_numpy(),
+            )
+        )
+        np.testing.assert_allclose(recomputed, assignments["p_redeem"], atol=1e-5)
+
+
+def test_planted_future_events_do_not_change_features(dataset_dir: Path, dataset_copy: Path) -> None:
+    before = compute_features(connect(dataset_dir), AS_OF)
+    customer = int(before["customer_id"].iloc[10])
+    _append(dataset_copy, "transactions", _purchase(customer, AS_OF))  # exactly at as-of: not before it
+    _append(dataset_copy, "transactions", _purchase(customer, AS_OF + timedelta(days=3)))
+    _append(dataset_copy, "offer_events", _offer_events(customer, AS_OF))
+    after = compute_features(connect(dataset_copy), AS_OF)
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_event_just_before_as_of_changes_features(dataset_dir: Path, dataset_copy: Path) -> None:
+    before = compute_features(connect(dataset_dir), AS_OF).set_index("customer_id")
+    customer = int(before.index[10])
+    _append(dataset_copy, "transactions", _purchase(customer, AS_OF - timedelta(seconds=1), amount=40.0))
+    _append(dataset_copy, "offer_events", _offer_events(customer, AS_OF - timedelta(hours=3)))
+    after = compute_features(connect(dataset_copy), AS_OF).set_index("customer_id")
+
+    changed = after.loc[customer]
+    assert changed["recency_days"] == pytest.approx(1 / 86_400, abs=1e-6)
+    assert changed["frequency_30d"] == before.loc[customer, "frequency_30d"] + 1
+    assert changed["monetary_90d"] == pytest.approx(before.loc[customer, "monetary_90d"] + 40.0, rel=1e-5)
+    assert changed["offers_received_180d"] == before.loc[customer, "offers_received_180d"] + 1
+    assert changed["days_since_last_redemption"] == pytest.approx(1 / 24, abs=1e-5)
+    pd.testing.assert_frame_equal(before.drop(index=customer), after.drop(index=customer))
+
+
+def test_customer_without_events_gets_defaults(dataset_copy: Path) -> None:
+    customers = load_table(dataset_copy, "customers")
+    newcomer = int(customers["customer_id"].max()) + 1
+    _append(
+        dataset_copy,
+        "customers",
+        {
+            "customer_id": [newcomer],
+            "segment": ["premium"],
+            "channel_preference": ["web"],
+            "has_app": [False],
+            "signup_date": [(AS_OF - timedelta(days=10)).date()],
+        },
+    )
+    row = compute_features(connect(dataset_copy), AS_OF).set_index("customer_id").loc[newcomer]
+    assert row["recency_days"] == RECENCY_CAP_DAYS and row["days_since_last_redemption"] == RECENCY_CAP_DAYS
+    assert (
+        row["frequency_30d"]
+        == row["monetary_90d"]
+        == row["avg_basket_90d"]
+        == row["offers_received_180d"]
+        == 0
+    )
+    assert row["offer_redemption_rate"] == pytest.approx(REDEMPTION_RATE_PRIOR)
+    assert row["engagement_score"] == pytest.approx(OPEN_RATE_PRIOR)
+    assert row["favorite_category"] == 0 and row["tenure_days"] == 10
+    assert (row["segment"], row["channel_preference"]) == (1, 2)  # premium, web
+
+
+def test_customers_who_have_not_joined_yet_have_no_row(dataset_dir: Path) -> None:
+    customers = load_table(dataset_dir, "customers")
+    features = compute_features(connect(dataset_dir), AS_OF)
+    assert set(features["customer_id"]) == set(customers.loc[customers["signup_date"] < AS_OF, "customer_id"])
+
+
+def test_training_frame_layout_and_snapshots(built_store: FeatureStore, built_version: VersionInfo) -> None:
+    frame = built_store.get_training_frame()
+    assert tuple(frame.columns) == TRAINING_COLUMNS
+    snapshots = pd.to_datetime(sorted(frame["as_of"].unique()))
+    start, as_of = pd.Timestamp("2025-11-01"), pd.Timestamp(built_version.as_of)
+    assert snapshots.min() >= start + pd.Timedelta(days=90)
+    assert snapshots.max() + pd.Timedelta(days=14) <= as_of
+    assert [d.date().isoformat() for d in snapshots] == built_version.metadata["snapshots"]
+    assert frame[~frame["treated_in_window"]]["true_propensity"].isna().all()
+    assert frame[frame["treated_in_window"]]["true_propensity"].between(0, 1).all()
+    assert not (frame["label"] & ~frame["treated_in_window"]).any()  # only a sent offer can be redeemed
+
+
+def test_labels_are_the_redemptions_in_the_window(dataset_dir: Path, built_store: FeatureStore) -> None:
+    frame = built_store.get_training_frame()
+    snapshot = frame["as_of"].max()
+    events = load_table(dataset_dir, "offer_events")
+    in_window = (events["ts"] >= snapshot) & (events["ts"] < snapshot + pd.Timedelta(days=14))
+    redeemed = events[in_window & (events["event_type"] == "redeemed")]
+    rows = frame[frame["as_of"] == snapshot]
+    assert set(rows.loc[rows["label"], "customer_id"]) == set(redeemed["customer_id"])
+
+
+def test_ground_truth_is_learnable_from_the_features(built_store: FeatureStore) -> None:
+    frame = built_store.get_training_frame()
+    frame = frame[frame["treated_in_window"]]
+    cutoff = frame["as_of"].quantile(0.7)
+    train, test = frame[frame["as_of"] < cutoff], frame[frame["as_of"] >= cutoff]
+    model = make_pipeline(
+        ColumnTransformer(
+            [
+                ("numeric", StandardScaler(), list(NUMERIC_FEATURES)),
+                ("categorical", OneHotEncoder(handle_unknown="ignore"), list(CATEGORICAL_FEATURES)),
+            ]
+        ),
+        LogisticRegression(max_iter=1_000),
+    )
+    log_features = lambda df: df.assign(**{n: np.log1p(df[n]) for n in NUMERIC_FEATURES})  # noqa: E731
+    model.fit(log_features(train), train["label"])
+    auc = roc_auc_score(test["label"], model.predict_proba(log_features(test))[:, 1])
+    oracle = roc_auc_score(test["label"], test["true_propensity"])
+    assert auc > 0.78
+    assert oracle > auc  # the truth knows hidden traits the features only hint at

@@ -1,0 +1,172 @@
+"""The feature store: online lookups, versions, errors, diff, and crash-safe publishing."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from loyaltylens.data.staging import is_staging
+from loyaltylens.errors import (
+    DataValidationError,
+    InvalidInputError,
+    NotFoundError,
+    UnknownCustomerError,
+    UnknownVersionError,
+)
+from loyaltylens.features.compute import as_of_timestamp, compute_features, connect
+from loyaltylens.features.definitions import FEATURE_NAMES
+from loyaltylens.features.store import ONLINE_FILENAME, FeatureStore, VersionInfo
+
+
+@pytest.fixture(scope="module")
+def online(built_version: VersionInfo) -> pd.DataFrame:
+    """The built version's online table, to publish variants of it into other stores."""
+    return pd.read_parquet(built_version.path / ONLINE_FILENAME)
+
+
+def test_online_lookup_returns_the_features_as_of_the_version(
+    built_store: FeatureStore, built_version: VersionInfo, dataset_dir: Path
+) -> None:
+    expected = compute_features(connect(dataset_dir), as_of_timestamp(built_version.as_of)).set_index(
+        "customer_id"
+    )
+    batch = built_store.get_features([42, 7, 42])
+    assert batch.values.dtype == np.float32 and batch.values.shape == (3, len(FEATURE_NAMES))
+    assert batch.customer_ids.tolist() == [42, 7, 42] and batch.version == "v0001"
+    np.testing.assert_array_equal(
+        batch.values, expected.loc[[42, 7, 42], list(FEATURE_NAMES)].to_numpy(np.float32)
+    )
+
+
+def test_batch_views(built_store: FeatureStore) -> None:
+    batch = built_store.get_features([5])
+    record = batch.to_records()[0]
+    assert record["customer_id"] == 5 and list(record)[1:] == list(FEATURE_NAMES)
+    assert isinstance(record["segment"], str) and isinstance(record["recency_days"], float)
+    frame = batch.to_frame()
+    assert list(frame.columns) == ["customer_id", *FEATURE_NAMES] and frame["segment"].dtype == np.int16
+
+
+def test_unknown_customers_are_listed(built_store: FeatureStore) -> None:
+    with pytest.raises(UnknownCustomerError, match="999998, 999999 in feature version v0001") as error:
+        built_store.get_features([1, 999999, 999998])
+    assert error.value.customer_ids == [999998, 999999]
+
+
+@pytest.mark.parametrize("bad", [[], ["42"], [1.5], [[1, 2]]])
+def test_malformed_ids_are_invalid_input(built_store: FeatureStore, bad: list) -> None:
+    with pytest.raises(InvalidInputError):
+        built_store.get_features(bad)
+
+
+def test_unknown_version_lists_the_existing_ones(built_store: FeatureStore) -> None:
+    with pytest.raises(UnknownVersionError, match="existing versions: v0001"):
+        built_store.get_features([1], version="v0007")
+    assert built_store.resolve("1") == built_store.resolve("v1") == built_store.resolve("latest") == "v0001"
+
+
+def test_empty_store_says_how_to_build(store: FeatureStore) -> None:
+    assert store.list_versions() == []
+    with pytest.raises(NotFoundError, match="run `loyaltylens features build`"):
+        store.get_features([1])
+
+
+def test_versions_are_numbered_and_latest_moves(store: FeatureStore, online: pd.DataFrame) -> None:
+    reader = FeatureStore(store.root)  # another instance, e.g. a server, already reading the store
+    first = store.publish(online, None, {"as_of": "2026-11-01"})
+    assert reader.get_features([1]).version == first.version == "v0001"
+    second = store.publish(online, None, {"as_of": "2026-11-02"})
+    assert [v.version for v in store.list_versions()] == ["v0001", "v0002"]
+    assert reader.get_features([1]).version == second.version == "v0002"
+    assert reader.get_features([1], version="v0001").as_of == "2026-11-01"
+
+
+def test_publish_rejects_invalid_frames(store: FeatureStore, online: pd.DataFrame) -> None:
+    with pytest.raises(DataValidationError, match="unknown category code 9 for 'segment'"):
+        store.publish(online.assign(segment=9), None, {"as_of": "2026-11-01"})
+    with pytest.raises(DataValidationError, match="customer_id: must be unique"):
+        store.publish(pd.concat([online, online.head(1)]), None, {"as_of": "2026-11-01"})
+    with pytest.raises(DataValidationError, match="missing column"):
+        store.publish(online.drop(columns=["tenure_days"]), None, {"as_of": "2026-11-01"})
+    assert store.list_versions() == []
+
+
+def test_version_without_training_frame(store: FeatureStore, online: pd.DataFrame) -> None:
+    store.publish(online, None, {"as_of": "2026-11-01"})
+    with pytest.raises(NotFoundError, match="no training frame"):
+        store.get_training_frame()
+
+
+def test_diff_reports_the_changed_feature(store: FeatureStore, online: pd.DataFrame) -> None:
+    store.publish(online, None, {"as_of": "2026-11-01"})
+    store.publish(online.assign(recency_days=online["recency_days"] / 2), None, {"as_of": "2026-11-01"})
+    diff = store.diff("v0001", "v0002")
+    assert diff.changed_features == ["recency_days"]
+    assert diff.schema_changes == [] and diff.row_counts["online"] == (len(online), len(online))
+    halved = online["recency_days"].astype(float).mean() / 2
+    assert f"recency_days: mean {2 * halved:.4g} -> {halved:.4g}" in str(diff)
+
+
+def test_build_rejects_as_of_outside_the_dataset(store: FeatureStore, dataset_dir: Path) -> None:
+    with pytest.raises(InvalidInputError, match="outside the dataset period"):
+        store.build(dataset_dir, as_of="2030-01-01")
+
+
+def test_build_records_where_the_version_came_from(built_version: VersionInfo, dataset_dir: Path) -> None:
+    assert built_version.as_of == "2026-11-01" and built_version.label_window_days == 14
+    assert built_version.dataset_id == dataset_dir.name
+    assert built_version.dataset_hash.startswith("sha256:") and built_version.schema_hash.startswith(
+        "sha256:"
+    )
+    assert built_version.online_rows == 3_000 and built_version.training_rows > 10_000
+
+
+BUILD_UNTIL_COMMIT = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from loyaltylens.features.store import FeatureStore
+
+    def hang_before_commit(message, fraction):
+        if message == "committing":  # every file is written; only the rename is left
+            Path(sys.argv[3]).touch()
+            time.sleep(600)
+
+    FeatureStore(Path(sys.argv[1])).build(Path(sys.argv[2]), progress=hang_before_commit)
+    """
+)
+
+
+def test_killed_build_leaves_the_previous_version_intact(
+    store: FeatureStore, online: pd.DataFrame, dataset_dir: Path, tmp_path: Path
+) -> None:
+    store.publish(online, None, {"as_of": "2026-11-01"})
+    before = store.get_features([1, 2, 3]).values
+    signal_file = tmp_path / "about-to-commit"
+    child = subprocess.Popen(
+        [sys.executable, "-c", BUILD_UNTIL_COMMIT, str(store.root), str(dataset_dir), str(signal_file)]
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not signal_file.exists():
+            assert child.poll() is None and time.monotonic() < deadline, "build did not reach the commit"
+            time.sleep(0.05)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait()
+
+    leftovers = [p for p in store.root.iterdir() if is_staging(p)]
+    assert len(leftovers) == 1 and (leftovers[0] / "online.parquet").exists()  # the half-published version
+    fresh = FeatureStore(store.root)
+    assert [v.version for v in fresh.list_versions()] == ["v0001"]
+    np.testing.assert_array_equal(fresh.get_features([1, 2, 3]).values, before)
+
+    assert store.publish(online, None, {"as_of": "2026-11-02"}).version == "v0002"
+    assert not any(is_staging(p) for p in store.root.iterdir())  # the dead writer's files were cleaned up
