@@ -1,0 +1,5 @@
+"""Serving entry points over the library (``loyaltylens.inference``).
+
+``propensity``: KServe predictor; ``feature_transformer``: KServe transformer in front of it;
+``baseline_fastapi``: plain FastAPI app, the benchmark's floor; ``torchserve``: TorchServe handler.
+"""

@@ -1,0 +1,4 @@
+"""KServe transformer: customer ids -> feature store -> propensity predictor.
+
+``python -m serving.feature_transformer --model_name propensity --predictor_host HOST:PORT``
+"""

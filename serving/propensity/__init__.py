@@ -1,0 +1,1 @@
+"""KServe predictor for the propensity model (``python -m serving.propensity``)."""

@@ -1,0 +1,153 @@
+"""``loyaltylens serve ...``: run the KServe servers locally as child processes on loopback.
+
+    loyaltylens serve propensity [--model-dir DIR | --model-uri URI] [--http-port 8080 --grpc-port 8081]
+    loyaltylens serve transformer --predictor-host 127.0.0.1:8081 [--predictor-protocol grpc-v2]
+    loyaltylens serve all [--model-dir DIR | --model-uri URI]
+
+Without a model the registry's champion is served (``models:/<propensity_model_name>@champion`` from the
+configured MLflow tracking URI). Each command prints the URLs, then runs until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from loyaltylens.config import get_settings
+from loyaltylens.errors import LoyaltyLensError
+from loyaltylens.inference.launcher import ServerProcess
+from loyaltylens.inference.model_source import champion_uri
+from loyaltylens.inference.stack import (
+    DEFAULT_MODEL_NAME,
+    ServerAddress,
+    predictor_process,
+    start_propensity_stack,
+    transformer_process,
+)
+
+app = typer.Typer(help="Serve the propensity model with KServe (predictor, feature transformer, or both).")
+console = Console()
+
+ModelDir = Annotated[
+    Path | None, typer.Option(help="Exported model directory (model.pt + feature_contract.json).")
+]
+ModelUri = Annotated[str | None, typer.Option(help="MLflow registry URI; default: the champion alias.")]
+ModelName = Annotated[str, typer.Option(help="Model name in the URL paths.")]
+HttpPort = Annotated[int, typer.Option(help="REST port.")]
+GrpcPort = Annotated[int, typer.Option(help="gRPC port.")]
+FeatureStoreDir = Annotated[Path | None, typer.Option(help="Feature store root; default: from settings.")]
+PredictorProtocol = Annotated[
+    str, typer.Option(help="How the transformer calls the predictor: v2 or grpc-v2.")
+]
+
+
+def _model_ref(model_dir: Path | None, model_uri: str | None) -> str:
+    if model_dir and model_uri:
+        raise typer.BadParameter("give --model-dir or --model-uri, not both")
+    return str(model_dir or model_uri or champion_uri(get_settings()))
+
+
+def _log_dir() -> Path:
+    return get_settings().data_dir / "logs" / "serve"
+
+
+def _print_address(role: str, address: ServerAddress, model_name: str) -> None:
+    console.print(
+        f"{role:<12} REST {address.http_url}/v1/models/{model_name}:predict  "
+        f"{address.http_url}/v2/models/{model_name}/infer  gRPC {address.grpc_target}"
+    )
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _handle_sigterm_like_ctrl_c() -> None:
+    """``kill`` must stop the servers too: they run in their own sessions and would outlive the CLI."""
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _wait_until_interrupted(servers: Sequence[ServerProcess]) -> None:
+    """Block until Ctrl-C / SIGTERM, or fail when a server exits on its own; the caller stops the servers."""
+    console.print("[dim]Ctrl-C to stop; logs in " + ", ".join(str(s.log_path) for s in servers) + "[/dim]")
+    try:
+        while True:
+            for server in servers:
+                if server.process.poll() is not None:
+                    raise LoyaltyLensError(
+                        f"server exited with code {server.process.returncode}; see {server.log_path}"
+                    )
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        console.print("stopping")
+
+
+@app.command()
+def propensity(
+    model_dir: ModelDir = None,
+    model_uri: ModelUri = None,
+    model_name: ModelName = DEFAULT_MODEL_NAME,
+    http_port: HttpPort = 8080,
+    grpc_port: GrpcPort = 8081,
+) -> None:
+    """Serve the propensity predictor (v1 + v2 REST, v2 gRPC)."""
+    _handle_sigterm_like_ctrl_c()
+    address = ServerAddress(http_port, grpc_port)
+    model_ref = _model_ref(model_dir, model_uri)
+    with predictor_process(model_ref, address, _log_dir() / "predictor.log", model_name) as server:
+        _print_address("predictor", address, model_name)
+        _wait_until_interrupted([server])
+
+
+@app.command()
+def transformer(
+    predictor_host: Annotated[str, typer.Option(help="Predictor host:port (the gRPC port for grpc-v2).")],
+    predictor_protocol: PredictorProtocol = "grpc-v2",
+    model_name: ModelName = DEFAULT_MODEL_NAME,
+    http_port: HttpPort = 8090,
+    grpc_port: GrpcPort = 8091,
+    feature_store_dir: FeatureStoreDir = None,
+) -> None:
+    """Serve the feature transformer in front of a running predictor."""
+    address = ServerAddress(http_port, grpc_port)
+    _handle_sigterm_like_ctrl_c()
+    address = ServerAddress(http_port, grpc_port)
+    log_path = _log_dir() / "transformer.log"
+    with transformer_process(
+        predictor_host, address, log_path, model_name, predictor_protocol, feature_store_dir
+    ) as server:
+        _print_address("transformer", address, model_name)
+        _wait_until_interrupted([server])
+
+
+@app.command("all")
+def serve_all(
+    model_dir: ModelDir = None,
+    model_uri: ModelUri = None,
+    model_name: ModelName = DEFAULT_MODEL_NAME,
+    predictor_protocol: PredictorProtocol = "grpc-v2",
+    feature_store_dir: FeatureStoreDir = None,
+    http_port: Annotated[
+        int, typer.Option(help="Transformer REST port (the predictor takes free ports).")
+    ] = 8080,
+    grpc_port: Annotated[int, typer.Option(help="Transformer gRPC port.")] = 8081,
+) -> None:
+    """Serve the predictor and the feature transformer in front of it."""
+    _handle_sigterm_like_ctrl_c()
+    with start_propensity_stack(
+        _model_ref(model_dir, model_uri),
+        _log_dir(),
+        model_name=model_name,
+        predictor_protocol=predictor_protocol,
+        feature_store_dir=feature_store_dir,
+        transformer_address=ServerAddress(http_port, grpc_port),
+    ) as stack:
+        _print_address("predictor", stack.predictor, stack.model_name)
+        _print_address("transformer", stack.transformer, stack.model_name)
+        _wait_until_interrupted(stack.processes)

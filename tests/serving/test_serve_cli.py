@@ -1,0 +1,50 @@
+"""``loyaltylens serve all``: starts predictor + transformer, prints their URLs, serves, and stops them all
+on Ctrl-C or ``kill``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import psutil
+import pytest
+
+from loyaltylens.inference.launcher import LOOPBACK, free_port, wait_http_ready
+from tests.serving.payloads import CUSTOMER_IDS, MODEL_NAME
+
+SERVE = "from loyaltylens.inference.cli import app; app()"
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_serve_all_prints_urls_serves_and_stops(model_dir, feature_store, tmp_path, stop_signal):
+    http_port, grpc_port = free_port(), free_port()
+    command = [
+        sys.executable, "-c", SERVE, "all", "--model-dir", str(model_dir), "--feature-store-dir",
+        str(feature_store.root), "--http-port", str(http_port), "--grpc-port", str(grpc_port),
+    ]  # fmt: skip
+    env = {**os.environ, "LOYALTYLENS_DATA_DIR": str(tmp_path), "COLUMNS": "200"}
+    cli = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        transformer_url = f"http://{LOOPBACK}:{http_port}"
+        wait_http_ready(f"{transformer_url}/v2/models/{MODEL_NAME}/ready", timeout=90, process=cli)
+        answer = httpx.post(
+            f"{transformer_url}/v1/models/{MODEL_NAME}:predict", json={"customer_ids": [int(CUSTOMER_IDS[3])]}
+        )
+        assert answer.status_code == 200, answer.text
+        children = psutil.Process(cli.pid).children(recursive=True)
+        assert len(children) >= 2  # predictor and transformer processes
+        time.sleep(0.5)  # let the CLI finish printing before it is interrupted
+        cli.send_signal(stop_signal)
+        output, _ = cli.communicate(timeout=30)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    assert cli.returncode == 0, output
+    assert f"{transformer_url}/v1/models/{MODEL_NAME}:predict" in output
+    assert "predictor" in output and "transformer" in output
+    _, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == []  # the servers were stopped too

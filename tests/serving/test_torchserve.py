@@ -1,0 +1,271 @@
+"""TorchServe serving the exported propensity model: archive, real server on loopback, tokens, errors.
+
+One TorchServe instance (Java frontend + Python workers) serves a random-weight model for the whole module;
+its answers must equal the in-process TorchScript model's, bad bodies must get HTTP 400 with a message
+naming the problem while the server keeps serving, and stopping it must leave no process behind.
+The fixtures are this module's own (they override the serving conftest's of the same names).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psutil
+import pytest
+import torch
+
+from loyaltylens.config import get_settings
+from loyaltylens.errors import InvalidInputError
+from loyaltylens.inference.torchserve import (
+    DEFAULT_MODEL_NAME,
+    KSERVE_MODEL_STORE,
+    TorchServeServer,
+    build_archive,
+    find_java_home,
+    kserve_layout,
+)
+from loyaltylens.propensity.contract import FeatureContract
+from loyaltylens.propensity.export import export_model, load_model_dir
+from loyaltylens.propensity.model import PropensityConfig, TabTransformer
+
+pytest.importorskip("ts", reason="TorchServe is not installed (pip install 'loyaltylens[torchserve]')")
+
+pytestmark = [
+    pytest.mark.torchserve,
+    pytest.mark.skipif(
+        find_java_home() is None, reason="TorchServe needs Java 17: no java on PATH or JAVA_HOME"
+    ),
+]
+
+MODEL_NAME = DEFAULT_MODEL_NAME
+ATOL = 1e-6
+TOKEN_REJECTED = "InvalidKeyException"  # TorchServe 0.12 answers a missing or wrong key: 400 with this type
+UNBOUNDED_MAX = 500.0  # upper end of generated values for features without a max
+
+
+def random_rows(contract: FeatureContract, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` valid float32 rows in contract order: numerics inside their ranges, categoricals as codes."""
+    rng = np.random.default_rng(seed)
+    columns = []
+    for spec in contract.fields:
+        if spec.is_categorical:
+            columns.append(rng.integers(0, len(spec.categories), n))
+        else:
+            high = spec.max_value if spec.max_value is not None else UNBOUNDED_MAX
+            columns.append(rng.uniform(spec.min_value or 0.0, high, n))
+    return np.stack(columns, axis=1).astype(np.float32)
+
+
+def as_records(contract: FeatureContract, rows: np.ndarray) -> list[dict]:
+    """KServe v1 feature records for ``rows``, categoricals as their labels."""
+    return [
+        {
+            spec.name: spec.categories[int(value)] if spec.is_categorical else float(value)
+            for spec, value in zip(contract.fields, row, strict=True)
+        }
+        for row in rows
+    ]
+
+
+@pytest.fixture(scope="module")
+def max_batch_size() -> int:
+    return get_settings().max_batch_size
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    """A random-weight TabTransformer, normalised to the rows' scale so its answers differ row to row."""
+    contract = FeatureContract.from_definitions(feature_version="torchserve-test")
+    torch.manual_seed(0)
+    config = PropensityConfig(contract.numeric_index, contract.categorical_index, contract.cardinalities)
+    model = TabTransformer(config)
+    rows = torch.from_numpy(random_rows(contract, 512, seed=1))
+    numeric = torch.log1p(rows[:, contract.numeric_index])
+    model.set_normalization(numeric.mean(0), numeric.std(0))
+    return export_model(model, contract, tmp_path_factory.mktemp("model"), parity_rows=rows[:16])
+
+
+@pytest.fixture(scope="module")
+def contract(model_dir) -> FeatureContract:
+    return FeatureContract.load(model_dir)
+
+
+@pytest.fixture(scope="module")
+def reference(model_dir):
+    """The exported TorchScript model run in-process: ``[N, F]`` -> ``[N, 1]``."""
+    module, _ = load_model_dir(model_dir)
+
+    def predict(rows: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return module(torch.from_numpy(rows)).numpy()
+
+    return predict
+
+
+@pytest.fixture(scope="module")
+def torchserve(model_dir, tmp_path_factory):
+    """TorchServe on free loopback ports; after it stops, none of its processes may be left running."""
+    server = TorchServeServer(model_dir, tmp_path_factory.mktemp("torchserve"))
+    with server:
+        processes = server.processes()
+        assert "java" in {p.name() for p in processes}
+        yield server
+    _, alive = psutil.wait_procs(processes, timeout=0)
+    assert alive == [], f"processes left after stop: {alive}"
+    assert not (server.workdir / "key_file.json").exists()
+
+
+def post(server: TorchServeServer, body: bytes | str) -> httpx.Response:
+    headers = {**server.inference_headers, "content-type": "application/json"}
+    return httpx.post(server.inference_url, content=body, headers=headers)
+
+
+# --- archive and KServe layout (no server) ---------------------------------------------------------------
+
+
+def test_archive_holds_model_contract_and_handler(model_dir, tmp_path):
+    archive = build_archive(model_dir, tmp_path, model_name=MODEL_NAME, version="3.1")
+    assert archive == tmp_path / f"{MODEL_NAME}.mar"
+    with zipfile.ZipFile(archive) as mar:
+        names = set(mar.namelist())
+        manifest = json.loads(mar.read("MAR-INF/MANIFEST.json"))
+    assert {"model.pt", "feature_contract.json", "handler.py"} <= names
+    expected = {
+        "modelName": MODEL_NAME, "modelVersion": "3.1", "serializedFile": "model.pt", "handler": "handler.py"
+    }
+    assert {key: manifest["model"].get(key) for key in expected} == expected
+
+
+def test_kserve_layout_has_config_and_model_store(model_dir, tmp_path):
+    root = kserve_layout(model_dir, tmp_path / "kserve")
+    assert (root / "model-store" / f"{MODEL_NAME}.mar").is_file()
+    properties = dict(
+        line.split("=", 1) for line in (root / "config" / "config.properties").read_text().splitlines()
+    )
+    assert properties["model_store"] == KSERVE_MODEL_STORE
+    snapshot = json.loads(properties["model_snapshot"])
+    assert snapshot["models"][MODEL_NAME]["1.0"]["marName"] == f"{MODEL_NAME}.mar"
+    assert properties["inference_address"].startswith("http://127.0.0.1:")
+    # The kserve wrapper reads readiness from the management API without a key (pytorch/serve#3301).
+    assert properties["disable_token_authorization"] == "true"
+    assert snapshot["models"][MODEL_NAME]["1.0"]["batchSize"] == 1
+
+
+# --- answers equal the in-process model --------------------------------------------------------------------
+
+
+def test_records_and_rows_match_reference(torchserve, contract, reference):
+    rows = random_rows(contract, 16, seed=2)
+    expected = reference(rows)[:, 0]
+    assert np.ptp(expected) > 1e-3  # the rows get different answers, so matching them means something
+    np.testing.assert_allclose(torchserve.predict(as_records(contract, rows)), expected, atol=ATOL)
+    np.testing.assert_allclose(torchserve.predict(rows), expected, atol=ATOL)
+
+
+def test_records_with_category_codes_match_reference(torchserve, contract, reference):
+    rows = random_rows(contract, 3, seed=3)
+    records = [dict(zip(contract.names, map(float, row), strict=True)) for row in rows]
+    np.testing.assert_allclose(torchserve.predict(records), reference(rows)[:, 0], atol=ATOL)
+
+
+def test_response_is_kserve_v1_json(torchserve, contract):
+    response = post(torchserve, json.dumps({"instances": random_rows(contract, 2).tolist()}))
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert list(response.json()) == ["predictions"] and len(response.json()["predictions"]) == 2
+
+
+# --- network exposure and token authorization ---------------------------------------------------------------
+
+
+def test_every_api_listens_on_loopback_only(torchserve):
+    listening = [
+        connection.laddr
+        for process in torchserve.processes()
+        for connection in process.connections(kind="inet")
+        if connection.status == psutil.CONN_LISTEN
+    ]
+    # inference, management, metrics and TorchServe's two gRPC APIs
+    assert len(listening) == 5
+    assert {address.ip.removeprefix("::ffff:") for address in listening} == {"127.0.0.1"}
+
+
+
+def test_management_api_requires_the_management_key(torchserve):
+    url = f"{torchserve.management_address}/models/{MODEL_NAME}"
+    for headers in ({}, torchserve.inference_headers, {"Authorization": "Bearer wrong"}):
+        response = httpx.get(url, headers=headers)
+        assert response.status_code == 400 and response.json()["type"] == TOKEN_REJECTED
+    response = httpx.get(url, headers=torchserve.management_headers)
+    assert response.status_code == 200
+    workers = response.json()[0]["workers"]
+    assert workers and all(w["status"] == "READY" for w in workers)
+
+
+def test_inference_api_requires_the_inference_key(torchserve, contract):
+    body = {"instances": random_rows(contract, 1).tolist()}
+    for headers in ({}, torchserve.management_headers):
+        response = httpx.post(torchserve.inference_url, json=body, headers=headers)
+        assert response.status_code == 400 and response.json()["type"] == TOKEN_REJECTED
+    assert httpx.get(f"{torchserve.inference_address}/ping", headers=torchserve.inference_headers).json() == {
+        "status": "Healthy"
+    }
+
+
+# --- bad bodies: HTTP 400 naming the problem, server keeps serving -----------------------------------------
+
+
+def _record(contract, **changes) -> dict:
+    record = as_records(contract, random_rows(contract, 1, seed=7))[0]
+    record.update(changes)
+    return record
+
+
+def _without(record: dict, name: str) -> dict:
+    return {k: v for k, v in record.items() if k != name}
+
+
+BAD_BODIES = {
+    # case id: (raw body builder taking (contract, max_batch_size), words the message must contain)
+    "malformed JSON": (lambda c, m: b'{"instances": [', "not valid JSON"),
+    "missing instances": (lambda c, m: json.dumps({"rows": []}), "instances"),
+    "empty instances": (lambda c, m: json.dumps({"instances": []}), "empty"),
+    "missing feature": (lambda c, m: json.dumps({"instances": [_without(_record(c), "segment")]}), "segment"),
+    "NaN": (lambda c, m: json.dumps({"instances": [_record(c, monetary_90d=float("nan"))]}), "monetary_90d"),
+    "unknown category label": (
+        lambda c, m: json.dumps({"instances": [_record(c, channel_preference="fax")]}), "fax"
+    ),
+    "unknown category code in a row": (
+        lambda c, m: json.dumps({"instances": [[0.0] * (c.n_features - 1) + [99.0]]}), "favorite_category"
+    ),
+    "row too short": (lambda c, m: json.dumps({"instances": [[1.0] * (c.n_features - 1)]}), "shape"),
+    "oversized batch": (
+        lambda c, m: json.dumps({"instances": random_rows(c, m + 1).tolist()}), "exceeds the limit"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_BODIES))
+def test_bad_body_is_400_naming_the_problem(torchserve, contract, reference, max_batch_size, case):
+    build, words = BAD_BODIES[case]
+    response = post(torchserve, build(contract, max_batch_size))
+    assert response.status_code == 400
+    assert words in response.json()["message"]
+    test_records_and_rows_match_reference(torchserve, contract, reference)  # still serving
+
+
+def test_predict_raises_invalid_input_with_the_message(torchserve, contract):
+    with pytest.raises(InvalidInputError, match="tenure_days"):
+        torchserve.predict([_record(contract, tenure_days=-5.0)])
+
+
+def test_form_encoded_body_is_told_to_send_json(torchserve, contract):
+    body = json.dumps({"instances": random_rows(contract, 1).tolist()})
+    headers = {**torchserve.inference_headers, "content-type": "application/x-www-form-urlencoded"}
+    response = httpx.post(torchserve.inference_url, content=body, headers=headers)
+    assert response.status_code == 400
+    assert "Content-Type: application/json" in response.json()["message"]
