@@ -1,9 +1,6 @@
-"""Every KServe resource under manifests/ validates against the KServe v0.20 CRD schemas, strictly.
-
-The CRDs' openAPIV3Schema allows unknown fields (the API server prunes them silently, or rejects them with
-``kubectl apply --validate=strict``), so the schemas are made strict here: a misspelt field fails the test
-instead of vanishing on apply. Beyond the schema: every container has requests and limits and runs as
-non-root, and the project's own containers have probes.
+"""Every KServe resource under manifests/ validates against the KServe v0.20 CRD schemas, strictly
+(see loyaltylens.deploy.validation). Beyond the schema: every container has requests and limits and runs
+as non-root, and the project's own containers have probes.
 """
 
 from __future__ import annotations
@@ -13,19 +10,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import jsonschema
 import pytest
-import yaml
+
+from loyaltylens.deploy.validation import KServeValidator, kserve_documents
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO / "manifests"
 SCHEMA_DIR = REPO.parent / "shared" / "schemas" / "kserve-v0.20.0"
-CRD_FILES = (
-    "serving.kserve.io_inferenceservices.yaml",
-    "serving.kserve.io_servingruntimes.yaml",
-    "serving.kserve.io_clusterservingruntimes.yaml",
-)
-Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the InferenceService CRD is 2 MB
 
 pytestmark = pytest.mark.skipif(
     not SCHEMA_DIR.is_dir(),
@@ -33,59 +24,21 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _strict(schema: dict) -> dict:
-    """Copy of ``schema`` where objects with declared properties reject undeclared ones."""
-    if isinstance(schema, dict):
-        out = {key: _strict(value) for key, value in schema.items()}
-        if (
-            "properties" in out
-            and "additionalProperties" not in out
-            and not out.get("x-kubernetes-preserve-unknown-fields")
-        ):
-            out["additionalProperties"] = False
-        return out
-    if isinstance(schema, list):
-        return [_strict(item) for item in schema]
-    return schema
-
-
 @pytest.fixture(scope="module")
-def validators() -> dict[tuple[str, str], jsonschema.Draft7Validator]:
-    """(apiVersion, kind) -> validator of that custom resource."""
-    out = {}
-    for name in CRD_FILES:
-        crd = yaml.load((SCHEMA_DIR / name).read_text(), Loader=Loader)
-        group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
-        for version in crd["spec"]["versions"]:
-            schema = _strict(version["schema"]["openAPIV3Schema"])
-            out[(f"{group}/{version['name']}", kind)] = jsonschema.Draft7Validator(schema)
-    return out
-
-
-def _kserve_documents(text: str) -> list[dict]:
-    return [
-        doc
-        for doc in yaml.safe_load_all(text)
-        if doc and doc.get("apiVersion", "").startswith("serving.kserve.io/")
-    ]
+def validator() -> KServeValidator:
+    return KServeValidator(SCHEMA_DIR)
 
 
 def _manifest_documents() -> dict[str, dict]:
     """``file:name`` -> KServe document, for every YAML file under manifests/."""
     docs = {}
     for path in sorted(MANIFESTS.rglob("*.yaml")):
-        for doc in _kserve_documents(path.read_text()):
+        for doc in kserve_documents(path.read_text()):
             docs[f"{path.relative_to(MANIFESTS)}:{doc['metadata']['name']}"] = doc
     return docs
 
 
 DOCUMENTS = _manifest_documents()
-
-
-def _errors(validators, doc: dict) -> list[str]:
-    key = (doc["apiVersion"], doc["kind"])
-    assert key in validators, f"no CRD schema for {key}"
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validators[key].iter_errors(doc)]
 
 
 def test_manifests_cover_the_three_serving_variants():
@@ -96,20 +49,20 @@ def test_manifests_cover_the_three_serving_variants():
 
 
 @pytest.mark.parametrize("key", sorted(DOCUMENTS))
-def test_manifest_validates_against_crd(validators, key):
-    assert _errors(validators, DOCUMENTS[key]) == []
+def test_manifest_validates_against_crd(validator, key):
+    assert validator.errors(DOCUMENTS[key]) == []
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (for `kubectl kustomize`) not installed")
 @pytest.mark.parametrize("layer", ["base", "overlays/kind"])
-def test_kustomize_build_validates(validators, layer):
+def test_kustomize_build_validates(validator, layer):
     rendered = subprocess.run(
         ["kubectl", "kustomize", str(MANIFESTS / layer)], capture_output=True, text=True, check=True
     ).stdout
-    docs = _kserve_documents(rendered)
+    docs = kserve_documents(rendered)
     assert len(docs) >= 4
     for doc in docs:
-        assert _errors(validators, doc) == [], doc["metadata"]["name"]
+        assert validator.errors(doc) == [], doc["metadata"]["name"]
 
 
 def _containers(doc: dict) -> list[dict]:
@@ -150,6 +103,6 @@ def _broken_copies() -> dict[str, dict]:
 
 
 @pytest.mark.parametrize("breakage", ["wrong type", "misspelt field", "missing predictor"])
-def test_broken_copy_fails(validators, breakage):
-    errors = _errors(validators, _broken_copies()[breakage])
+def test_broken_copy_fails(validator, breakage):
+    errors = validator.errors(_broken_copies()[breakage])
     assert errors, f"a manifest with a {breakage} validated"

@@ -1,0 +1,1 @@
+"""Deployment: checking rendered Kubernetes/KServe objects (kustomize overlays, the Helm chart)."""
