@@ -33,6 +33,7 @@ if __name__ == "__main__":
         args.model_name,
         args.model_dir or args.model_uri or champion_uri(settings),
         tracking_uri=settings.tracking_uri,
+        download_root=settings.models_dir,
         max_batch_size=settings.max_batch_size,
         max_batch_rows=args.max_batch_rows,
         batch_window_s=args.batch_window_ms / 1000,

@@ -64,6 +64,7 @@ class PropensityModel(Model):
         name: the model name in the URL paths.
         model_ref: a model directory or a ``models:/<name>@<alias>`` registry URI.
         tracking_uri: MLflow tracking URI used to resolve registry URIs.
+        download_root: where registry versions are downloaded to (and reused from).
         max_batch_size: the largest batch one request may carry.
         max_batch_rows / batch_window_s: micro-batching limits (see ``MicroBatcher``).
         torch_threads: intra-op threads; 1 keeps batch-1 latency lowest and leaves the other cores to the
@@ -75,6 +76,7 @@ class PropensityModel(Model):
         name: str,
         model_ref: str | Path,
         tracking_uri: str,
+        download_root: Path,
         max_batch_size: int,
         max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
         batch_window_s: float = DEFAULT_WINDOW_S,
@@ -83,6 +85,7 @@ class PropensityModel(Model):
         super().__init__(name)
         self.model_ref = model_ref
         self.tracking_uri = tracking_uri
+        self.download_root = download_root
         self.max_batch_size = max_batch_size
         self.max_batch_rows = max_batch_rows
         self.batch_window_s = batch_window_s
@@ -92,7 +95,7 @@ class PropensityModel(Model):
         self._batcher: MicroBatcher | None = None
 
     def load(self) -> bool:
-        model_dir = resolve_model_dir(self.model_ref, self.tracking_uri)
+        model_dir = resolve_model_dir(self.model_ref, self.tracking_uri, self.download_root)
         torch.set_num_threads(self.torch_threads)
         self._module, self.contract = load_model_dir(model_dir)
         for batch_size in WARMUP_BATCH_SIZES:

@@ -30,8 +30,13 @@ def registry_settings(tmp_path_factory, model_dir) -> Settings:
 
 
 def test_predictor_serves_the_registry_champion(registry_settings, contract, reference):
-    model = PropensityModel(MODEL_NAME, champion_uri(registry_settings), registry_settings.tracking_uri, 64)
+    model = PropensityModel(
+        MODEL_NAME, champion_uri(registry_settings), registry_settings.tracking_uri, registry_settings.models_dir, 64
+    )
     assert model.load() and model.ready
+    version_dir = registry_settings.models_dir / f"{registry_settings.propensity_model_name}-v1"
+    assert (version_dir / "model.pt").is_file()  # downloaded once into the data dir, reused on restart
+    assert [p.name for p in registry_settings.models_dir.iterdir()] == [version_dir.name]  # no staging left
     rows = random_feature_rows(contract, 4, seed=21)
 
     async def predict():
@@ -44,6 +49,6 @@ def test_predictor_serves_the_registry_champion(registry_settings, contract, ref
 def test_unknown_alias_or_directory_is_not_found(registry_settings, tmp_path):
     uri = f"models:/{registry_settings.propensity_model_name}@nobody"
     with pytest.raises(NotFoundError, match="nobody"):
-        resolve_model_dir(uri, registry_settings.tracking_uri)
+        resolve_model_dir(uri, registry_settings.tracking_uri, tmp_path)
     with pytest.raises(NotFoundError, match="does not exist"):
-        resolve_model_dir(tmp_path / "missing", registry_settings.tracking_uri)
+        resolve_model_dir(tmp_path / "missing", registry_settings.tracking_uri, tmp_path)

@@ -7,10 +7,12 @@ path to a directory written by :func:`loyaltylens.propensity.export.export_model
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
 
 from loyaltylens.config import Settings
 from loyaltylens.errors import NotFoundError
+from loyaltylens.propensity.contract import CONTRACT_FILENAME
 
 logger = logging.getLogger(__name__)
 
@@ -28,9 +30,12 @@ def is_registry_uri(model_ref: str | Path) -> bool:
     return str(model_ref).startswith(REGISTRY_URI_PREFIX)
 
 
-def resolve_model_dir(model_ref: str | Path, tracking_uri: str) -> Path:
-    """A local model directory for ``model_ref``, downloading registry URIs from ``tracking_uri`` (into a
-    temporary directory that lives as long as the process).
+def resolve_model_dir(model_ref: str | Path, tracking_uri: str, download_root: Path) -> Path:
+    """A local model directory for ``model_ref``, downloading registry URIs from ``tracking_uri``.
+
+    A registry URI is resolved to its version and downloaded once into ``download_root/<name>-v<version>``
+    (registered versions are immutable, so a later start reuses it); the download goes to a staging
+    directory first and is renamed into place, so a crashed download is never mistaken for a model.
 
     Raises:
         NotFoundError: the directory does not exist, or the registry has no such model / alias / version.
@@ -47,8 +52,21 @@ def resolve_model_dir(model_ref: str | Path, tracking_uri: str) -> Path:
     # registry URI, ignoring the one it is given.
     from loyaltylens.propensity.registry import ModelRegistry
 
-    logger.info("downloading %s from %s", model_ref, tracking_uri)
-    return ModelRegistry(tracking_uri, _registered_model_name(str(model_ref))).download(str(model_ref))
+    name = _registered_model_name(str(model_ref))
+    registry = ModelRegistry(tracking_uri, name)
+    target = Path(download_root) / f"{name}-v{registry.resolve(str(model_ref))}"
+    if (target / CONTRACT_FILENAME).is_file():
+        return target
+    logger.info("downloading %s from %s into %s", model_ref, tracking_uri, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as staging:
+        downloaded = registry.download(str(model_ref), Path(staging))
+        try:
+            downloaded.rename(target)
+        except OSError:  # another process put the same version in place first; theirs is identical
+            if not (target / CONTRACT_FILENAME).is_file():
+                raise
+    return target
 
 
 def _registered_model_name(uri: str) -> str:

@@ -55,10 +55,12 @@ def offers_for(
     feature_version: Annotated[str, typer.Option(help="Feature-store version.")] = "latest",
 ) -> None:
     """Run run_for_customer for each customer and print the decisions with stage latencies."""
-    settings = get_settings()
+    from loyaltylens.data.generator import default_dataset_dir
     from loyaltylens.orchestration.pipeline import build_pipeline
 
-    pipeline = build_pipeline(settings, _scorer(settings, predictor_url, model), _dataset_dir(settings), feature_version)
+    settings = get_settings()
+    scorer = _scorer(settings, predictor_url, model)
+    pipeline = build_pipeline(settings, scorer, default_dataset_dir(settings), feature_version)
     _print_decisions([pipeline.run_for_customer(c) for c in customer_ids])
 
 
@@ -111,9 +113,10 @@ def run_main_job(
 
 def _ensure_dataset(settings: Settings) -> Path:
     from loyaltylens.data import generate_dataset
+    from loyaltylens.data.generator import config_from_settings, default_dataset_dir
 
-    config = _generator_config(settings)
-    dataset_dir = _dataset_dir(settings)
+    config = config_from_settings(settings)
+    dataset_dir = default_dataset_dir(settings)
     console.rule("[bold]1/4 synthetic data")
     if (dataset_dir / "manifest.json").exists():
         console.print(f"reusing {dataset_dir}")
@@ -160,23 +163,7 @@ def _scorer(settings: Settings, predictor_url: str | None, model: str | None):
 
     if predictor_url:
         return KServeV2Scorer(predictor_url)
-    return InProcessScorer(resolve_model_dir(model or champion_uri(settings), settings.tracking_uri))
-
-
-def _generator_config(settings: Settings):
-    from loyaltylens.data import GeneratorConfig
-
-    return GeneratorConfig(
-        n_customers=settings.n_customers, n_days=settings.n_days, seed=settings.seed, start_date=settings.start_date,
-        label_window_days=settings.label_window_days,
-    )
-
-
-def _dataset_dir(settings: Settings) -> Path:
-    """Where the dataset the settings describe lives (``datasets/<dataset_id>``)."""
-    from loyaltylens.data import dataset_id
-
-    return settings.datasets_dir / dataset_id(_generator_config(settings))
+    return InProcessScorer(resolve_model_dir(model or champion_uri(settings), settings.tracking_uri, settings.models_dir))
 
 
 def _print_decisions(decisions: list[OfferDecision]) -> None:

@@ -27,10 +27,12 @@ class PropensityConfig:
     categorical_index: list[int]  # columns that hold category codes
     cardinalities: list[int]  # number of categories of each categorical column, same order
     d_model: int = 32
-    n_heads: int = 4
+    n_heads: int = 2  # head width 16; 4 heads of 8 cost ~30% more CPU time for the same validation AUC
     n_layers: int = 2
     ff_mult: int = 2  # feed-forward width = ff_mult * d_model
-    dropout: float = 0.1
+    # Off by default: on the generator's data (5k and 50k customers) dropout did not raise validation AUC
+    # but nearly doubled CPU training time; early stopping and weight decay regularise instead.
+    dropout: float = 0.0
     head_hidden: int = 64
     extra: dict = field(default_factory=dict)
 

@@ -1,0 +1,249 @@
+"""The propensity stage end to end: train -> baselines -> evaluate -> export -> log -> gate -> register.
+
+:func:`build_candidate` turns a trained model into an exported, evaluated model directory (no MLflow);
+:func:`train_and_register` trains on a frame and records the result in the registry;
+:func:`train_from_feature_store` does that for a feature-store version.
+The CLI and the pipeline components are thin layers over these functions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from loyaltylens.config import Settings, get_settings
+from loyaltylens.features.store import FeatureStore
+from loyaltylens.propensity.baseline import train_baselines
+from loyaltylens.propensity.evaluate import (
+    PRIMARY_MODEL,
+    Evaluation,
+    Thresholds,
+    evaluate_predictions,
+    flat_metrics,
+    passes_thresholds,
+)
+from loyaltylens.propensity.export import export_model
+from loyaltylens.propensity.frame import feature_matrix, label_vector
+from loyaltylens.propensity.metrics import save_reliability_plot
+from loyaltylens.propensity.model_card import ModelCard
+from loyaltylens.propensity.registry import ModelRegistry
+from loyaltylens.propensity.scoring import predict_in_chunks, score_frame
+from loyaltylens.propensity.train import EpochMetrics, TrainConfig, TrainResult, train_propensity
+
+METRICS_FILENAME = "metrics.json"
+MODEL_SUBDIR = "model"
+PLOTS_SUBDIR = "plots"
+RELIABILITY_PLOT = "reliability_test.png"
+UNCALIBRATED = "uncalibrated"  # the transformer before temperature scaling, to show what calibration did
+PARITY_ROWS = 1000  # rows the TorchScript export is checked against the eager model on
+EVALUATED_SPLITS = ("val", "test")
+
+
+@dataclass
+class Candidate:
+    """A trained model exported to ``model_dir`` with everything needed to log, gate and register it."""
+
+    model_dir: Path  # model.pt, feature_contract.json, metrics.json, model_card.{json,md}
+    metrics: dict[str, float]  # flat names, see loyaltylens.propensity.evaluate
+    params: dict[str, object]
+    epoch_metrics: list[dict[str, float]]
+    lineage: dict[str, str]
+    card: ModelCard
+    plots: list[Path]
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    """What :func:`train_and_register` did: the run it logged and, if the gate passed, the new version."""
+
+    run_id: str
+    version: int | None  # None when the candidate failed the gate and was not registered
+    passed_gate: bool
+    gate_reasons: list[str]
+    metrics: dict[str, float]
+
+
+def build_candidate(
+    result: TrainResult, out_dir: Path, model_name: str, lineage: Mapping[str, str] | None = None
+) -> Candidate:
+    """Evaluate a trained model against baselines on the same split and export it to ``out_dir/model``.
+
+    ``lineage`` (feature_version, dataset_hash, schema_hash, ...) goes into the model card, the
+    feature contract (``feature_version``) and later the MLflow run. Plots go to ``out_dir/plots``.
+    """
+    lineage = {key: str(value) for key, value in (lineage or {}).items()}
+    parts = {split: result.split.parts()[split] for split in EVALUATED_SPLITS}
+    scores = _score_splits(result, parts)
+    evaluations = {
+        model: {split: evaluate_predictions(parts[split], p) for split, p in by_split.items()}
+        for model, by_split in scores.items()
+    }
+    metrics = flat_metrics(evaluations)
+
+    model_dir = Path(out_dir) / MODEL_SUBDIR
+    contract = dataclasses.replace(result.contract, feature_version=lineage.get("feature_version"))
+    parity_rows = torch.from_numpy(feature_matrix(parts["test"].iloc[:PARITY_ROWS]))
+    export_model(result.model, contract, model_dir, parity_rows=parity_rows)
+    (model_dir / METRICS_FILENAME).write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    plot = save_reliability_plot(
+        label_vector(parts["test"]),
+        {model: by_split["test"] for model, by_split in scores.items()},
+        Path(out_dir) / PLOTS_SUBDIR / RELIABILITY_PLOT,
+    )
+    params = result.params()
+    card = _model_card(model_name, result, evaluations, lineage, params)
+    card.save(model_dir)
+    return Candidate(
+        model_dir=model_dir,
+        metrics=metrics,
+        params=params,
+        epoch_metrics=[_epoch_row(epoch) for epoch in result.history],
+        lineage=lineage,
+        card=card,
+        plots=[plot],
+    )
+
+
+def train_and_register(
+    frame: pd.DataFrame,
+    registry: ModelRegistry,
+    lineage: Mapping[str, str] | None = None,
+    config: TrainConfig | None = None,
+    thresholds: Thresholds | None = None,
+    force: bool = False,
+    on_epoch: Callable[[EpochMetrics], None] | None = None,
+) -> TrainingOutcome:
+    """Train on ``frame``, log the run, and register the model as ``challenger`` if it passes ``thresholds``.
+
+    A candidate that fails the gate (default :class:`Thresholds`) is still logged, so its run shows why,
+    but not registered unless ``force``. Invalid input fails before the registry is touched.
+
+    Raises:
+        DataValidationError: the frame cannot be trained on.
+    """
+    result = train_propensity(frame, config or TrainConfig(), on_epoch)
+    with tempfile.TemporaryDirectory(prefix="loyaltylens-candidate-") as work_dir:
+        candidate = build_candidate(result, Path(work_dir), registry.model_name, lineage)
+        run_id = registry.log_training_run(
+            params=candidate.params,
+            epoch_metrics=candidate.epoch_metrics,
+            metrics=candidate.metrics,
+            model_dir=candidate.model_dir,
+            lineage=candidate.lineage,
+            plots=candidate.plots,
+        )
+        passed, reasons = passes_thresholds(candidate.metrics, thresholds or Thresholds())
+        version = (
+            registry.register(candidate.model_dir, run_id, candidate.metrics) if passed or force else None
+        )
+    return TrainingOutcome(run_id, version, passed, reasons, candidate.metrics)
+
+
+def train_from_feature_store(
+    feature_version: str = "latest",
+    settings: Settings | None = None,
+    config: TrainConfig | None = None,
+    thresholds: Thresholds | None = None,
+    force: bool = False,
+    on_epoch: Callable[[EpochMetrics], None] | None = None,
+) -> TrainingOutcome:
+    """:func:`train_and_register` on a feature-store version, into the settings' registry.
+
+    The run is tagged with the version's lineage (feature version, dataset id and hash, schema hash).
+
+    Raises:
+        NotFoundError: the store is empty, or the version has no training frame.
+        UnknownVersionError: no such feature version.
+        DataValidationError: the training frame cannot be trained on.
+    """
+    settings = settings or get_settings()
+    store = FeatureStore(settings.feature_store_dir)
+    info = store.describe(feature_version)
+    frame = store.get_training_frame(info.version)
+    lineage = {
+        "feature_version": info.version,
+        "feature_as_of": info.as_of,
+        "dataset_id": info.dataset_id,
+        "dataset_hash": info.dataset_hash,
+        "schema_hash": info.schema_hash,
+        "label_window_days": info.label_window_days,
+    }
+    return train_and_register(
+        frame,
+        ModelRegistry.from_settings(settings),
+        {key: str(value) for key, value in lineage.items() if value is not None},
+        config or TrainConfig(seed=settings.seed),
+        thresholds,
+        force,
+        on_epoch,
+    )
+
+
+def _score_splits(result: TrainResult, parts: Mapping[str, pd.DataFrame]) -> dict[str, dict[str, np.ndarray]]:
+    """``{model: {split: probabilities}}``: the transformer (calibrated and not) and the baselines."""
+    baselines = train_baselines(result.split, result.contract, result.config.seed)
+    scores: dict[str, dict[str, np.ndarray]] = {PRIMARY_MODEL: {}, UNCALIBRATED: {}}
+    scores.update({name: {} for name in baselines})
+    for split, part in parts.items():
+        matrix = feature_matrix(part)
+        scores[PRIMARY_MODEL][split] = score_frame(result.model, matrix)
+        logits = predict_in_chunks(result.model.logits, torch.from_numpy(matrix))
+        scores[UNCALIBRATED][split] = torch.sigmoid(logits).reshape(-1).numpy()
+        for name, baseline in baselines.items():
+            scores[name][split] = baseline.predict(matrix)
+    return scores
+
+
+def _model_card(
+    model_name: str,
+    result: TrainResult,
+    evaluations: Mapping[str, Mapping[str, Evaluation]],
+    lineage: dict[str, str],
+    params: dict[str, object],
+) -> ModelCard:
+    """The (unregistered) card: test metrics of every model, calibration effect, slices of the transformer."""
+    primary = evaluations[PRIMARY_MODEL]
+    return ModelCard(
+        model_name=model_name,
+        version=None,
+        created=datetime.now(tz=UTC).isoformat(timespec="seconds"),
+        lineage=lineage,
+        data=result.split.summary(),
+        metrics={model: by_split["test"].metrics for model, by_split in evaluations.items()},
+        calibration={
+            "method": "temperature scaling fitted on the validation split (minimum NLL)",
+            "temperature": result.temperature,
+            **{
+                f"{split}_ece_{when}": evaluations[model][split].metrics["ece"]
+                for split in EVALUATED_SPLITS
+                for when, model in (("before", UNCALIBRATED), ("after", PRIMARY_MODEL))
+            },
+        },
+        training={
+            "epochs_run": len(result.history),
+            "best_epoch": result.best_epoch,
+            "stopped_early": result.stopped_early,
+            "seconds": round(result.seconds, 1),
+            **params,
+        },
+        slices=primary["test"].slices,
+    )
+
+
+def _epoch_row(epoch: EpochMetrics) -> dict[str, float]:
+    """One epoch as MLflow metrics (step = epoch); ``epoch/`` keeps them apart from the final metrics."""
+    return {
+        "epoch/train_loss": epoch.train_loss,
+        "epoch/val_loss": epoch.val_loss,
+        "epoch/val_auc": epoch.val_auc,
+        "epoch/seconds": epoch.seconds,
+    }

@@ -1,0 +1,110 @@
+"""The candidate directory, its model card, the registration gate, and failure without side effects."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from loyaltylens.data.vocab import CHANNELS, SEGMENTS
+from loyaltylens.errors import DataValidationError
+from loyaltylens.propensity.evaluate import Thresholds, evaluate_model_dir, passes_thresholds
+from loyaltylens.propensity.export import load_model_dir
+from loyaltylens.propensity.model_card import ModelCard
+from loyaltylens.propensity.registry import ModelRegistry
+from loyaltylens.propensity.workflow import train_and_register
+
+
+def test_candidate_directory_is_a_complete_model_dir(candidate) -> None:
+    names = {path.name for path in candidate.model_dir.iterdir()}
+    assert names == {"model.pt", "feature_contract.json", "metrics.json", "model_card.json", "model_card.md"}
+    _, contract = load_model_dir(candidate.model_dir)
+    assert contract.feature_version == "v-test"
+    assert json.loads((candidate.model_dir / "metrics.json").read_text()) == pytest.approx(candidate.metrics)
+
+
+def test_model_card_has_slices_for_every_segment_and_channel(candidate) -> None:
+    card = ModelCard.load(candidate.model_dir)
+
+    assert [s["slice"] for s in card.slices["segment"]] == list(SEGMENTS)
+    assert [s["slice"] for s in card.slices["channel_preference"]] == list(CHANNELS)
+    assert all(s["rows"] > 0 and s["auc"] is not None for slices in card.slices.values() for s in slices)
+    markdown = (candidate.model_dir / "model_card.md").read_text()
+    assert "### By segment" in markdown and "### By channel_preference" in markdown
+    for name in (*SEGMENTS, *CHANNELS):
+        assert f"| {name} |" in markdown
+    assert set(card.metrics) == {
+        "transformer",
+        "uncalibrated",
+        "logistic_regression",
+        "hist_gradient_boosting",
+    }
+    assert card.data["test"]["rows"] > 0 and card.lineage["dataset_hash"] == "d" * 12
+    assert card.calibration["temperature"] > 0
+
+
+def test_evaluate_model_dir_matches_the_candidate_metrics(candidate, trained, tmp_path) -> None:
+    evaluation = evaluate_model_dir(candidate.model_dir, trained.split.test, plot_path=tmp_path / "r.png")
+
+    assert evaluation.metrics["auc"] == pytest.approx(candidate.metrics["test_auc"], abs=1e-6)
+    assert evaluation.metrics["ece"] == pytest.approx(candidate.metrics["test_ece"], abs=1e-6)
+    assert (tmp_path / "r.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("metrics", "reasons"),
+    [
+        ({"test_auc": 0.85, "test_ece": 0.02, "logistic_regression_test_auc": 0.855}, []),
+        ({"test_auc": 0.75, "test_ece": 0.02}, ["test AUC 0.7500 < required 0.8000"]),
+        ({"test_auc": 0.85, "test_ece": 0.05}, ["test ECE 0.0500 > allowed 0.0300"]),
+        (
+            {"test_auc": 0.85, "test_ece": 0.02, "hist_gradient_boosting_test_auc": 0.87},
+            ["test AUC 0.8500 trails hist_gradient_boosting (0.8700) by more than 0.0100"],
+        ),
+        ({"test_ece": 0.02}, ["metric 'test_auc' is missing"]),
+    ],
+)
+def test_registration_gate(metrics: dict, reasons: list[str]) -> None:
+    assert passes_thresholds(metrics, Thresholds()) == (not reasons, reasons)
+
+
+def test_bad_input_fails_clearly_and_leaves_the_registry_unchanged(
+    registry: ModelRegistry, candidate, frame: pd.DataFrame, fast_config
+) -> None:
+    run_id = registry.log_training_run(
+        params={}, epoch_metrics=[], metrics={}, model_dir=candidate.model_dir, lineage={}
+    )
+    registry.register(candidate.model_dir, run_id, candidate.metrics)
+    before = registry.list_versions()
+    runs_before = _run_count(registry)
+
+    bad_frames = {
+        "empty": (frame.iloc[0:0], "empty"),
+        "missing column": (frame.drop(columns=["segment"]), "missing column"),
+        "single class": (frame.assign(label=1), "single class"),
+    }
+    for bad, message in bad_frames.values():
+        with pytest.raises(DataValidationError, match=message):
+            train_and_register(bad, registry, config=fast_config)
+
+    assert registry.list_versions() == before
+    assert _run_count(registry) == runs_before
+
+
+def test_a_candidate_failing_the_gate_is_logged_but_not_registered(
+    registry: ModelRegistry, frame, fast_config
+) -> None:
+    outcome = train_and_register(
+        frame, registry, {"feature_version": "v-test"}, fast_config, Thresholds(min_auc=0.99)
+    )
+
+    assert not outcome.passed_gate and outcome.version is None
+    assert outcome.gate_reasons and "< required 0.9900" in outcome.gate_reasons[0]
+    assert registry.list_versions() == []
+    assert registry.client.get_run(outcome.run_id).data.tags["loyaltylens.feature_version"] == "v-test"
+
+
+def _run_count(registry: ModelRegistry) -> int:
+    experiment = registry.client.get_experiment_by_name(registry.model_name)
+    return len(registry.client.search_runs([experiment.experiment_id])) if experiment else 0
