@@ -36,7 +36,9 @@ def record(name: str, title: str, results: dict, rows: list[dict], notes: str = 
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     meta = machine()
     out = RESULTS_DIR / f"{name}.json"
-    out.write_text(json.dumps({"benchmark": name, "machine": meta, "results": results}, indent=2, default=str))
+    out.write_text(
+        json.dumps({"benchmark": name, "machine": meta, "results": results}, indent=2, default=str)
+    )
 
     columns = list(dict.fromkeys(key for row in rows for key in row))
     table = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
@@ -55,7 +57,11 @@ def record(name: str, title: str, results: dict, rows: list[dict], notes: str = 
     )
     text = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else HEADER
     pattern = re.compile(rf"<!-- {re.escape(name)}:start -->.*?<!-- {re.escape(name)}:end -->", re.S)
-    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
+    text = (
+        pattern.sub(lambda _: section, text)
+        if pattern.search(text)
+        else text.rstrip() + "\n\n" + section + "\n"
+    )
     BENCHMARKS_MD.write_text(text)
     return out
 

@@ -25,6 +25,11 @@ def build_features(
     frame = store.get_training_frame(info.version)
     frame.to_parquet(training_frame.path, index=False)
     training_frame.metadata.update(
-        {"feature_version": info.version, "as_of": str(info.as_of), "rows": len(frame), "schema_hash": info.schema_hash}
+        {
+            "feature_version": info.version,
+            "as_of": str(info.as_of),
+            "rows": len(frame),
+            "schema_hash": info.schema_hash,
+        }
     )
     return namedtuple("FeatureOutputs", ["feature_version", "schema_hash"])(info.version, info.schema_hash)

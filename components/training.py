@@ -31,7 +31,7 @@ def train_model(
     from loyaltylens.config import get_settings
     from loyaltylens.propensity.registry import ModelRegistry
     from loyaltylens.propensity.train import TrainConfig, train_propensity
-    from loyaltylens.propensity.workflow import build_candidate
+    from loyaltylens.propensity.workflow import build_candidate, log_candidate
 
     settings = get_settings()
     registry = ModelRegistry.from_settings(settings)
@@ -40,18 +40,13 @@ def train_model(
     with tempfile.TemporaryDirectory(prefix="candidate-") as work_dir:
         result = train_propensity(frame, TrainConfig(max_epochs=max_epochs, seed=seed))
         candidate = build_candidate(result, Path(work_dir), registry.model_name, lineage)
-        run_id = registry.log_training_run(
-            params=candidate.params,
-            epoch_metrics=candidate.epoch_metrics,
-            metrics=candidate.metrics,
-            model_dir=candidate.model_dir,
-            lineage=candidate.lineage,
-            plots=candidate.plots,
-        )
+        run_id = log_candidate(registry, candidate)
         shutil.copytree(candidate.model_dir, model.path)
     for key, value in candidate.metrics.items():
         metrics.log_metric(key, float(value))
-    model.metadata.update({"framework": "torchscript", "feature_version": feature_version, "mlflow_run_id": run_id})
+    model.metadata.update(
+        {"framework": "torchscript", "feature_version": feature_version, "mlflow_run_id": run_id}
+    )
     return namedtuple("TrainOutputs", ["run_id"])(run_id)
 
 
@@ -89,11 +84,15 @@ def evaluate_model(
     served = {f"test_{key}": value for key, value in evaluation.metrics.items()}
     # Baseline figures come from training (same split); the transformer's are re-measured on the artifact.
     gate_metrics = {**training_metrics, **served}
-    thresholds = Thresholds(min_auc=min_test_auc, max_ece=max_test_ece, baseline_auc_tolerance=max_baseline_auc_gap)
+    thresholds = Thresholds(
+        min_auc=min_test_auc, max_ece=max_test_ece, baseline_auc_tolerance=max_baseline_auc_gap
+    )
     passed, reasons = passes_thresholds(gate_metrics, thresholds)
     for key, value in served.items():
         metrics.log_metric(key, float(value))
-    rows = "".join(f"<tr><td>{k}</td><td>{v:.4f}</td></tr>" for k, v in sorted(gate_metrics.items()) if "test" in k)
+    rows = "".join(
+        f"<tr><td>{k}</td><td>{v:.4f}</td></tr>" for k, v in sorted(gate_metrics.items()) if "test" in k
+    )
     verdict = "PASSED" if passed else "FAILED: " + "; ".join(reasons)
     Path(report.path).write_text(
         f"<html><body><h1>Propensity evaluation</h1><p>Gate: {verdict}</p>"
@@ -112,12 +111,19 @@ def export_torchserve(model: Input[Model], archive: Output[Model]):
     from loyaltylens.inference.torchserve import kserve_layout
 
     kserve_layout(Path(model.path), Path(archive.path))
-    archive.metadata.update({"framework": "torchserve", "layout": "config/config.properties + model-store/*.mar"})
+    archive.metadata.update(
+        {"framework": "torchserve", "layout": "config/config.properties + model-store/*.mar"}
+    )
 
 
 @dsl.component(base_image=TRAIN_IMAGE, install_kfp_package=False)
 def register_model(model: Input[Model], archive: Input[Model], run_id: str, metrics: Input[Metrics]) -> int:
-    """Register the gated model directory (with its .mar) as a new version under alias ``challenger``."""
+    """Register the gated model directory (with its .mar) as a new version under alias ``challenger``.
+
+    The version's metrics are the training metrics (transformer and baselines, val and test) overlaid with
+    the evaluation step's re-measurement of the exported artifact.
+    """
+    import json
     import shutil
     import tempfile
     from pathlib import Path
@@ -130,7 +136,8 @@ def register_model(model: Input[Model], archive: Input[Model], run_id: str, metr
         staged = Path(shutil.copytree(model.path, Path(tmp) / "model"))
         for mar in Path(archive.path).glob("model-store/*.mar"):
             shutil.copy2(mar, staged / mar.name)
-        return registry.register(staged, run_id, dict(metrics.metadata))
+        version_metrics = {**json.loads((staged / "metrics.json").read_text()), **metrics.metadata}
+        return registry.register(staged, run_id, version_metrics)
 
 
 @dsl.component(base_image=TRAIN_IMAGE, install_kfp_package=False)
@@ -141,5 +148,9 @@ def record_rejection(reasons: str, run_id: str, decision: Output[Markdown]):
     from loyaltylens.config import get_settings
     from loyaltylens.propensity.registry import ModelRegistry
 
-    ModelRegistry.from_settings(get_settings()).client.set_tag(run_id, "loyaltylens.gate", f"rejected: {reasons}")
-    Path(decision.path).write_text(f"# Candidate not registered\n\nMLflow run `{run_id}` failed the gate: {reasons}\n")
+    ModelRegistry.from_settings(get_settings()).client.set_tag(
+        run_id, "loyaltylens.gate", f"rejected: {reasons}"
+    )
+    Path(decision.path).write_text(
+        f"# Candidate not registered\n\nMLflow run `{run_id}` failed the gate: {reasons}\n"
+    )

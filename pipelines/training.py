@@ -10,12 +10,20 @@ from kfp import compiler, dsl
 
 from components.data import load_data, validate_data
 from components.features import build_features
-from components.training import evaluate_model, export_torchserve, record_rejection, register_model, train_model
+from components.training import (
+    evaluate_model,
+    export_torchserve,
+    record_rejection,
+    register_model,
+    train_model,
+)
 
 COMPILED = Path(__file__).with_name("training.yaml")
 
 
-@dsl.pipeline(name="loyaltylens-training", description="Train, gate and register the LoyaltyLens propensity model.")
+@dsl.pipeline(
+    name="loyaltylens-training", description="Train, gate and register the LoyaltyLens propensity model."
+)
 def pipeline(
     source: str = "synthetic",
     n_customers: int = 50_000,
@@ -29,13 +37,19 @@ def pipeline(
 ):
     data = load_data(source=source, n_customers=n_customers, n_days=n_days, seed=seed)
     validation = validate_data(dataset=data.outputs["dataset"])
-    features = build_features(dataset=data.outputs["dataset"], label_window_days=label_window_days).after(validation)
-    training = train_model(
-        training_frame=features.outputs["training_frame"],
-        feature_version=features.outputs["feature_version"],
-        max_epochs=max_epochs,
-        seed=seed,
-    ).set_cpu_limit("2").set_memory_limit("8G")
+    features = build_features(dataset=data.outputs["dataset"], label_window_days=label_window_days).after(
+        validation
+    )
+    training = (
+        train_model(
+            training_frame=features.outputs["training_frame"],
+            feature_version=features.outputs["feature_version"],
+            max_epochs=max_epochs,
+            seed=seed,
+        )
+        .set_cpu_limit("2")
+        .set_memory_limit("8G")
+    )
     evaluation = evaluate_model(
         model=training.outputs["model"],
         training_frame=features.outputs["training_frame"],

@@ -30,7 +30,9 @@ app.add_typer(model_app, name="model", help="Train, register, promote and roll b
 app.add_typer(serve_app, name="serve", help="Start KServe model servers on loopback.")
 app.add_typer(pipeline_app, name="pipeline", help="Compile and run the KFP pipelines (locally or on a host).")
 app.add_typer(offers_app, name="offers", help="Decide and write offers for customers.")
-app.command("run", help="The main job: data -> training pipeline -> propensity server -> offers.")(run_main_job)
+app.command("run", help="The main job: data -> training pipeline -> propensity server -> offers.")(
+    run_main_job
+)
 
 
 def main() -> None:

@@ -14,7 +14,10 @@ CHART = REPO / "helm" / "loyaltylens"
 SCHEMA_DIR = REPO.parent / "shared" / "schemas" / "kserve-v0.20.0"
 
 pytestmark = [
-    pytest.mark.skipif(shutil.which("helm") is None, reason="helm not installed (make test runs scripts/install-k8s-tools.sh)"),
+    pytest.mark.skipif(
+        shutil.which("helm") is None,
+        reason="helm not installed (make test runs scripts/install-k8s-tools.sh)",
+    ),
     pytest.mark.skipif(not SCHEMA_DIR.is_dir(), reason=f"KServe CRD schemas not found at {SCHEMA_DIR}"),
 ]
 
@@ -23,7 +26,11 @@ def _helm_template(*sets: str) -> list[dict]:
     args = ["helm", "template", "loyaltylens", str(CHART), "--namespace", "loyaltylens"]
     for value in sets:
         args += ["--set", value]
-    return [d for d in yaml.safe_load_all(subprocess.run(args, capture_output=True, text=True, check=True).stdout) if d]
+    return [
+        d
+        for d in yaml.safe_load_all(subprocess.run(args, capture_output=True, text=True, check=True).stdout)
+        if d
+    ]
 
 
 def test_chart_lints_clean():
@@ -31,7 +38,9 @@ def test_chart_lints_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("sets", [(), ("torchserve.enabled=true",), ("propensity.transformer.enabled=false",)])
+@pytest.mark.parametrize(
+    "sets", [(), ("torchserve.enabled=true",), ("propensity.transformer.enabled=false",)]
+)
 def test_rendered_kserve_objects_validate(sets):
     validator = KServeValidator(SCHEMA_DIR)
     docs = [d for d in _helm_template(*sets) if d["apiVersion"].startswith("serving.kserve.io/")]
@@ -41,9 +50,15 @@ def test_rendered_kserve_objects_validate(sets):
 
 
 def test_toggles_add_and_remove_components():
-    names = {d["metadata"]["name"] for d in _helm_template("torchserve.enabled=true") if d["kind"] == "InferenceService"}
+    names = {
+        d["metadata"]["name"]
+        for d in _helm_template("torchserve.enabled=true")
+        if d["kind"] == "InferenceService"
+    }
     assert names == {"propensity", "propensity-torchserve"}
-    without = next(d for d in _helm_template("propensity.transformer.enabled=false") if d["kind"] == "InferenceService")
+    without = next(
+        d for d in _helm_template("propensity.transformer.enabled=false") if d["kind"] == "InferenceService"
+    )
     assert "transformer" not in without["spec"]
 
 

@@ -34,7 +34,14 @@ def test_compiled_yaml_is_current(tmp_path: Path):
 def test_compiled_pipeline_gates_registration(tmp_path: Path):
     spec = yaml.safe_load(load_pipeline("training").COMPILED.read_text())
     tasks = spec["root"]["dag"]["tasks"]
-    assert {"load-data", "validate-data", "build-features", "train-model", "evaluate-model", "export-torchserve"} <= set(tasks)
+    assert {
+        "load-data",
+        "validate-data",
+        "build-features",
+        "train-model",
+        "evaluate-model",
+        "export-torchserve",
+    } <= set(tasks)
     conditions = {
         task["taskInfo"]["name"]: task["triggerPolicy"]["condition"]
         for component in spec["components"].values()
@@ -55,7 +62,9 @@ def test_pipeline_registers_a_challenger(isolated_settings):
     store = FeatureStore(isolated_settings.feature_store_dir)
     assert [v.version for v in store.list_versions()] == ["v0001"]
     model_dir = ModelRegistry.from_settings(isolated_settings).download("challenger")
-    assert {"model.pt", "feature_contract.json", "model_card.md", "propensity.mar"} <= {p.name for p in model_dir.iterdir()}
+    assert {"model.pt", "feature_contract.json", "model_card.md", "propensity.mar"} <= {
+        p.name for p in model_dir.iterdir()
+    }
 
 
 def test_failed_gate_registers_nothing_and_says_why(isolated_settings):

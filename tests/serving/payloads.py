@@ -8,6 +8,7 @@ from collections.abc import Callable, Coroutine
 
 import numpy as np
 
+from loyaltylens.inference.samples import random_feature_rows
 from loyaltylens.propensity.contract import FeatureContract
 
 MODEL_NAME = "propensity"
@@ -23,6 +24,18 @@ def as_records(contract: FeatureContract, rows: np.ndarray) -> list[dict]:
         }
         for row in rows
     ]
+
+
+def valid_record(contract: FeatureContract, **changes) -> dict:
+    """One valid v1 feature record, with ``changes`` applied (to plant a bad value)."""
+    record = as_records(contract, random_feature_rows(contract, 1, seed=7))[0]
+    record.update(changes)
+    return record
+
+
+def without(record: dict, name: str) -> dict:
+    """``record`` with feature ``name`` missing."""
+    return {k: v for k, v in record.items() if k != name}
 
 
 def run(coroutine_fn: Callable[[], Coroutine]):

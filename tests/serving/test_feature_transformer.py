@@ -48,7 +48,9 @@ def expected(feature_store, reference):
 @pytest.fixture(scope="module")
 def in_process(model_dir, feature_store) -> FeatureTransformer:
     settings = get_settings()
-    predictor = PropensityModel(MODEL_NAME, model_dir, settings.tracking_uri, settings.models_dir, settings.max_batch_size)
+    predictor = PropensityModel(
+        MODEL_NAME, model_dir, settings.tracking_uri, settings.models_dir, settings.max_batch_size
+    )
     predictor.load()
     transformer = FeatureTransformer(MODEL_NAME, feature_store, settings.max_batch_size, predictor=predictor)
     assert transformer.load() and transformer.ready

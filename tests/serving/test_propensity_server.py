@@ -18,7 +18,7 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 
 from loyaltylens.inference.samples import random_feature_rows
-from tests.serving.payloads import MODEL_NAME, as_records, run
+from tests.serving.payloads import MODEL_NAME, as_records, run, valid_record, without
 
 ATOL = 1e-6
 
@@ -234,30 +234,20 @@ def test_v2_grpc_rejects_data_that_does_not_fit_the_shape(predictor, contract):
     assert "declared shape" in caught.value.details()
 
 
-def _record(contract, **changes) -> dict:
-    record = as_records(contract, random_feature_rows(contract, 1, seed=7))[0]
-    record.update(changes)
-    return record
-
-
-def _without(record: dict, name: str) -> dict:
-    return {k: v for k, v in record.items() if k != name}
-
-
 V1_BAD_BODIES = {
     # case id: (raw body builder taking (contract, max_batch_size), words the error must contain)
     "malformed JSON": (lambda c, m: b'{"instances": [', "request format"),
     "missing instances": (lambda c, m: json.dumps({"rows": []}), "instances"),
     "instances not a list": (lambda c, m: json.dumps({"instances": {"a": 1}}), "instances"),
     "empty instances": (lambda c, m: json.dumps({"instances": []}), "empty"),
-    "missing feature": (lambda c, m: json.dumps({"instances": [_without(_record(c), "segment")]}), "segment"),
-    "unexpected feature": (lambda c, m: json.dumps({"instances": [_record(c, shoe_size=42)]}), "shoe_size"),
+    "missing feature": (lambda c, m: json.dumps({"instances": [without(valid_record(c), "segment")]}), "segment"),
+    "unexpected feature": (lambda c, m: json.dumps({"instances": [valid_record(c, shoe_size=42)]}), "shoe_size"),
     "unknown category label": (
-        lambda c, m: json.dumps({"instances": [_record(c, channel_preference="fax")]}),
+        lambda c, m: json.dumps({"instances": [valid_record(c, channel_preference="fax")]}),
         "fax",
     ),
     "string for a number": (
-        lambda c, m: json.dumps({"instances": [_record(c, tenure_days="long")]}),
+        lambda c, m: json.dumps({"instances": [valid_record(c, tenure_days="long")]}),
         "tenure_days",
     ),
     "row too short": (lambda c, m: json.dumps({"instances": [[1.0] * (c.n_features - 1)]}), "shape"),

@@ -3,23 +3,22 @@
 One TorchServe instance (Java frontend + Python workers) serves a random-weight model for the whole module;
 its answers must equal the in-process TorchScript model's, bad bodies must get HTTP 400 with a message
 naming the problem while the server keeps serving, and stopping it must leave no process behind.
-The fixtures are this module's own (they override the serving conftest's of the same names).
+The model, its contract and the in-process reference come from the serving conftest, so the same model is
+also served by the KServe predictor there and both servers' answers are compared.
 """
 
 from __future__ import annotations
 
 import json
 import zipfile
-from pathlib import Path
 
 import httpx
 import numpy as np
 import psutil
 import pytest
-import torch
 
-from loyaltylens.config import get_settings
 from loyaltylens.errors import InvalidInputError
+from loyaltylens.inference.samples import random_feature_rows
 from loyaltylens.inference.torchserve import (
     DEFAULT_MODEL_NAME,
     KSERVE_MODEL_STORE,
@@ -28,9 +27,7 @@ from loyaltylens.inference.torchserve import (
     find_java_home,
     kserve_layout,
 )
-from loyaltylens.propensity.contract import FeatureContract
-from loyaltylens.propensity.export import export_model, load_model_dir
-from loyaltylens.propensity.model import PropensityConfig, TabTransformer
+from tests.serving.payloads import as_records, valid_record, without
 
 pytest.importorskip("ts", reason="TorchServe is not installed (pip install 'loyaltylens[torchserve]')")
 
@@ -44,68 +41,6 @@ pytestmark = [
 MODEL_NAME = DEFAULT_MODEL_NAME
 ATOL = 1e-6
 TOKEN_REJECTED = "InvalidKeyException"  # TorchServe 0.12 answers a missing or wrong key: 400 with this type
-UNBOUNDED_MAX = 500.0  # upper end of generated values for features without a max
-
-
-def random_rows(contract: FeatureContract, n: int, seed: int = 0) -> np.ndarray:
-    """``n`` valid float32 rows in contract order: numerics inside their ranges, categoricals as codes."""
-    rng = np.random.default_rng(seed)
-    columns = []
-    for spec in contract.fields:
-        if spec.is_categorical:
-            columns.append(rng.integers(0, len(spec.categories), n))
-        else:
-            high = spec.max_value if spec.max_value is not None else UNBOUNDED_MAX
-            columns.append(rng.uniform(spec.min_value or 0.0, high, n))
-    return np.stack(columns, axis=1).astype(np.float32)
-
-
-def as_records(contract: FeatureContract, rows: np.ndarray) -> list[dict]:
-    """KServe v1 feature records for ``rows``, categoricals as their labels."""
-    return [
-        {
-            spec.name: spec.categories[int(value)] if spec.is_categorical else float(value)
-            for spec, value in zip(contract.fields, row, strict=True)
-        }
-        for row in rows
-    ]
-
-
-@pytest.fixture(scope="module")
-def max_batch_size() -> int:
-    return get_settings().max_batch_size
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    """A random-weight TabTransformer, normalised to the rows' scale so its answers differ row to row."""
-    contract = FeatureContract.from_definitions(feature_version="torchserve-test")
-    torch.manual_seed(0)
-    config = PropensityConfig(contract.numeric_index, contract.categorical_index, contract.cardinalities)
-    model = TabTransformer(config)
-    rows = torch.from_numpy(random_rows(contract, 512, seed=1))
-    numeric = torch.log1p(rows[:, contract.numeric_index])
-    model.set_normalization(numeric.mean(0), numeric.std(0))
-    return export_model(model, contract, tmp_path_factory.mktemp("model"), parity_rows=rows[:16])
-
-
-@pytest.fixture(scope="module")
-def contract(model_dir) -> FeatureContract:
-    return FeatureContract.load(model_dir)
-
-
-@pytest.fixture(scope="module")
-def reference(model_dir):
-    """The exported TorchScript model run in-process: ``[N, F]`` -> ``[N, 1]``."""
-    module, _ = load_model_dir(model_dir)
-
-    def predict(rows: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return module(torch.from_numpy(rows)).numpy()
-
-    return predict
-
-
 @pytest.fixture(scope="module")
 def torchserve(model_dir, tmp_path_factory):
     """TorchServe on free loopback ports; after it stops, none of its processes may be left running."""
@@ -159,7 +94,7 @@ def test_kserve_layout_has_config_and_model_store(model_dir, tmp_path):
 
 
 def test_records_and_rows_match_reference(torchserve, contract, reference):
-    rows = random_rows(contract, 16, seed=2)
+    rows = random_feature_rows(contract, 16, seed=2)
     expected = reference(rows)[:, 0]
     assert np.ptp(expected) > 1e-3  # the rows get different answers, so matching them means something
     np.testing.assert_allclose(torchserve.predict(as_records(contract, rows)), expected, atol=ATOL)
@@ -167,13 +102,13 @@ def test_records_and_rows_match_reference(torchserve, contract, reference):
 
 
 def test_records_with_category_codes_match_reference(torchserve, contract, reference):
-    rows = random_rows(contract, 3, seed=3)
+    rows = random_feature_rows(contract, 3, seed=3)
     records = [dict(zip(contract.names, map(float, row), strict=True)) for row in rows]
     np.testing.assert_allclose(torchserve.predict(records), reference(rows)[:, 0], atol=ATOL)
 
 
 def test_response_is_kserve_v1_json(torchserve, contract):
-    response = post(torchserve, json.dumps({"instances": random_rows(contract, 2).tolist()}))
+    response = post(torchserve, json.dumps({"instances": random_feature_rows(contract, 2).tolist()}))
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     assert list(response.json()) == ["predictions"] and len(response.json()["predictions"]) == 2
@@ -207,7 +142,7 @@ def test_management_api_requires_the_management_key(torchserve):
 
 
 def test_inference_api_requires_the_inference_key(torchserve, contract):
-    body = {"instances": random_rows(contract, 1).tolist()}
+    body = {"instances": random_feature_rows(contract, 1).tolist()}
     for headers in ({}, torchserve.management_headers):
         response = httpx.post(torchserve.inference_url, json=body, headers=headers)
         assert response.status_code == 400 and response.json()["type"] == TOKEN_REJECTED
@@ -219,32 +154,22 @@ def test_inference_api_requires_the_inference_key(torchserve, contract):
 # --- bad bodies: HTTP 400 naming the problem, server keeps serving -----------------------------------------
 
 
-def _record(contract, **changes) -> dict:
-    record = as_records(contract, random_rows(contract, 1, seed=7))[0]
-    record.update(changes)
-    return record
-
-
-def _without(record: dict, name: str) -> dict:
-    return {k: v for k, v in record.items() if k != name}
-
-
 BAD_BODIES = {
     # case id: (raw body builder taking (contract, max_batch_size), words the message must contain)
     "malformed JSON": (lambda c, m: b'{"instances": [', "not valid JSON"),
     "missing instances": (lambda c, m: json.dumps({"rows": []}), "instances"),
     "empty instances": (lambda c, m: json.dumps({"instances": []}), "empty"),
-    "missing feature": (lambda c, m: json.dumps({"instances": [_without(_record(c), "segment")]}), "segment"),
-    "NaN": (lambda c, m: json.dumps({"instances": [_record(c, monetary_90d=float("nan"))]}), "monetary_90d"),
+    "missing feature": (lambda c, m: json.dumps({"instances": [without(valid_record(c), "segment")]}), "segment"),
+    "NaN": (lambda c, m: json.dumps({"instances": [valid_record(c, monetary_90d=float("nan"))]}), "monetary_90d"),
     "unknown category label": (
-        lambda c, m: json.dumps({"instances": [_record(c, channel_preference="fax")]}), "fax"
+        lambda c, m: json.dumps({"instances": [valid_record(c, channel_preference="fax")]}), "fax"
     ),
     "unknown category code in a row": (
         lambda c, m: json.dumps({"instances": [[0.0] * (c.n_features - 1) + [99.0]]}), "favorite_category"
     ),
     "row too short": (lambda c, m: json.dumps({"instances": [[1.0] * (c.n_features - 1)]}), "shape"),
     "oversized batch": (
-        lambda c, m: json.dumps({"instances": random_rows(c, m + 1).tolist()}), "exceeds the limit"
+        lambda c, m: json.dumps({"instances": random_feature_rows(c, m + 1).tolist()}), "exceeds the limit"
     ),
 }
 
@@ -260,12 +185,21 @@ def test_bad_body_is_400_naming_the_problem(torchserve, contract, reference, max
 
 def test_predict_raises_invalid_input_with_the_message(torchserve, contract):
     with pytest.raises(InvalidInputError, match="tenure_days"):
-        torchserve.predict([_record(contract, tenure_days=-5.0)])
+        torchserve.predict([valid_record(contract, tenure_days=-5.0)])
 
 
 def test_form_encoded_body_is_told_to_send_json(torchserve, contract):
-    body = json.dumps({"instances": random_rows(contract, 1).tolist()})
+    body = json.dumps({"instances": random_feature_rows(contract, 1).tolist()})
     headers = {**torchserve.inference_headers, "content-type": "application/x-www-form-urlencoded"}
     response = httpx.post(torchserve.inference_url, content=body, headers=headers)
     assert response.status_code == 400
     assert "Content-Type: application/json" in response.json()["message"]
+
+
+def test_torchserve_and_kserve_servers_agree(torchserve, predictor, contract):
+    """The same model dir served by TorchServe (.mar) and by the KServe predictor: the same probabilities."""
+    rows = random_feature_rows(contract, 32, seed=11)
+    body = {"instances": as_records(contract, rows)}
+    kserve = httpx.post(f"{predictor.predictor.http_url}/v1/models/{predictor.model_name}:predict", json=body)
+    kserve.raise_for_status()
+    np.testing.assert_allclose(torchserve.predict(rows), kserve.json()["predictions"], rtol=0, atol=ATOL)

@@ -24,7 +24,11 @@ def strict_schema(schema: object) -> object:
     """Copy of ``schema`` where objects with declared properties reject undeclared ones."""
     if isinstance(schema, dict):
         out = {key: strict_schema(value) for key, value in schema.items()}
-        if "properties" in out and "additionalProperties" not in out and not out.get("x-kubernetes-preserve-unknown-fields"):
+        if (
+            "properties" in out
+            and "additionalProperties" not in out
+            and not out.get("x-kubernetes-preserve-unknown-fields")
+        ):
             out["additionalProperties"] = False
         return out
     if isinstance(schema, list):
@@ -51,9 +55,14 @@ class KServeValidator:
         key = (doc.get("apiVersion"), doc.get("kind"))
         if key not in self.validators:
             return [f"no CRD schema for {key}"]
-        return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in self.validators[key].iter_errors(doc)]
+        return [
+            f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in self.validators[key].iter_errors(doc)
+        ]
 
 
 def kserve_documents(text: str) -> list[dict]:
     """The KServe objects in a multi-document YAML text."""
-    return [doc for doc in yaml.safe_load_all(text) if doc and doc.get("apiVersion", "").startswith(KSERVE_GROUP)]
+    return [
+        doc for doc in yaml.safe_load_all(text) if doc and doc.get("apiVersion", "").startswith(KSERVE_GROUP)
+    ]

@@ -42,20 +42,46 @@ REDEMPTION_RATE_PRIOR = 0.15
 OPEN_RATE_PRIOR = 0.35
 
 FEATURES: tuple[FeatureDefinition, ...] = (
-    FeatureDefinition("recency_days", "numeric", "Days since the last purchase before as-of (capped).", 0.0, RECENCY_CAP_DAYS),
+    FeatureDefinition(
+        "recency_days",
+        "numeric",
+        "Days since the last purchase before as-of (capped).",
+        0.0,
+        RECENCY_CAP_DAYS,
+    ),
     FeatureDefinition("frequency_30d", "numeric", "Purchases in the 30 days before as-of.", 0.0),
     FeatureDefinition("frequency_90d", "numeric", "Purchases in the 90 days before as-of.", 0.0),
     FeatureDefinition("monetary_90d", "numeric", "Spend in the 90 days before as-of.", 0.0),
-    FeatureDefinition("avg_basket_90d", "numeric", "Mean purchase amount in the 90 days before as-of (0 if none).", 0.0),
-    FeatureDefinition("offer_redemption_rate", "numeric", "Smoothed share of offers redeemed in the 180 days before as-of.", 0.0, 1.0),
-    FeatureDefinition("offers_received_180d", "numeric", "Offers sent to the customer in the 180 days before as-of.", 0.0),
-    FeatureDefinition("engagement_score", "numeric", "Smoothed offer open rate in the 180 days before as-of.", 0.0, 1.0),
-    FeatureDefinition("days_since_last_redemption", "numeric", "Days since the last redemption (capped).", 0.0, RECENCY_CAP_DAYS),
+    FeatureDefinition(
+        "avg_basket_90d", "numeric", "Mean purchase amount in the 90 days before as-of (0 if none).", 0.0
+    ),
+    FeatureDefinition(
+        "offer_redemption_rate",
+        "numeric",
+        "Smoothed share of offers redeemed in the 180 days before as-of.",
+        0.0,
+        1.0,
+    ),
+    FeatureDefinition(
+        "offers_received_180d", "numeric", "Offers sent to the customer in the 180 days before as-of.", 0.0
+    ),
+    FeatureDefinition(
+        "engagement_score", "numeric", "Smoothed offer open rate in the 180 days before as-of.", 0.0, 1.0
+    ),
+    FeatureDefinition(
+        "days_since_last_redemption",
+        "numeric",
+        "Days since the last redemption (capped).",
+        0.0,
+        RECENCY_CAP_DAYS,
+    ),
     FeatureDefinition("tenure_days", "numeric", "Days since the customer joined the programme.", 0.0),
     FeatureDefinition("channel_preference", "categorical", "Preferred channel.", categories=CHANNELS),
     FeatureDefinition("segment", "categorical", "Customer segment.", categories=SEGMENTS),
     FeatureDefinition(
-        "favorite_category", "categorical", "Most purchased category before as-of ('none' if no purchase).",
+        "favorite_category",
+        "categorical",
+        "Most purchased category before as-of ('none' if no purchase).",
         categories=("none", *PRODUCT_CATEGORIES),
     ),
 )

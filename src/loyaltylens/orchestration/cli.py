@@ -11,10 +11,18 @@ from rich.progress import Progress
 from rich.table import Table
 
 from loyaltylens.config import Settings, get_settings
-from loyaltylens.orchestration.kfp_runner import PIPELINES, compile_pipeline, parse_arguments, run_local, submit
+from loyaltylens.errors import LoyaltyLensError
+from loyaltylens.orchestration.kfp_runner import (
+    PIPELINES,
+    compile_pipeline,
+    parse_arguments,
+    run_local,
+    submit,
+)
 from loyaltylens.orchestration.pipeline import OfferDecision
 
 console = Console()
+STAGES = ("features", "propensity", "retrieval", "generation")
 pipeline_app = typer.Typer(no_args_is_help=True)
 offers_app = typer.Typer(no_args_is_help=True)
 
@@ -31,8 +39,12 @@ def compile_command(
 @pipeline_app.command("run")
 def run_command(
     name: Annotated[str, typer.Argument(help="Pipeline to run.")] = "training",
-    host: Annotated[str | None, typer.Option(help="KFP API endpoint; runs locally with kfp.local when omitted.")] = None,
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Pipeline parameter key=value.")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="KFP API endpoint; runs locally with kfp.local when omitted.")
+    ] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="Pipeline parameter key=value.")
+    ] = None,
 ) -> None:
     """Run a pipeline locally (every component as a subprocess) or submit it to a KFP endpoint."""
     settings = get_settings()
@@ -40,8 +52,10 @@ def run_command(
     if host:
         console.print(f"submitted {name} to {host}: run id {submit(name, host, arguments)}")
         return
-    run = run_local(name, arguments, settings)
-    console.print(f"[green]pipeline {name} succeeded[/] in {run.seconds:.1f}s; artifacts under {run.pipeline_root}")
+    run = _run_pipeline(name, arguments, settings)
+    console.print(
+        f"[green]pipeline {name} succeeded[/] in {run.seconds:.1f}s; artifacts under {run.pipeline_root}"
+    )
     _print_registry(settings)
 
 
@@ -51,7 +65,9 @@ def offers_for(
     predictor_url: Annotated[
         str | None, typer.Option(help="KServe predictor base URL (v2 REST); in-process model when omitted.")
     ] = None,
-    model: Annotated[str | None, typer.Option(help="Model dir or models:/ URI; default: the champion.")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Model dir or models:/ URI; default: the champion.")
+    ] = None,
     feature_version: Annotated[str, typer.Option(help="Feature-store version.")] = "latest",
 ) -> None:
     """Run run_for_customer for each customer and print the decisions with stage latencies."""
@@ -67,7 +83,9 @@ def offers_for(
 def run_main_job(
     customers: Annotated[int | None, typer.Option(help="Synthetic customers (default: settings).")] = None,
     show: Annotated[int, typer.Option(help="Customers to print offers for.")] = 6,
-    max_epochs: Annotated[int, typer.Option(help="Training epochs at most (early stopping usually ends sooner).")] = 30,
+    max_epochs: Annotated[
+        int, typer.Option(help="Training epochs at most (early stopping usually ends sooner).")
+    ] = 30,
 ) -> None:
     """Generate data → run the training pipeline with kfp.local → start the KServe servers → offers."""
     import numpy as np
@@ -84,13 +102,17 @@ def run_main_job(
     dataset_dir = _ensure_dataset(settings)
 
     console.rule("[bold]2/4 training pipeline (kfp.local)")
-    run = run_local("training", {"source": str(dataset_dir.resolve()), "max_epochs": max_epochs}, settings)
+    run = _run_pipeline(
+        "training", {"source": str(dataset_dir.resolve()), "max_epochs": max_epochs}, settings
+    )
     console.print(f"pipeline finished in {run.seconds:.1f}s; artifacts under {run.pipeline_root}")
     _ensure_champion(settings)
 
     console.rule("[bold]3/4 KServe servers (predictor + feature transformer, loopback)")
     with start_propensity_stack(
-        champion_uri(settings), settings.logs_dir, feature_store_dir=settings.feature_store_dir,
+        champion_uri(settings),
+        settings.logs_dir,
+        feature_store_dir=settings.feature_store_dir,
         env={"LOYALTYLENS_DATA_DIR": str(settings.data_dir.resolve())},
     ) as stack:
         console.print(f"predictor   {stack.predictor.http_url}  (gRPC {stack.predictor.grpc_target})")
@@ -100,7 +122,9 @@ def run_main_job(
         pipeline = build_pipeline(settings, scorer, dataset_dir)
         online = FeatureStore(settings.feature_store_dir).describe("latest")
         rng = np.random.default_rng(settings.seed)
-        ids = sorted(int(c) for c in rng.choice(np.arange(1, online.online_rows + 1), size=show, replace=False))
+        ids = sorted(
+            int(c) for c in rng.choice(np.arange(1, online.online_rows + 1), size=show, replace=False)
+        )
         pipeline.run_for_customer(ids[0])  # warm-up: first call loads MiniLM and the online table
         _print_decisions([pipeline.run_for_customer(c) for c in ids])
         _check_transformer(stack, ids, pipeline)
@@ -109,6 +133,28 @@ def run_main_job(
         f"(`mlflow ui --backend-store-uri {settings.tracking_uri}`) · pipeline artifacts {run.pipeline_root} · "
         f"server logs {settings.logs_dir}"
     )
+
+
+def _run_pipeline(name: str, arguments: dict, settings: Settings):
+    """Run locally with kfp.local's output in a log file; show a spinner, then each task's status."""
+    from datetime import datetime
+
+    log_path = settings.logs_dir / f"pipeline-{name}-{datetime.now():%Y%m%d-%H%M%S}.log"
+    with console.status(f"running pipeline {name} with kfp.local (log: {log_path})"):
+        try:
+            run = run_local(name, arguments, settings, log_path)
+        except RuntimeError as exc:  # kfp.local names the failed task; the details are in the log
+            raise LoyaltyLensError(f"{_plain(str(exc))} (log: {log_path})") from None
+    for task, status in run.task_status.items():
+        colour = "green" if status == "SUCCESS" else "red"
+        console.print(f"  [{colour}]{status:<8}[/] {task}")
+    return run
+
+
+def _plain(text: str) -> str:
+    import re
+
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
 def _ensure_dataset(settings: Settings) -> Path:
@@ -124,7 +170,9 @@ def _ensure_dataset(settings: Settings) -> Path:
     with Progress(console=console) as progress:
         task = progress.add_task("generating", total=1.0)
         info = generate_dataset(
-            config, dataset_dir, progress=lambda message, done: progress.update(task, completed=done, description=message)
+            config,
+            dataset_dir,
+            progress=lambda message, done: progress.update(task, completed=done, description=message),
         )
     console.print(f"generated {info.path}: {info.manifest['row_counts']}")
     return dataset_dir
@@ -151,7 +199,10 @@ def _print_registry(settings: Settings) -> None:
         table.add_column(column)
     for v in ModelRegistry.from_settings(settings).list_versions():
         table.add_row(
-            str(v.version), ", ".join(v.aliases), _fmt(v.metrics.get("test_auc")), _fmt(v.metrics.get("test_ece")),
+            str(v.version),
+            ", ".join(v.aliases),
+            _fmt(v.metrics.get("test_auc")),
+            _fmt(v.metrics.get("test_ece")),
             f"{v.created:%Y-%m-%d %H:%M:%S}",
         )
     console.print(table)
@@ -163,21 +214,20 @@ def _scorer(settings: Settings, predictor_url: str | None, model: str | None):
 
     if predictor_url:
         return KServeV2Scorer(predictor_url)
-    return InProcessScorer(resolve_model_dir(model or champion_uri(settings), settings.tracking_uri, settings.models_dir))
+    return InProcessScorer(
+        resolve_model_dir(model or champion_uri(settings), settings.tracking_uri, settings.models_dir)
+    )
 
 
 def _print_decisions(decisions: list[OfferDecision]) -> None:
-    table = Table(title="offers", show_lines=True)
-    for column in ("customer", "propensity", "decision", "offer", "copy", "latency ms (features/propensity/retrieval/generation = total)"):
+    table = Table(title="offers", show_lines=True, caption=f"stage latency in ms: {' / '.join(STAGES)}")
+    for column in ("customer", "p(redeem)", "offer", "copy", "latency ms"):
         table.add_column(column, overflow="fold")
     for d in decisions:
-        offer = f"#{d.offers[0].offer_id} {d.offers[0].title}" if d.offers else "–"
-        copy = f"[b]{d.copy.headline}[/b]\n{d.copy.body}\n→ {d.copy.cta} ({d.copy.tone})" if d.copy else d.reason
-        stages = "/".join(f"{d.latency_ms.get(s, 0.0):.2f}" for s in ("features", "propensity", "retrieval", "generation"))
-        table.add_row(
-            str(d.customer_id), f"{d.propensity:.3f}", "send" if d.send_offer else "skip", offer, copy,
-            f"{stages} = {d.total_ms:.2f}",
-        )
+        offer = f"#{d.offers[0].offer_id} {d.offers[0].title}" if d.offers else "no offer"
+        copy = f"[b]{d.copy.headline}[/b] → {d.copy.cta} ({d.copy.tone})" if d.copy else d.reason
+        stages = " / ".join(f"{d.latency_ms[s]:.2f}" for s in STAGES if s in d.latency_ms)
+        table.add_row(str(d.customer_id), f"{d.propensity:.3f}", offer, copy, f"{stages}\n= {d.total_ms:.2f}")
     console.print(table)
 
 

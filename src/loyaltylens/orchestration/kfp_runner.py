@@ -6,11 +6,15 @@ reads the same settings: the data dir is made absolute and exported so each comp
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
+import logging
 import os
+import re
 import time
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from loyaltylens.config import Settings
@@ -26,6 +30,28 @@ class LocalRun:
     arguments: dict
     seconds: float
     pipeline_root: Path
+    log_path: Path | None = None
+    task_status: dict[str, str] = field(default_factory=dict)  # task name -> SUCCESS / FAILURE, in run order
+
+
+class _TaskStatusRecorder(logging.Filter):
+    """Collects kfp.local's "Task 'x' finished with status Y" records (text with ANSI colours).
+
+    A filter on the root logger, because kfp.local replaces the root logger's handlers during a run.
+    """
+
+    _pattern = re.compile(r"Task '(?P<task>[^']+)' finished with status (?P<status>\w+)")
+    _ansi = re.compile(r"\x1b\[[0-9;]*m")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.status: dict[str, str] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        match = self._pattern.search(self._ansi.sub("", record.getMessage()))
+        if match:
+            self.status[match["task"]] = match["status"]
+        return True
 
 
 def load_pipeline(name: str):
@@ -63,8 +89,12 @@ def compile_pipeline(name: str, out: Path | None = None) -> Path:
     return target
 
 
-def run_local(name: str, arguments: dict, settings: Settings) -> LocalRun:
-    """Run the pipeline with kfp.local; a failing component raises ``RuntimeError`` naming the task."""
+def run_local(name: str, arguments: dict, settings: Settings, log_path: Path | None = None) -> LocalRun:
+    """Run the pipeline with kfp.local; a failing component raises ``RuntimeError`` naming the task.
+
+    With ``log_path``, kfp.local's output (every task's executor input/output and logs) goes to that file
+    instead of stdout, and the returned run lists each task's status.
+    """
     from kfp import local
 
     module = load_pipeline(name)
@@ -72,10 +102,25 @@ def run_local(name: str, arguments: dict, settings: Settings) -> LocalRun:
     os.environ["LOYALTYLENS_DATA_DIR"] = str(data_dir)
     pipeline_root = data_dir / "pipeline_runs"
     pipeline_root.mkdir(parents=True, exist_ok=True)
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True)
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True
+    )
+    recorder = _TaskStatusRecorder()
+    logging.getLogger().addFilter(recorder)
     start = time.perf_counter()
-    module.pipeline(**arguments)
-    return LocalRun(name, arguments, time.perf_counter() - start, pipeline_root)
+    try:
+        with contextlib.ExitStack() as stack, warnings.catch_warnings():
+            # Locally the components run in this environment by design, not in TRAIN_IMAGE; resource
+            # limits only apply on a cluster. Both warnings are expected here.
+            warnings.filterwarnings("ignore", message=".*non-Python base image.*")
+            warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
+            if log_path is not None:
+                log_path.parent.mkdir(parents=True, exist_ok=True)
+                stack.enter_context(contextlib.redirect_stdout(stack.enter_context(log_path.open("w"))))
+            module.pipeline(**arguments)
+    finally:
+        logging.getLogger().removeFilter(recorder)
+    return LocalRun(name, arguments, time.perf_counter() - start, pipeline_root, log_path, recorder.status)
 
 
 def submit(name: str, host: str, arguments: dict, experiment: str = "loyaltylens") -> str:
@@ -85,6 +130,9 @@ def submit(name: str, host: str, arguments: dict, experiment: str = "loyaltylens
     module = load_pipeline(name)
     client = kfp.Client(host=host)
     run = client.create_run_from_pipeline_package(
-        str(module.COMPILED), arguments=arguments, experiment_name=experiment, run_name=f"{name}-{int(time.time())}"
+        str(module.COMPILED),
+        arguments=arguments,
+        experiment_name=experiment,
+        run_name=f"{name}-{int(time.time())}",
     )
     return run.run_id

@@ -104,14 +104,18 @@ def _as_datetime(value: object) -> datetime:
     return pd.Timestamp(value).to_pydatetime()
 
 
-def build_pipeline(settings, scorer: PropensityScorer, dataset_dir, feature_version: str = "latest") -> LoyaltyLensPipeline:
+def build_pipeline(
+    settings, scorer: PropensityScorer, dataset_dir, feature_version: str = "latest"
+) -> LoyaltyLensPipeline:
     """Wire the skeleton's stages from settings: the feature store, the offer catalog of ``dataset_dir``
     (embeddings cached by content hash), and the template generator over ``prompts/offer_copy.yaml``."""
     from loyaltylens.data import load_table
     from loyaltylens.generation.prompts import load_prompt
     from loyaltylens.retrieval.embeddings import TextEmbedder
 
-    retriever = ExactOfferIndex.build(load_table(dataset_dir, "offers"), TextEmbedder(), settings.retrieval_dir)
+    retriever = ExactOfferIndex.build(
+        load_table(dataset_dir, "offers"), TextEmbedder(), settings.retrieval_dir
+    )
     return LoyaltyLensPipeline(
         store=FeatureStore(settings.feature_store_dir),
         scorer=scorer,

@@ -7,6 +7,7 @@ Layout of a model directory (what the registry stores and every server loads):
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -15,20 +16,29 @@ from loyaltylens.errors import LoyaltyLensError
 from loyaltylens.propensity.contract import CONTRACT_FILENAME, FeatureContract
 
 MODEL_FILENAME = "model.pt"
+# torch 2.x marks torch.jit as deprecated in favour of torch.export; TorchScript is still what TorchServe,
+# KServe's pytorch runtime and SageMaker load, so the warning is expected here and silenced at these calls.
+_JIT_DEPRECATION = r"`torch\.jit\.(script|load)` is deprecated"
 PARITY_TOLERANCE = 1e-5
 
 
-def export_model(model: torch.nn.Module, contract: FeatureContract, out_dir: Path, parity_rows: torch.Tensor | None = None) -> Path:
+def export_model(
+    model: torch.nn.Module, contract: FeatureContract, out_dir: Path, parity_rows: torch.Tensor | None = None
+) -> Path:
     """Script ``model`` into ``out_dir/model.pt`` beside its contract; check eager/script parity on ``parity_rows``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model = model.eval()
-    scripted = torch.jit.script(model)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_JIT_DEPRECATION, category=FutureWarning)
+        scripted = torch.jit.script(model)
     if parity_rows is not None:
         with torch.no_grad():
             diff = (scripted(parity_rows) - model(parity_rows)).abs().max().item()
         if diff > PARITY_TOLERANCE:
-            raise LoyaltyLensError(f"TorchScript parity check failed: max abs diff {diff:.2e} > {PARITY_TOLERANCE}")
+            raise LoyaltyLensError(
+                f"TorchScript parity check failed: max abs diff {diff:.2e} > {PARITY_TOLERANCE}"
+            )
     scripted.save(str(out_dir / MODEL_FILENAME))
     contract.save(out_dir / CONTRACT_FILENAME)
     return out_dir
@@ -40,5 +50,7 @@ def load_model_dir(model_dir: Path) -> tuple[torch.jit.ScriptModule, FeatureCont
     for name in (MODEL_FILENAME, CONTRACT_FILENAME):
         if not (model_dir / name).is_file():
             raise LoyaltyLensError(f"model directory {model_dir} has no {name}")
-    model = torch.jit.load(str(model_dir / MODEL_FILENAME), map_location="cpu").eval()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_JIT_DEPRECATION, category=FutureWarning)
+        model = torch.jit.load(str(model_dir / MODEL_FILENAME), map_location="cpu").eval()
     return model, FeatureContract.load(model_dir / CONTRACT_FILENAME)

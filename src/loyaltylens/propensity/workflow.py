@@ -113,6 +113,18 @@ def build_candidate(
     )
 
 
+def log_candidate(registry: ModelRegistry, candidate: Candidate) -> str:
+    """Record ``candidate`` as one MLflow run (params, per-epoch and final metrics, model dir, plots, lineage)."""
+    return registry.log_training_run(
+        params=candidate.params,
+        epoch_metrics=candidate.epoch_metrics,
+        metrics=candidate.metrics,
+        model_dir=candidate.model_dir,
+        lineage=candidate.lineage,
+        plots=candidate.plots,
+    )
+
+
 def train_and_register(
     frame: pd.DataFrame,
     registry: ModelRegistry,
@@ -133,14 +145,7 @@ def train_and_register(
     result = train_propensity(frame, config or TrainConfig(), on_epoch)
     with tempfile.TemporaryDirectory(prefix="loyaltylens-candidate-") as work_dir:
         candidate = build_candidate(result, Path(work_dir), registry.model_name, lineage)
-        run_id = registry.log_training_run(
-            params=candidate.params,
-            epoch_metrics=candidate.epoch_metrics,
-            metrics=candidate.metrics,
-            model_dir=candidate.model_dir,
-            lineage=candidate.lineage,
-            plots=candidate.plots,
-        )
+        run_id = log_candidate(registry, candidate)
         passed, reasons = passes_thresholds(candidate.metrics, thresholds or Thresholds())
         version = (
             registry.register(candidate.model_dir, run_id, candidate.metrics) if passed or force else None

@@ -52,7 +52,9 @@ class ExactOfferIndex:
         self._embed_query = lru_cache(maxsize=4096)(self._embed_one)
 
     @classmethod
-    def build(cls, offers: pd.DataFrame, embedder: TextEmbedder, cache_dir: Path | None = None) -> ExactOfferIndex:
+    def build(
+        cls, offers: pd.DataFrame, embedder: TextEmbedder, cache_dir: Path | None = None
+    ) -> ExactOfferIndex:
         """Embed the catalog, reusing ``cache_dir/<catalog hash>.npy`` when the offers are unchanged."""
         cache = Path(cache_dir) / f"offers-{catalog_hash(offers)}.npy" if cache_dir else None
         if cache is not None and cache.exists():
@@ -104,4 +106,5 @@ def customer_query(record: dict) -> str:
     """The retrieval query for a customer, built from their online features (labels, not codes)."""
     category = record["favorite_category"]
     interest = "everyday groceries" if category == "none" else category.replace("_", " ")
-    return f"{interest} offer for a {record['segment']} shopper who buys {record['channel_preference'].replace('_', ' ')}"
+    channel = record["channel_preference"].replace("_", " ")
+    return f"{interest} offer for a {record['segment']} shopper who buys {channel}"
