@@ -185,7 +185,12 @@ def _ensure_champion(settings: Settings) -> None:
 
     registry = ModelRegistry.from_settings(settings)
     versions = registry.list_versions()
-    if not any("champion" in v.aliases for v in versions) and versions:
+    if not any("champion" in v.aliases for v in versions):
+        if not any("challenger" in v.aliases for v in versions):
+            raise LoyaltyLensError(
+                "no model to serve: the training gate refused the candidate (the reason is the "
+                "'loyaltylens.gate' tag of its MLflow run; small populations miss the ECE target)"
+            )
         version = registry.promote()
         console.print(f"no champion yet: promoted challenger v{version} to champion")
     _print_registry(settings)

