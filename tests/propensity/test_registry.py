@@ -18,32 +18,18 @@ from loyaltylens.propensity.registry import (
     parse_model_ref,
     validate_alias,
 )
-from loyaltylens.propensity.workflow import Candidate
+from loyaltylens.propensity.workflow import Candidate, log_candidate
 
 
 def _log_and_register(registry: ModelRegistry, candidate: Candidate) -> int:
-    run_id = registry.log_training_run(
-        params=candidate.params,
-        epoch_metrics=candidate.epoch_metrics,
-        metrics=candidate.metrics,
-        model_dir=candidate.model_dir,
-        lineage=candidate.lineage,
-        plots=candidate.plots,
-    )
+    run_id = log_candidate(registry, candidate)
     return registry.register(candidate.model_dir, run_id, candidate.metrics)
 
 
 def test_training_run_records_params_metrics_lineage_and_artifacts(
     registry: ModelRegistry, candidate
 ) -> None:
-    run_id = registry.log_training_run(
-        params=candidate.params,
-        epoch_metrics=candidate.epoch_metrics,
-        metrics=candidate.metrics,
-        model_dir=candidate.model_dir,
-        lineage=candidate.lineage,
-        plots=candidate.plots,
-    )
+    run_id = log_candidate(registry, candidate)
 
     run = registry.client.get_run(run_id)
     assert run.info.status == "FINISHED"
