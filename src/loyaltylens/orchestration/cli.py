@@ -17,6 +17,7 @@ from loyaltylens.orchestration.kfp_runner import (
     compile_pipeline,
     parse_arguments,
     run_local,
+    strip_ansi,
     submit,
 )
 from loyaltylens.orchestration.pipeline import OfferDecision
@@ -42,9 +43,7 @@ def run_command(
     host: Annotated[
         str | None, typer.Option(help="KFP API endpoint; runs locally with kfp.local when omitted.")
     ] = None,
-    param: Annotated[
-        list[str] | None, typer.Option("--param", "-p", help="Pipeline parameter key=value.")
-    ] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Pipeline parameter key=value.")] = None,
 ) -> None:
     """Run a pipeline locally (every component as a subprocess) or submit it to a KFP endpoint."""
     settings = get_settings()
@@ -53,9 +52,7 @@ def run_command(
         console.print(f"submitted {name} to {host}: run id {submit(name, host, arguments)}")
         return
     run = _run_pipeline(name, arguments, settings)
-    console.print(
-        f"[green]pipeline {name} succeeded[/] in {run.seconds:.1f}s; artifacts under {run.pipeline_root}"
-    )
+    console.print(f"[green]pipeline {name} succeeded[/] in {run.seconds:.1f}s; artifacts under {run.pipeline_root}")
     _print_registry(settings)
 
 
@@ -65,9 +62,7 @@ def offers_for(
     predictor_url: Annotated[
         str | None, typer.Option(help="KServe predictor base URL (v2 REST); in-process model when omitted.")
     ] = None,
-    model: Annotated[
-        str | None, typer.Option(help="Model dir or models:/ URI; default: the champion.")
-    ] = None,
+    model: Annotated[str | None, typer.Option(help="Model dir or models:/ URI; default: the champion.")] = None,
     feature_version: Annotated[str, typer.Option(help="Feature-store version.")] = "latest",
 ) -> None:
     """Run run_for_customer for each customer and print the decisions with stage latencies."""
@@ -83,9 +78,7 @@ def offers_for(
 def run_main_job(
     customers: Annotated[int | None, typer.Option(help="Synthetic customers (default: settings).")] = None,
     show: Annotated[int, typer.Option(help="Customers to print offers for.")] = 6,
-    max_epochs: Annotated[
-        int, typer.Option(help="Training epochs at most (early stopping usually ends sooner).")
-    ] = 30,
+    max_epochs: Annotated[int, typer.Option(help="Training epochs at most (early stopping usually ends sooner).")] = 30,
 ) -> None:
     """Generate data → run the training pipeline with kfp.local → start the KServe servers → offers."""
     import numpy as np
@@ -102,9 +95,7 @@ def run_main_job(
     dataset_dir = _ensure_dataset(settings)
 
     console.rule("[bold]2/4 training pipeline (kfp.local)")
-    run = _run_pipeline(
-        "training", {"source": str(dataset_dir.resolve()), "max_epochs": max_epochs}, settings
-    )
+    run = _run_pipeline("training", {"source": str(dataset_dir.resolve()), "max_epochs": max_epochs}, settings)
     console.print(f"pipeline finished in {run.seconds:.1f}s; artifacts under {run.pipeline_root}")
     _ensure_champion(settings)
 
@@ -122,9 +113,7 @@ def run_main_job(
         pipeline = build_pipeline(settings, scorer, dataset_dir)
         online = FeatureStore(settings.feature_store_dir).describe("latest")
         rng = np.random.default_rng(settings.seed)
-        ids = sorted(
-            int(c) for c in rng.choice(np.arange(1, online.online_rows + 1), size=show, replace=False)
-        )
+        ids = sorted(int(c) for c in rng.choice(np.arange(1, online.online_rows + 1), size=show, replace=False))
         pipeline.run_for_customer(ids[0])  # warm-up: first call loads MiniLM and the online table
         _print_decisions([pipeline.run_for_customer(c) for c in ids])
         _check_transformer(stack, ids, pipeline)
@@ -144,17 +133,11 @@ def _run_pipeline(name: str, arguments: dict, settings: Settings):
         try:
             run = run_local(name, arguments, settings, log_path)
         except RuntimeError as exc:  # kfp.local names the failed task; the details are in the log
-            raise LoyaltyLensError(f"{_plain(str(exc))} (log: {log_path})") from None
+            raise LoyaltyLensError(f"{strip_ansi(str(exc))} (log: {log_path})") from None
     for task, status in run.task_status.items():
         colour = "green" if status == "SUCCESS" else "red"
         console.print(f"  [{colour}]{status:<8}[/] {task}")
     return run
-
-
-def _plain(text: str) -> str:
-    import re
-
-    return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
 def _ensure_dataset(settings: Settings) -> Path:

@@ -34,6 +34,14 @@ class LocalRun:
     task_status: dict[str, str] = field(default_factory=dict)  # task name -> SUCCESS / FAILURE, in run order
 
 
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def strip_ansi(text: str) -> str:
+    """kfp.local colours task and pipeline names in its messages; this is the plain text."""
+    return _ANSI_ESCAPE.sub("", text)
+
+
 class _TaskStatusRecorder(logging.Filter):
     """Collects kfp.local's "Task 'x' finished with status Y" records (text with ANSI colours).
 
@@ -41,14 +49,13 @@ class _TaskStatusRecorder(logging.Filter):
     """
 
     _pattern = re.compile(r"Task '(?P<task>[^']+)' finished with status (?P<status>\w+)")
-    _ansi = re.compile(r"\x1b\[[0-9;]*m")
 
     def __init__(self) -> None:
         super().__init__()
         self.status: dict[str, str] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        match = self._pattern.search(self._ansi.sub("", record.getMessage()))
+        match = self._pattern.search(strip_ansi(record.getMessage()))
         if match:
             self.status[match["task"]] = match["status"]
         return True
@@ -98,13 +105,10 @@ def run_local(name: str, arguments: dict, settings: Settings, log_path: Path | N
     from kfp import local
 
     module = load_pipeline(name)
-    data_dir = settings.data_dir.resolve()
-    os.environ["LOYALTYLENS_DATA_DIR"] = str(data_dir)
-    pipeline_root = data_dir / "pipeline_runs"
+    os.environ["LOYALTYLENS_DATA_DIR"] = str(settings.data_dir.resolve())
+    pipeline_root = settings.pipeline_root.resolve()
     pipeline_root.mkdir(parents=True, exist_ok=True)
-    local.init(
-        runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True
-    )
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True)
     recorder = _TaskStatusRecorder()
     logging.getLogger().addFilter(recorder)
     start = time.perf_counter()

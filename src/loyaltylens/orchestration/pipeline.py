@@ -10,8 +10,9 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from pathlib import Path
 
+from loyaltylens.config import Settings
 from loyaltylens.features.store import FeatureStore
 from loyaltylens.generation.offer_copy import OfferCopy
 from loyaltylens.generation.template import TemplateGenerator
@@ -79,7 +80,7 @@ class LoyaltyLensPipeline:
                 customer_query(record),
                 k=self.top_k,
                 channel=record["channel_preference"],
-                active_at=_as_datetime(batch.as_of),
+                active_at=batch.as_of,
             )
         if not offers:
             return OfferDecision(send_offer=False, reason="no eligible offer", offers=[], copy=None, **common)
@@ -98,14 +99,8 @@ def _timed(timings: dict[str, float], stage: str):
         timings[stage] = (time.perf_counter() - start) * 1000.0
 
 
-def _as_datetime(value: object) -> datetime:
-    import pandas as pd
-
-    return pd.Timestamp(value).to_pydatetime()
-
-
 def build_pipeline(
-    settings, scorer: PropensityScorer, dataset_dir, feature_version: str = "latest"
+    settings: Settings, scorer: PropensityScorer, dataset_dir: Path, feature_version: str = "latest"
 ) -> LoyaltyLensPipeline:
     """Wire the skeleton's stages from settings: the feature store, the offer catalog of ``dataset_dir``
     (embeddings cached by content hash), and the template generator over ``prompts/offer_copy.yaml``."""
@@ -113,9 +108,7 @@ def build_pipeline(
     from loyaltylens.generation.prompts import load_prompt
     from loyaltylens.retrieval.embeddings import TextEmbedder
 
-    retriever = ExactOfferIndex.build(
-        load_table(dataset_dir, "offers"), TextEmbedder(), settings.retrieval_dir
-    )
+    retriever = ExactOfferIndex.build(load_table(dataset_dir, "offers"), TextEmbedder(), settings.retrieval_dir)
     return LoyaltyLensPipeline(
         store=FeatureStore(settings.feature_store_dir),
         scorer=scorer,

@@ -61,13 +61,9 @@ class KServeV2Scorer:
         }
         response = self._client.post(self.url, json=request)
         if response.status_code == 400:
-            raise InvalidInputError(
-                f"predictor rejected the request: {response.json().get('error', response.text)}"
-            )
+            raise InvalidInputError(f"predictor rejected the request: {response.json().get('error', response.text)}")
         if response.status_code != 200:
-            raise LoyaltyLensError(
-                f"predictor at {self.url} answered {response.status_code}: {response.text[:200]}"
-            )
+            raise LoyaltyLensError(f"predictor at {self.url} answered {response.status_code}: {response.text[:200]}")
         output = next(o for o in response.json()["outputs"] if o["name"] == "propensity")
         return np.asarray(output["data"], dtype=np.float32)
 

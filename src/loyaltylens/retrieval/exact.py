@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -52,9 +52,7 @@ class ExactOfferIndex:
         self._embed_query = lru_cache(maxsize=4096)(self._embed_one)
 
     @classmethod
-    def build(
-        cls, offers: pd.DataFrame, embedder: TextEmbedder, cache_dir: Path | None = None
-    ) -> ExactOfferIndex:
+    def build(cls, offers: pd.DataFrame, embedder: TextEmbedder, cache_dir: Path | None = None) -> ExactOfferIndex:
         """Embed the catalog, reusing ``cache_dir/<catalog hash>.npy`` when the offers are unchanged."""
         cache = Path(cache_dir) / f"offers-{catalog_hash(offers)}.npy" if cache_dir else None
         if cache is not None and cache.exists():
@@ -70,9 +68,10 @@ class ExactOfferIndex:
         return self.embedder.embed([text])[0]
 
     def search(
-        self, query: str, k: int = 5, channel: str | None = None, active_at: datetime | None = None
+        self, query: str, k: int = 5, channel: str | None = None, active_at: datetime | date | str | None = None
     ) -> list[OfferHit]:
-        """Top-``k`` offers by cosine similarity to ``query``, restricted to the channel and active window."""
+        """Top-``k`` offers by cosine similarity to ``query``, restricted to the channel and to offers active at
+        ``active_at`` (anything ``pd.Timestamp`` reads: a datetime, a date, an ISO string)."""
         if not query.strip():
             raise InvalidInputError("query must not be empty")
         if k < 1:
