@@ -1,79 +1,117 @@
-"""The Helm chart lints, renders valid KServe objects, and renders the same InferenceService as kustomize."""
+"""The Helm chart lints, renders valid objects that meet Pod Security "restricted", renders the same objects
+as the kustomize kind overlay, and its values switch what they say (external S3, existing Secret names,
+components)."""
 
-import shutil
-import subprocess
+from __future__ import annotations
+
+import json
 from pathlib import Path
 
 import pytest
-import yaml
 
-from loyaltylens.deploy.validation import KServeValidator, kserve_documents
+from loyaltylens.deploy.pod_security import restricted_violations
+from loyaltylens.deploy.render import helm_lint, helm_template, kustomize
+from loyaltylens.deploy.validation import ManifestValidator
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "loyaltylens"
-SCHEMA_DIR = REPO.parent / "shared" / "schemas" / "kserve-v0.20.0"
-
-pytestmark = [
-    pytest.mark.skipif(
-        shutil.which("helm") is None,
-        reason="helm not installed (make test runs scripts/install-k8s-tools.sh)",
-    ),
-    pytest.mark.skipif(not SCHEMA_DIR.is_dir(), reason=f"KServe CRD schemas not found at {SCHEMA_DIR}"),
-]
+HELM_ONLY_LABELS = ("app.kubernetes.io/managed-by", "helm.sh/chart")
+VARIANTS = {
+    "defaults": {},
+    "namespace + external S3": {"namespace.create": True, "objectStore.externalEndpoint": "https://s3.example.com"},
+    "propensity only": {"grpc.enabled": False, "torchserve.enabled": False, "propensity.transformer.enabled": False},
+    "canary": {"deploymentMode": "Serverless", "propensity.canaryTrafficPercent": 10, "image.pullPolicy": "Always"},
+}
 
 
-def _helm_template(*sets: str) -> list[dict]:
-    args = ["helm", "template", "loyaltylens", str(CHART), "--namespace", "loyaltylens"]
-    for value in sets:
-        args += ["--set", value]
-    return [
-        d
-        for d in yaml.safe_load_all(subprocess.run(args, capture_output=True, text=True, check=True).stdout)
-        if d
-    ]
+def _by_key(docs: list[dict]) -> dict[tuple[str, str], dict]:
+    return {(d["kind"], d["metadata"]["name"]): d for d in docs}
+
+
+@pytest.fixture(scope="module")
+def validator() -> ManifestValidator:
+    return ManifestValidator()
 
 
 def test_chart_lints_clean():
-    result = subprocess.run(["helm", "lint", "--strict", str(CHART)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+    helm_lint(CHART)
+    helm_lint(CHART, VARIANTS["namespace + external S3"])
 
 
-@pytest.mark.parametrize(
-    "sets", [(), ("torchserve.enabled=true",), ("propensity.transformer.enabled=false",)]
-)
-def test_rendered_kserve_objects_validate(sets):
-    validator = KServeValidator(SCHEMA_DIR)
-    docs = [d for d in _helm_template(*sets) if d["apiVersion"].startswith("serving.kserve.io/")]
-    assert docs
-    for doc in docs:
-        assert validator.errors(doc) == [], doc["metadata"]["name"]
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_rendered_objects_validate_and_meet_restricted(validator, variant):
+    docs = helm_template(CHART, VARIANTS[variant])
+    assert len(docs) >= 10
+    assert validator.all_errors(docs) == []
+    assert [str(v) for v in restricted_violations(docs)] == []
+
+
+def _comparable(doc: dict) -> dict:
+    """``doc`` without the labels only Helm adds (kustomize adds only app.kubernetes.io/part-of)."""
+    doc = json.loads(json.dumps(doc))
+    labels = doc["metadata"].get("labels", {})
+    for label in HELM_ONLY_LABELS:
+        labels.pop(label)
+    return doc
+
+
+def test_chart_renders_the_same_objects_as_the_kind_overlay():
+    """Every object, not only the InferenceServices: same specs, same ConfigMap keys and values, same RBAC
+    and NetworkPolicies. The overlay may hold more InferenceServices (other models); the chart holds every
+    other object kustomize renders."""
+    from_kustomize = _by_key(kustomize(REPO / "manifests" / "overlays" / "kind"))
+    from_helm = _by_key(helm_template(CHART, {"namespace.create": True, "image.tag": "dev"}))
+    assert set(from_helm) <= set(from_kustomize)
+    assert {k for k in from_kustomize if k[0] != "InferenceService"} <= set(from_helm)
+    assert {"propensity", "propensity-grpc", "propensity-torchserve"} <= {
+        name for kind, name in from_helm if kind == "InferenceService"
+    }
+    for key, doc in from_helm.items():
+        assert _comparable(doc) == from_kustomize[key], key
+
+
+def test_external_s3_endpoint_replaces_minio():
+    docs = _by_key(helm_template(CHART, {"objectStore.externalEndpoint": "https://s3.eu-west-1.amazonaws.com"}))
+    assert not [key for key in docs if "minio" in key[1] or key[1] == "object-store-ingress"]
+    assert docs[("ConfigMap", "loyaltylens-config")]["data"]["LOYALTYLENS_S3_ENDPOINT_URL"] == (
+        "https://s3.eu-west-1.amazonaws.com"
+    )
+    assert "Deployment" in {kind for kind, _ in docs}  # MLflow still runs, against the external store
+
+
+def _secret_references(node: object) -> set[str]:
+    """Names of the Secrets referenced anywhere in ``node`` (envFrom, env valueFrom, ServiceAccount secrets)."""
+    if isinstance(node, list):
+        return set().union(*map(_secret_references, node)) if node else set()
+    if not isinstance(node, dict):
+        return set()
+    found = {node[key]["name"] for key in ("secretRef", "secretKeyRef") if key in node}
+    found |= {s["name"] for s in node.get("secrets", []) if isinstance(s, dict)}
+    return found | _secret_references(list(node.values()))
+
+
+def test_existing_secret_names_are_referenced_everywhere():
+    assert _secret_references(helm_template(CHART)) == {"loyaltylens-s3", "loyaltylens-postgres"}
+    docs = helm_template(CHART, {"secrets.s3": "team-s3", "secrets.postgres": "team-pg"})
+    assert _secret_references(docs) == {"team-s3", "team-pg"}
+    role = _by_key(docs)[("Role", "loyaltylens-pipeline")]
+    assert role["rules"][1]["resourceNames"] == ["team-s3", "team-pg"]
+    assert not [d for d in docs if d["kind"] == "Secret"]
 
 
 def test_toggles_add_and_remove_components():
     names = {
         d["metadata"]["name"]
-        for d in _helm_template("torchserve.enabled=true")
+        for d in helm_template(CHART, {"torchserve.enabled": False})
         if d["kind"] == "InferenceService"
     }
-    assert names == {"propensity", "propensity-torchserve"}
-    without = next(
-        d for d in _helm_template("propensity.transformer.enabled=false") if d["kind"] == "InferenceService"
-    )
-    assert "transformer" not in without["spec"]
-
-
-def test_chart_renders_the_same_inferenceservice_as_kustomize():
-    kustomized = subprocess.run(
-        ["kubectl", "kustomize", str(REPO / "manifests" / "base")], capture_output=True, text=True, check=True
-    ).stdout
-    from_kustomize = next(d for d in kserve_documents(kustomized) if d["metadata"]["name"] == "propensity")
-    from_helm = next(d for d in _helm_template() if d.get("kind") == "InferenceService")
-    strip_pull_policy(from_helm)
-    assert from_helm["spec"] == from_kustomize["spec"]
-
-
-def strip_pull_policy(doc: dict) -> None:
-    """The chart makes imagePullPolicy configurable; kustomize leaves the cluster default."""
-    for component in ("predictor", "transformer"):
-        for container in doc["spec"].get(component, {}).get("containers", []):
-            container.pop("imagePullPolicy", None)
+    assert names == {"propensity", "propensity-grpc"}
+    without = _by_key(helm_template(CHART, {"propensity.transformer.enabled": False}))
+    assert "transformer" not in without[("InferenceService", "propensity")]["spec"]
+    no_grpc = _by_key(helm_template(CHART, {"grpc.enabled": False}))
+    assert ("ServingRuntime", "loyaltylens-propensity") not in no_grpc
+    canary = _by_key(helm_template(CHART, VARIANTS["canary"]))[("InferenceService", "propensity")]
+    assert canary["spec"]["predictor"]["canaryTrafficPercent"] == 10
+    assert canary["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Serverless"
+    assert canary["spec"]["predictor"]["containers"][0]["imagePullPolicy"] == "Always"
+    assert ("Namespace", "loyaltylens") not in _by_key(helm_template(CHART))  # helm install: namespace exists

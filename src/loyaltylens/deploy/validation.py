@@ -1,23 +1,54 @@
-"""Validate KServe custom resources against the CRD schemas (``shared/schemas/kserve-v0.20.0``), strictly.
+"""Validate rendered Kubernetes objects against their schemas, strictly (an unknown field is an error).
 
-The CRDs' openAPIV3Schema allows unknown fields (the API server prunes them silently, or rejects them with
-``kubectl apply --validate=strict``), so the schemas are made strict here: a misspelt field is an error
-instead of vanishing on apply.
+- KServe kinds (``serving.kserve.io/*``) against the KServe v0.20.0 CRD schemas vendored in this package
+  (``schemas/kserve-v0.20.0``, Apache-2.0, from kserve/kserve ``config/crd/full``; LICENSE beside them).
+  The CRDs' openAPIV3Schema allows unknown fields (the API server prunes them silently, or rejects them with
+  ``kubectl apply --validate=strict``), so the schemas are made strict here: a misspelt field is an error
+  instead of vanishing on apply.
+- Every other kind against the Kubernetes OpenAPI schemas shipped offline by ``kubernetes-validate``, in
+  their strict variant, for the Kubernetes minor of the kubectl that ``scripts/install-k8s-tools.sh`` installs.
+
+Example::
+
+    >>> validator = ManifestValidator()
+    >>> validator.errors({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "dta": {}})
+    ["ConfigMap/x: (root): Additional properties are not allowed ('dta' was unexpected)"]
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import yaml
 
+KUBERNETES_VERSION = "1.37"  # kubectl 1.37 from scripts/install-k8s-tools.sh
+KSERVE_SCHEMA_DIR: Traversable = resources.files(__package__) / "schemas" / "kserve-v0.20.0"
 CRD_FILES = (
     "serving.kserve.io_inferenceservices.yaml",
     "serving.kserve.io_servingruntimes.yaml",
     "serving.kserve.io_clusterservingruntimes.yaml",
+    "serving.kserve.io_inferencegraphs.yaml",
 )
 KSERVE_GROUP = "serving.kserve.io/"
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the InferenceService CRD is 2 MB
+
+
+def object_name(doc: dict) -> str:
+    """``Kind/name`` of a Kubernetes object, the way errors name it."""
+    return f"{doc.get('kind', '?')}/{(doc.get('metadata') or {}).get('name', '?')}"
+
+
+def load_documents(text: str) -> list[dict]:
+    """The objects of a multi-document YAML text (a kustomize or ``helm template`` rendering), empty ones dropped."""
+    return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc]
+
+
+def kserve_documents(text: str) -> list[dict]:
+    """The KServe objects in a multi-document YAML text."""
+    return [doc for doc in load_documents(text) if doc.get("apiVersion", "").startswith(KSERVE_GROUP)]
 
 
 def strict_schema(schema: object) -> object:
@@ -39,12 +70,12 @@ def strict_schema(schema: object) -> object:
 class KServeValidator:
     """(apiVersion, kind) -> strict JSON-schema validator, built from the CRD files in ``schema_dir``."""
 
-    def __init__(self, schema_dir: Path):
+    def __init__(self, schema_dir: Traversable | Path = KSERVE_SCHEMA_DIR):
         import jsonschema
 
         self.validators = {}
         for name in CRD_FILES:
-            crd = yaml.load((Path(schema_dir) / name).read_text(), Loader=_Loader)
+            crd = yaml.load((schema_dir / name).read_text(), Loader=_Loader)
             group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
             for version in crd["spec"]["versions"]:
                 schema = strict_schema(version["schema"]["openAPIV3Schema"])
@@ -56,13 +87,45 @@ class KServeValidator:
         if key not in self.validators:
             return [f"no CRD schema for {key}"]
         return [
-            f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+            f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
             for e in self.validators[key].iter_errors(doc)
         ]
 
 
-def kserve_documents(text: str) -> list[dict]:
-    """The KServe objects in a multi-document YAML text."""
-    return [
-        doc for doc in yaml.safe_load_all(text) if doc and doc.get("apiVersion", "").startswith(KSERVE_GROUP)
-    ]
+@lru_cache(maxsize=1)
+def kserve_validator() -> KServeValidator:
+    """The validator over the vendored schemas, built once per process (loading the CRDs takes a second)."""
+    return KServeValidator()
+
+
+def kubernetes_errors(doc: dict, version: str = KUBERNETES_VERSION) -> list[str]:
+    """The first violation of ``doc`` against the strict Kubernetes OpenAPI schema of its kind, as
+    ``path: message`` (kubernetes-validate stops at the first); a kind it has no schema for is one error."""
+    import kubernetes_validate
+
+    try:
+        kubernetes_validate.validate(doc, version, strict=True)
+    except kubernetes_validate.ValidationError as error:
+        return [f"{'/'.join(map(str, error.path)) or '(root)'}: {error.message}"]
+    except kubernetes_validate.SchemaNotFoundError as error:
+        return [error.message]
+    return []
+
+
+class ManifestValidator:
+    """Routes each object to its schema: KServe kinds to the vendored CRDs, the rest to Kubernetes' OpenAPI."""
+
+    def __init__(self, kubernetes_version: str = KUBERNETES_VERSION):
+        self.kubernetes_version = kubernetes_version
+
+    def errors(self, doc: dict) -> list[str]:
+        """Every violation of one object, each prefixed with ``Kind/name``."""
+        if doc.get("apiVersion", "").startswith(KSERVE_GROUP):
+            found = kserve_validator().errors(doc)
+        else:
+            found = kubernetes_errors(doc, self.kubernetes_version)
+        return [f"{object_name(doc)}: {error}" for error in found]
+
+    def all_errors(self, docs: list[dict]) -> list[str]:
+        """Every violation of every object in ``docs``."""
+        return [error for doc in docs for error in self.errors(doc)]
