@@ -101,7 +101,7 @@ def run(workdir: Path, n_customers: int, synthetic_rows: int, n_lookups: int) ->
     dataset = generate_dataset(config, workdir / "datasets" / dataset_id(config)).path
     generation_s = time.perf_counter() - started
 
-    store = FeatureStore(workdir / "feature_store")
+    store = FeatureStore.at(workdir / "feature_store")
     started = time.perf_counter()
     built = store.build(dataset)
     build_s = time.perf_counter() - started

@@ -2,7 +2,7 @@
 
 Targets (all serving the same exported TorchScript model, batch-1 requests of one customer row):
   - KServe predictor (``python -m serving.propensity``): v2 REST, v2 gRPC (raw binary contents), v1 REST
-  - TorchServe (``loyaltylens.inference.torchserve``, one worker, the project's handler), v1 REST
+  - TorchServe (``loyaltylens.local.torchserve``, one worker, the project's handler), v1 REST
   - a plain FastAPI app (``serving/baseline_fastapi``) under uvicorn: no batching, no protocol layers
 
 For each target and concurrency (1, 8, 32) an asyncio load generator keeps that many requests in flight
@@ -35,11 +35,11 @@ from kserve import InferInput, InferRequest
 from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 
 from benchmarks.report import record
-from loyaltylens.inference import torchserve
-from loyaltylens.inference.launcher import LOOPBACK, ServerProcess, free_port
-from loyaltylens.inference.samples import export_untrained_model, random_feature_rows
-from loyaltylens.inference.stack import PropensityStack, start_propensity_stack
+from loyaltylens.local import torchserve
+from loyaltylens.local.launcher import LOOPBACK, ServerProcess, free_port
+from loyaltylens.local.stack import PropensityStack, start_propensity_stack
 from loyaltylens.propensity.contract import FeatureContract
+from tests.model_samples import export_untrained_model, random_feature_rows
 
 CONCURRENCIES = (1, 8, 32)
 MODEL_NAME = "propensity"

@@ -27,7 +27,7 @@ import torch
 from benchmarks.report import record
 from loyaltylens.config import get_settings
 from loyaltylens.features.store import FeatureStore
-from loyaltylens.orchestration.kfp_runner import run_local
+from loyaltylens.kfp_runner.runner import run_local
 from loyaltylens.propensity.baseline import BASELINE_NAMES
 from loyaltylens.propensity.export import load_model_dir
 from loyaltylens.propensity.registry import ModelRegistry
@@ -70,8 +70,8 @@ def main() -> None:
             raise SystemExit(f"the gate refused the candidate; see {workdir / 'pipeline.log'}")
         model_dir = registry.download(registered[-1].version, workdir / "model")
         metrics = json.loads((model_dir / METRICS_FILENAME).read_text())
-        features = FeatureStore(settings.feature_store_dir).get_training_frame()
-        online = FeatureStore(settings.feature_store_dir)
+        features = FeatureStore.from_settings(settings).get_training_frame()
+        online = FeatureStore.from_settings(settings)
         all_ids = np.arange(1, args.customers + 1)
         matrix = online.get_features(all_ids).values
 

@@ -8,21 +8,13 @@ from components import TRAIN_IMAGE
 
 @dsl.component(base_image=TRAIN_IMAGE, install_kfp_package=False)
 def load_data(source: str, n_customers: int, n_days: int, seed: int, dataset: Output[Dataset]):
-    """``source`` = "synthetic" generates the dataset; otherwise it is the path of an existing dataset to copy."""
-    import shutil
+    """``source`` = "synthetic" simulates the dataset; otherwise it is the path of a dataset to copy in."""
     from pathlib import Path
 
-    from loyaltylens.data import GeneratorConfig, generate_dataset
+    from loyaltylens.data import GeneratorConfig, acquire_dataset
 
-    target = Path(dataset.path)
-    if source == "synthetic":
-        config = GeneratorConfig(n_customers=n_customers, n_days=n_days, seed=seed)
-        manifest = generate_dataset(config, target).manifest
-    else:
-        import json
-
-        shutil.copytree(source, target)
-        manifest = json.loads((target / "manifest.json").read_text())
+    config = GeneratorConfig(n_customers=n_customers, n_days=n_days, seed=seed)
+    manifest = acquire_dataset(source, config, Path(dataset.path)).manifest
     dataset.metadata.update(
         {"source": source, "content_hash": manifest["content_hash"], "rows": manifest["row_counts"]}
     )

@@ -12,15 +12,16 @@ from components import TRAIN_IMAGE
 def build_features(
     dataset: Input[Dataset], label_window_days: int, training_frame: Output[Dataset]
 ) -> NamedTuple("FeatureOutputs", feature_version=str, schema_hash=str):
-    """Publish a new immutable version to the feature store (under LOYALTYLENS_DATA_DIR) and export its
-    offline training frame as this task's artifact, so training depends on an artifact, not on the store."""
+    """Publish a new immutable version to the feature store the settings name (a DuckLake reached by URI,
+    so servers and later steps read it too) and export its training frame as this task's artifact, so
+    training depends on an artifact, not on the store."""
     from collections import namedtuple
     from pathlib import Path
 
-    from loyaltylens.config import get_settings
+    from loyaltylens.config import task_settings
     from loyaltylens.features.store import FeatureStore
 
-    store = FeatureStore(get_settings().feature_store_dir)
+    store = FeatureStore.from_settings(task_settings())
     info = store.build(Path(dataset.path), label_window_days=label_window_days)
     frame = store.get_training_frame(info.version)
     frame.to_parquet(training_frame.path, index=False)

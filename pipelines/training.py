@@ -2,6 +2,8 @@
 
 Run locally: ``loyaltylens pipeline run training`` (kfp.local); on a cluster: ``--host URL``.
 Compile: ``python -m pipelines.training`` (writes training.yaml beside this file; a test checks it is current).
+Parameter defaults are the settings' built-in defaults; every task gets its cluster environment (ConfigMap,
+Secrets, scratch emptyDir) from :func:`loyaltylens.kfp_runner.platform.on_cluster`.
 """
 
 from pathlib import Path
@@ -17,6 +19,8 @@ from components.training import (
     register_model,
     train_model,
 )
+from loyaltylens.config import setting_default
+from loyaltylens.kfp_runner.platform import on_cluster
 
 COMPILED = Path(__file__).with_name("training.yaml")
 
@@ -26,21 +30,21 @@ COMPILED = Path(__file__).with_name("training.yaml")
 )
 def pipeline(
     source: str = "synthetic",
-    n_customers: int = 50_000,
-    n_days: int = 365,
-    seed: int = 42,
-    label_window_days: int = 14,
-    max_epochs: int = 30,
-    min_test_auc: float = 0.80,
-    max_test_ece: float = 0.03,
-    max_baseline_auc_gap: float = 0.01,
+    n_customers: int = setting_default("n_customers"),
+    n_days: int = setting_default("n_days"),
+    seed: int = setting_default("seed"),
+    label_window_days: int = setting_default("label_window_days"),
+    max_epochs: int = setting_default("max_epochs"),
+    gate_min_auc: float = setting_default("gate_min_auc"),
+    gate_max_ece: float = setting_default("gate_max_ece"),
+    gate_max_baseline_auc_gap: float = setting_default("gate_max_baseline_auc_gap"),
 ):
-    data = load_data(source=source, n_customers=n_customers, n_days=n_days, seed=seed)
-    validation = validate_data(dataset=data.outputs["dataset"])
-    features = build_features(dataset=data.outputs["dataset"], label_window_days=label_window_days).after(
-        validation
+    data = on_cluster(load_data(source=source, n_customers=n_customers, n_days=n_days, seed=seed))
+    validation = on_cluster(validate_data(dataset=data.outputs["dataset"]))
+    features = on_cluster(
+        build_features(dataset=data.outputs["dataset"], label_window_days=label_window_days).after(validation)
     )
-    training = (
+    training = on_cluster(
         train_model(
             training_frame=features.outputs["training_frame"],
             feature_version=features.outputs["feature_version"],
@@ -50,23 +54,29 @@ def pipeline(
         .set_cpu_limit("2")
         .set_memory_limit("8G")
     )
-    evaluation = evaluate_model(
-        model=training.outputs["model"],
-        training_frame=features.outputs["training_frame"],
-        min_test_auc=min_test_auc,
-        max_test_ece=max_test_ece,
-        max_baseline_auc_gap=max_baseline_auc_gap,
-    )
-    archive = export_torchserve(model=training.outputs["model"])
-    with dsl.If(evaluation.outputs["passed"] == True, name="metrics-pass"):  # noqa: E712 (KFP condition)
-        register_model(
+    evaluation = on_cluster(
+        evaluate_model(
             model=training.outputs["model"],
-            archive=archive.outputs["archive"],
-            run_id=training.outputs["run_id"],
-            metrics=evaluation.outputs["metrics"],
+            training_frame=features.outputs["training_frame"],
+            dataset=data.outputs["dataset"],
+            label_window_days=label_window_days,
+            gate_min_auc=gate_min_auc,
+            gate_max_ece=gate_max_ece,
+            gate_max_baseline_auc_gap=gate_max_baseline_auc_gap,
+        )
+    )
+    archive = on_cluster(export_torchserve(model=training.outputs["model"]))
+    with dsl.If(evaluation.outputs["passed"] == True, name="metrics-pass"):  # noqa: E712 (KFP condition)
+        on_cluster(
+            register_model(
+                model=training.outputs["model"],
+                archive=archive.outputs["archive"],
+                run_id=training.outputs["run_id"],
+                metrics=evaluation.outputs["metrics"],
+            )
         )
     with dsl.Else(name="metrics-fail"):
-        record_rejection(reasons=evaluation.outputs["reasons"], run_id=training.outputs["run_id"])
+        on_cluster(record_rejection(reasons=evaluation.outputs["reasons"], run_id=training.outputs["run_id"]))
 
 
 if __name__ == "__main__":

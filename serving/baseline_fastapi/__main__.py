@@ -6,7 +6,7 @@ import gc
 import uvicorn
 
 from loyaltylens.config import get_settings
-from loyaltylens.inference.launcher import LOOPBACK
+from loyaltylens.local.launcher import LOOPBACK
 from serving.baseline_fastapi.app import create_app
 
 parser = argparse.ArgumentParser(description=__doc__)

@@ -1,8 +1,9 @@
 """``python -m serving.feature_transformer --model_name propensity --predictor_host HOST:PORT --http_port P``.
 
 Takes every KServe model-server flag. The predictor is called over v2 REST (``--predictor_protocol v2``,
-the default here) or gRPC (``grpc-v2``); v1 cannot carry the feature tensor. Features are read from
-``--feature_store_dir`` (default: the settings' feature store).
+the default here) or gRPC (``grpc-v2``); v1 cannot carry the feature tensor. Features are read from the
+feature store the settings name (``LOYALTYLENS_FEATURE_STORE_CATALOG`` / ``_URI``, from the ConfigMap on a
+cluster), or the one given by ``--feature_store_catalog`` and ``--feature_store_uri``.
 """
 
 import argparse
@@ -15,7 +16,8 @@ from loyaltylens.features.store import FeatureStore
 from serving.feature_transformer.model import FeatureTransformer
 
 parser = argparse.ArgumentParser(parents=[model_server.parser], description=__doc__)
-parser.add_argument("--feature_store_dir", help="Feature store root (default: <data_dir>/feature_store).")
+parser.add_argument("--feature_store_catalog", help="DuckLake catalog of the feature store (default: settings).")
+parser.add_argument("--feature_store_uri", help="Data path of the feature store (default: settings).")
 parser.set_defaults(predictor_protocol="v2")
 
 if __name__ == "__main__":
@@ -27,7 +29,9 @@ if __name__ == "__main__":
             "--predictor_protocol must be v2 or grpc-v2: the predictor is sent a v2 'features' tensor"
         )
     settings = get_settings()
-    store = FeatureStore(args.feature_store_dir or settings.feature_store_dir)
+    overrides = {"feature_store_catalog": args.feature_store_catalog, "feature_store_uri": args.feature_store_uri}
+    settings = settings.model_copy(update={key: value for key, value in overrides.items() if value})
+    store = FeatureStore.from_settings(settings)
     transformer = FeatureTransformer(args.model_name, store, max_batch_size=settings.max_batch_size)
     transformer.load()
     gc.freeze()  # as in serving.propensity: full collections skip the long-lived import-time heap

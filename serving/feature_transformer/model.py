@@ -23,11 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from kserve import InferOutput, InferRequest, InferResponse, Model
-from kserve.errors import InvalidInput, ModelNotFound
 
-from loyaltylens.errors import InvalidInputError, NotFoundError
 from loyaltylens.features.store import FeatureStore
-from loyaltylens.inference.codec import (
+from loyaltylens.runtime.codec import (
     CUSTOMER_IDS_DATATYPE,
     CUSTOMER_IDS_NAME,
     FEATURE_VERSION_KEY,
@@ -38,20 +36,13 @@ from loyaltylens.inference.codec import (
     decode_v2_output,
     encode_v2_features,
 )
+from loyaltylens.runtime.errors import kserve_errors
 
 logger = logging.getLogger(__name__)
 
 LATEST_VERSION = "latest"
 PREDICTOR_INPUT_NAME = "features"
 PREDICTOR_OUTPUT_NAME = "propensity"
-
-
-class FeaturesNotFound(ModelNotFound):
-    """Unknown customers or feature version. Subclassing ``ModelNotFound`` makes KServe answer HTTP 404 /
-    gRPC NOT_FOUND; the message is the store's, naming the ids or the version."""
-
-    def __init__(self, reason: str):
-        self.reason = reason
 
 
 class PredictorRequest(InferRequest):
@@ -125,15 +116,13 @@ class FeatureTransformer(Model):
         self, payload: dict | InferRequest, headers: dict[str, str] | None = None
     ) -> PredictorRequest:
         caller = payload if isinstance(payload, InferRequest) else None
-        try:
+        with kserve_errors():
             lookup = (
                 decode_v2_customer_ids(payload, self.max_batch_size)
                 if caller is not None
                 else decode_v1_customer_ids(payload, self.max_batch_size)
             )
-        except InvalidInputError as exc:
-            raise InvalidInput(str(exc)) from None
-        return self._lookup_features(lookup, caller)
+            return self._lookup_features(lookup, caller)
 
     async def predict(
         self, request: PredictorRequest, headers: dict[str, str] | None = None
@@ -170,12 +159,5 @@ class FeatureTransformer(Model):
         )
 
     def _lookup_features(self, lookup: CustomerLookup, caller: InferRequest | None) -> PredictorRequest:
-        try:
-            batch = self.feature_store.get_features(
-                lookup.customer_ids, version=lookup.feature_version or LATEST_VERSION
-            )
-        except NotFoundError as exc:
-            raise FeaturesNotFound(str(exc)) from None
-        except InvalidInputError as exc:  # e.g. a version name the store cannot parse
-            raise InvalidInput(str(exc)) from None
+        batch = self.feature_store.get_features(lookup.customer_ids, version=lookup.feature_version or LATEST_VERSION)
         return PredictorRequest(self.name, batch.values, batch.customer_ids, batch.version, caller)

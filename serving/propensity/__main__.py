@@ -10,8 +10,8 @@ import gc
 from kserve import ModelServer, model_server
 
 from loyaltylens.config import get_settings
-from loyaltylens.inference.batching import DEFAULT_MAX_BATCH_ROWS, DEFAULT_WINDOW_S
-from loyaltylens.inference.model_source import champion_uri
+from loyaltylens.runtime.batching import DEFAULT_MAX_BATCH_ROWS, DEFAULT_WINDOW_S
+from loyaltylens.runtime.model_source import champion_uri
 from serving.propensity.description import add_description_route
 from serving.propensity.model import PropensityModel
 

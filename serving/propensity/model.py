@@ -21,20 +21,19 @@ from pathlib import Path
 import numpy as np
 import torch
 from kserve import InferRequest, InferResponse, Model
-from kserve.errors import InvalidInput
 
-from loyaltylens.errors import InvalidInputError
-from loyaltylens.inference.batching import DEFAULT_MAX_BATCH_ROWS, DEFAULT_WINDOW_S, MicroBatcher
-from loyaltylens.inference.codec import (
+from loyaltylens.propensity.contract import FeatureContract
+from loyaltylens.propensity.export import load_model_dir
+from loyaltylens.runtime.batching import DEFAULT_MAX_BATCH_ROWS, DEFAULT_WINDOW_S, MicroBatcher
+from loyaltylens.runtime.codec import (
     V2_FEATURE_DATATYPE,
     V2_OUTPUT_DATATYPE,
     decode_v1_instances,
     decode_v2_features,
     encode_v2_output,
 )
-from loyaltylens.inference.model_source import resolve_model_dir
-from loyaltylens.propensity.contract import FeatureContract
-from loyaltylens.propensity.export import load_model_dir
+from loyaltylens.runtime.errors import kserve_errors
+from loyaltylens.runtime.model_source import resolve_model_dir
 
 logger = logging.getLogger(__name__)
 
@@ -120,13 +119,11 @@ class PropensityModel(Model):
     async def preprocess(
         self, payload: dict | InferRequest, headers: dict[str, str] | None = None
     ) -> ScoringRequest:
-        try:
+        with kserve_errors():
             if isinstance(payload, InferRequest):
                 features = decode_v2_features(payload, self.contract, self.max_batch_size)
                 return ScoringRequest(features, payload)
             return ScoringRequest(decode_v1_instances(payload, self.contract, self.max_batch_size), None)
-        except InvalidInputError as exc:
-            raise InvalidInput(str(exc)) from None
 
     async def predict(self, request: ScoringRequest, headers: dict[str, str] | None = None) -> ScoredRequest:
         return ScoredRequest(request, await self._batcher.submit(request.features))

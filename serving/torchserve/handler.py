@@ -33,8 +33,8 @@ from ts.utils.util import PredictionException
 
 from loyaltylens.config import get_settings
 from loyaltylens.errors import InvalidInputError
-from loyaltylens.inference.codec import decode_v1_instances
 from loyaltylens.propensity.export import load_model_dir
+from loyaltylens.runtime.codec import decode_v1_instances
 
 logger = logging.getLogger(__name__)
 

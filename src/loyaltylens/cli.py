@@ -12,10 +12,14 @@ import typer
 from rich.console import Console
 
 from loyaltylens.data.cli import app as data_app
+from loyaltylens.decision.cli import app as offers_app
 from loyaltylens.errors import LoyaltyLensError
 from loyaltylens.features.cli import app as features_app
-from loyaltylens.inference.cli import app as serve_app
-from loyaltylens.orchestration.cli import offers_app, pipeline_app, run_main_job
+from loyaltylens.generation.cli import app as prompt_app
+from loyaltylens.kfp_runner.cli import app as pipeline_app
+from loyaltylens.local.serve_cli import app as serve_app
+from loyaltylens.local.services_cli import app as services_app
+from loyaltylens.main_job import run_main_job
 from loyaltylens.propensity.cli import app as model_app
 
 app = typer.Typer(
@@ -28,8 +32,12 @@ app.add_typer(data_app, name="data", help="Generate and validate synthetic loyal
 app.add_typer(features_app, name="features", help="Build and read the versioned feature store.")
 app.add_typer(model_app, name="model", help="Train, register, promote and roll back propensity models.")
 app.add_typer(serve_app, name="serve", help="Start KServe model servers on loopback.")
+app.add_typer(
+    services_app, name="services", help="Local stand-ins for the cluster's services: MLflow server, S3, Postgres."
+)
 app.add_typer(pipeline_app, name="pipeline", help="Compile and run the KFP pipelines (locally or on a host).")
 app.add_typer(offers_app, name="offers", help="Decide and write offers for customers.")
+app.add_typer(prompt_app, name="prompt", help="Versioned prompts: list, show, diff, activate, roll back.")
 app.command("run", help="The main job: data -> training pipeline -> propensity server -> offers.")(
     run_main_job
 )

@@ -6,10 +6,12 @@ Nothing here touches the disk: directories are created by the code that writes i
 
 from __future__ import annotations
 
+import tempfile
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,6 +35,99 @@ class Settings(BaseSettings):
     propensity_threshold: float = Field(
         default=0.15, ge=0.0, le=1.0, description="Below this redemption probability no offer is sent."
     )
+    # --- services every pipeline step and server reaches by URI (`loyaltylens services up` starts local ones) ---
+    feature_store_uri: str | None = Field(
+        default=None,
+        description="Where feature-store data files live: a directory or s3://bucket/prefix; "
+        "default data_dir/feature_store/data.",
+    )
+    feature_store_catalog: str | None = Field(
+        default=None,
+        description="DuckLake catalog of the feature store: 'sqlite:<file>', 'postgres:<libpq keywords>' or a "
+        "'.ducklake' file; default SQLite under data_dir/feature_store.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3-compatible endpoint (MinIO, moto); None = AWS S3 itself."
+    )
+    s3_region: str = Field(default="us-east-1", description="Region of the S3 endpoint.")
+    s3_access_key_id: str | None = Field(
+        default=None, description="S3 key id; None = the standard AWS provider chain (AWS_ACCESS_KEY_ID, ...)."
+    )
+    s3_secret_access_key: SecretStr | None = Field(default=None, description="S3 secret key (see s3_access_key_id).")
+    task_scratch: bool = Field(
+        default=False,
+        description="Give every pipeline task its own empty data dir, as a pod has on a cluster "
+        "(cluster-like local mode): state can then only cross steps as artifacts, parameters or services.",
+    )
+    # --- training pipeline: its parameters default to these ---
+    max_epochs: int = Field(default=30, ge=1, description="Training epochs at most (early stopping ends sooner).")
+    gate_min_auc: float = Field(default=0.80, ge=0.0, le=1.0, description="Gate: the candidate's AUC at least this.")
+    gate_max_ece: float = Field(default=0.03, ge=0.0, le=1.0, description="Gate: the candidate's ECE at most this.")
+    gate_max_baseline_auc_gap: float = Field(
+        default=0.01, ge=0.0, description="Gate: the candidate may trail the best baseline's AUC by this much."
+    )
+    postgres_url: str | None = Field(
+        default=None,
+        description="libpq URL of the Postgres server (password from PGPASSWORD); None = embedded pgserver "
+        "under data_dir/postgres.",
+    )
+    postgres_connect_timeout_s: int = Field(
+        default=5, ge=1, description="Seconds to wait for a Postgres connection before failing."
+    )
+    retriever: str = Field(
+        default="pgvector", description="Offer retrieval backend: pgvector | llamaindex | weaviate | exact."
+    )
+    offers_table: str = Field(default="offers", description="Offer index name (Postgres table data_<name>).")
+    weaviate_url: str | None = Field(default=None, description="Weaviate REST URL, e.g. http://127.0.0.1:8080.")
+    weaviate_grpc_port: int = Field(default=50051, description="Weaviate gRPC port (on the REST URL's host).")
+    # pgvector's defaults (m 16, ef_construction 64) with a wider search beam: recall@10 >= 0.99 at 100k offers.
+    hnsw_m: int = Field(default=16, ge=2, le=100, description="HNSW graph degree.")
+    hnsw_ef_construction: int = Field(default=64, ge=4, le=1000, description="HNSW build beam width.")
+    hnsw_ef_search: int = Field(default=100, ge=1, le=1000, description="HNSW query beam width.")
+    query_cache_size: int = Field(default=4096, ge=0, description="Query embeddings kept in memory (LRU).")
+    # --- generation (offer copy) ---
+    generator_backend: Literal["openai", "hf", "local"] = Field(
+        default="local", description="Copy generator: OpenAI-compatible endpoint, HF causal LM path, or local model."
+    )
+    openai_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible base URL (e.g. http://host/openai/v1); None = OpenAI's own."
+    )
+    openai_model: str = Field(default="loyaltylens-generator", description="Model name sent to the endpoint.")
+    openai_timeout_s: float = Field(default=10.0, gt=0, description="Per-request timeout of the OpenAI client.")
+    openai_retries: int = Field(default=2, ge=0, description="Transport retries (with backoff) of the client.")
+    hf_model_path: Path | None = Field(default=None, description="Local transformers causal LM for backend hf.")
+    generator_model_name: str = Field(default="loyaltylens-generator", description="Registered generator model.")
+    generator_model_uri: str = Field(
+        default="models:/loyaltylens-generator@champion", description="Local generator: registry URI or directory."
+    )
+    generation_max_retries: int = Field(
+        default=2, ge=0, description="Re-asks after invalid or unsafe copy before the safe fallback."
+    )
+    prompt_registry_dir: Path | None = Field(
+        default=None, description="Active prompt versions, history and audit log; default data_dir/prompt_registry."
+    )
+    clip_weights_path: Path | None = Field(
+        default=None, description="Local open_clip ViT-B/32 weights for brand scoring; None = not configured."
+    )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        """Every derived path is absolute, so it means the same in a subprocess with another working dir."""
+        return value.expanduser().resolve()
+
+    @property
+    def services_env_path(self) -> Path:
+        """Written by ``loyaltylens services up``: the settings that point at the local services."""
+        return self.data_dir / "services" / "services.env"
+
+    @property
+    def feature_store_data_uri(self) -> str:
+        return self.feature_store_uri or str(self.feature_store_dir / "data")
+
+    @property
+    def feature_store_catalog_uri(self) -> str:
+        return self.feature_store_catalog or f"sqlite:{self.feature_store_dir / 'catalog.sqlite'}"
 
     @property
     def datasets_dir(self) -> Path:
@@ -62,14 +157,43 @@ class Settings(BaseSettings):
     def tracking_uri(self) -> str:
         if self.mlflow_tracking_uri:
             return self.mlflow_tracking_uri
-        return f"sqlite:///{(self.data_dir / 'mlflow.db').resolve()}"
+        return f"sqlite:///{self.data_dir / 'mlflow.db'}"
+
+    @property
+    def prompt_state_dir(self) -> Path:
+        return self.prompt_registry_dir or self.data_dir / "prompt_registry"
 
     @property
     def artifact_root(self) -> Path:
         return self.data_dir / "mlartifacts"
 
 
+def setting_default(name: str) -> Any:
+    """The built-in default of one setting (not the environment's value): pipeline signatures use these, so
+    the compiled pipeline YAML does not depend on who compiled it."""
+    return Settings.model_fields[name].default
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Settings read once per process; tests call ``get_settings.cache_clear()`` after changing env."""
-    return Settings()
+    """Settings read once per process; tests call ``get_settings.cache_clear()`` after changing env.
+
+    After ``loyaltylens services up``, ``<data_dir>/services/services.env`` points the settings at the local
+    services; variables set in the environment still win over it.
+    """
+    settings = Settings()
+    if settings.services_env_path.is_file():
+        return Settings(_env_file=(".env", settings.services_env_path))
+    return settings
+
+
+def task_settings() -> Settings:
+    """The settings of one pipeline task (every KFP component starts with this).
+
+    With ``task_scratch`` the task gets a fresh empty data dir, as a pod on a cluster does: whatever it
+    reads must then come from an artifact, a parameter or a service named in the settings.
+    """
+    settings = get_settings()
+    if not settings.task_scratch:
+        return settings
+    return settings.model_copy(update={"data_dir": Path(tempfile.mkdtemp(prefix="loyaltylens-task-"))})

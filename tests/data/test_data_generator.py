@@ -17,8 +17,8 @@ from loyaltylens.data import (
 )
 from loyaltylens.data.behaviour import SEGMENT_PROFILES
 from loyaltylens.data.schema import TABLES, TRUTH_TABLES, table_relpath
-from loyaltylens.data.vocab import PRODUCT_CATEGORIES, SEGMENT_SHARES, SEGMENTS
 from loyaltylens.errors import InvalidInputError, NotFoundError
+from loyaltylens.vocabulary import PRODUCT_CATEGORIES, SEGMENT_SHARES, SEGMENTS
 
 TINY = GeneratorConfig(n_customers=400, n_days=120, seed=3)
 

@@ -24,7 +24,7 @@ def dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def built_store(tmp_path_factory: pytest.TempPathFactory, dataset_dir: Path) -> FeatureStore:
     """A store with one version built at the dataset's end; tests must not publish into it."""
-    store = FeatureStore(tmp_path_factory.mktemp("feature_store"))
+    store = FeatureStore.at(tmp_path_factory.mktemp("feature_store"))
     store.build(dataset_dir)
     return store
 
@@ -37,4 +37,4 @@ def built_version(built_store: FeatureStore) -> VersionInfo:
 @pytest.fixture
 def store(tmp_path: Path) -> FeatureStore:
     """An empty store of the test's own."""
-    return FeatureStore(tmp_path / "feature_store")
+    return FeatureStore.at(tmp_path / "feature_store")

@@ -37,7 +37,7 @@ def test_build_list_show_get_diff(settings_for: Path) -> None:
     for args in (["build"], ["build", "--as-of", "2026-09-01"]):
         result = runner.invoke(app, args)
         assert result.exit_code == 0, result.output
-    assert (settings_for / "feature_store" / "versions" / "v0002").is_dir()
+    assert (settings_for / "feature_store" / "catalog.sqlite").is_file()  # the settings' default local store
 
     result = runner.invoke(app, ["list"])
     assert "v0001" in result.output and "v0002 (latest)" in result.output

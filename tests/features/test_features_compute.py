@@ -18,7 +18,6 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from loyaltylens.data import load_table, read_manifest
 from loyaltylens.data.behaviour import redemption_logit, sigmoid
 from loyaltylens.data.schema import OFFER_CHANNELS, schema_of, table_relpath
-from loyaltylens.data.vocab import PRODUCT_CATEGORIES
 from loyaltylens.features.compute import (
     FEATURE_EXPRESSIONS,
     TRAINING_COLUMNS,
@@ -35,6 +34,8 @@ from loyaltylens.features.definitions import (
     REDEMPTION_RATE_PRIOR,
 )
 from loyaltylens.features.store import FeatureStore, VersionInfo
+from loyaltylens.groundtruth import attach_true_propensity
+from loyaltylens.vocabulary import PRODUCT_CATEGORIES
 
 AS_OF = as_of_timestamp("2026-06-01")
 
@@ -187,9 +188,14 @@ def test_training_frame_layout_and_snapshots(built_store: FeatureStore, built_ve
     assert snapshots.min() >= start + pd.Timedelta(days=90)
     assert snapshots.max() + pd.Timedelta(days=14) <= as_of
     assert [d.date().isoformat() for d in snapshots] == built_version.metadata["snapshots"]
+    assert "true_propensity" not in frame.columns  # the hidden truth stays in the dataset's sidecar
+    assert not (frame["label"] & ~frame["treated_in_window"]).any()  # only a sent offer can be redeemed
+
+
+def test_evaluation_attaches_the_hidden_truth_from_the_sidecar(built_store: FeatureStore, dataset_dir: Path) -> None:
+    frame = attach_true_propensity(built_store.get_training_frame(), dataset_dir, label_window_days=14)
     assert frame[~frame["treated_in_window"]]["true_propensity"].isna().all()
     assert frame[frame["treated_in_window"]]["true_propensity"].between(0, 1).all()
-    assert not (frame["label"] & ~frame["treated_in_window"]).any()  # only a sent offer can be redeemed
 
 
 def test_labels_are_the_redemptions_in_the_window(dataset_dir: Path, built_store: FeatureStore) -> None:
@@ -202,8 +208,8 @@ def test_labels_are_the_redemptions_in_the_window(dataset_dir: Path, built_store
     assert set(rows.loc[rows["label"], "customer_id"]) == set(redeemed["customer_id"])
 
 
-def test_ground_truth_is_learnable_from_the_features(built_store: FeatureStore) -> None:
-    frame = built_store.get_training_frame()
+def test_ground_truth_is_learnable_from_the_features(built_store: FeatureStore, dataset_dir: Path) -> None:
+    frame = attach_true_propensity(built_store.get_training_frame(), dataset_dir, label_window_days=14)
     frame = frame[frame["treated_in_window"]]
     cutoff = frame["as_of"].quantile(0.7)
     train, test = frame[frame["as_of"] < cutoff], frame[frame["as_of"] >= cutoff]

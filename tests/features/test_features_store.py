@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from loyaltylens.data.staging import is_staging
 from loyaltylens.errors import (
     DataValidationError,
     InvalidInputError,
@@ -22,13 +21,13 @@ from loyaltylens.errors import (
 )
 from loyaltylens.features.compute import as_of_timestamp, compute_features, connect
 from loyaltylens.features.definitions import FEATURE_NAMES
-from loyaltylens.features.store import ONLINE_FILENAME, FeatureStore, VersionInfo
+from loyaltylens.features.store import FeatureStore, VersionInfo
 
 
 @pytest.fixture(scope="module")
-def online(built_version: VersionInfo) -> pd.DataFrame:
+def online(built_store: FeatureStore, built_version: VersionInfo) -> pd.DataFrame:
     """The built version's online table, to publish variants of it into other stores."""
-    return pd.read_parquet(built_version.path / ONLINE_FILENAME)
+    return built_store.get_online_frame(built_version.version)
 
 
 def test_online_lookup_returns_the_features_as_of_the_version(
@@ -79,7 +78,8 @@ def test_empty_store_says_how_to_build(store: FeatureStore) -> None:
 
 
 def test_versions_are_numbered_and_latest_moves(store: FeatureStore, online: pd.DataFrame) -> None:
-    reader = FeatureStore(store.root)  # another instance, e.g. a server, already reading the store
+    # another instance, e.g. a server, already reading the store (re-listing versions on every call)
+    reader = FeatureStore(store.catalog, store.data_path, refresh_seconds=0)
     first = store.publish(online, None, {"as_of": "2026-11-01"})
     assert reader.get_features([1]).version == first.version == "v0001"
     second = store.publish(online, None, {"as_of": "2026-11-02"})
@@ -135,11 +135,11 @@ BUILD_UNTIL_COMMIT = textwrap.dedent(
     from loyaltylens.features.store import FeatureStore
 
     def hang_before_commit(message, fraction):
-        if message == "committing":  # every file is written; only the rename is left
-            Path(sys.argv[3]).touch()
+        if message == "committing":  # every data file is written; only the catalog commit is left
+            Path(sys.argv[4]).touch()
             time.sleep(600)
 
-    FeatureStore(Path(sys.argv[1])).build(Path(sys.argv[2]), progress=hang_before_commit)
+    FeatureStore(sys.argv[1], sys.argv[2]).build(Path(sys.argv[3]), progress=hang_before_commit)
     """
 )
 
@@ -149,9 +149,10 @@ def test_killed_build_leaves_the_previous_version_intact(
 ) -> None:
     store.publish(online, None, {"as_of": "2026-11-01"})
     before = store.get_features([1, 2, 3]).values
+    files_before = set(Path(store.data_path).rglob("*.parquet"))
     signal_file = tmp_path / "about-to-commit"
     child = subprocess.Popen(
-        [sys.executable, "-c", BUILD_UNTIL_COMMIT, str(store.root), str(dataset_dir), str(signal_file)]
+        [sys.executable, "-c", BUILD_UNTIL_COMMIT, store.catalog, store.data_path, str(dataset_dir), str(signal_file)]
     )
     try:
         deadline = time.monotonic() + 60
@@ -162,11 +163,10 @@ def test_killed_build_leaves_the_previous_version_intact(
     finally:
         child.wait()
 
-    leftovers = [p for p in store.root.iterdir() if is_staging(p)]
-    assert len(leftovers) == 1 and (leftovers[0] / "online.parquet").exists()  # the half-published version
-    fresh = FeatureStore(store.root)
+    assert set(Path(store.data_path).rglob("*.parquet")) > files_before  # it died with its data written
+    fresh = FeatureStore(store.catalog, store.data_path)
     assert [v.version for v in fresh.list_versions()] == ["v0001"]
     np.testing.assert_array_equal(fresh.get_features([1, 2, 3]).values, before)
 
     assert store.publish(online, None, {"as_of": "2026-11-02"}).version == "v0002"
-    assert not any(is_staging(p) for p in store.root.iterdir())  # the dead writer's files were cleaned up
+    assert fresh.get_features([1], version="v0001").as_of == "2026-11-01"  # time travel to the old version

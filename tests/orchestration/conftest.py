@@ -6,9 +6,9 @@ import pytest
 
 from loyaltylens.data import GeneratorConfig, dataset_id, generate_dataset, load_table
 from loyaltylens.features.store import FeatureStore
-from loyaltylens.inference.samples import export_untrained_model
 from loyaltylens.retrieval.embeddings import TextEmbedder
 from loyaltylens.retrieval.exact import ExactOfferIndex
+from tests.model_samples import export_untrained_model
 
 CONFIG = GeneratorConfig(n_customers=800, n_days=120, seed=5)
 
@@ -20,7 +20,7 @@ def skeleton_dataset(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def skeleton_store(tmp_path_factory, skeleton_dataset) -> FeatureStore:
-    store = FeatureStore(tmp_path_factory.mktemp("feature_store"))
+    store = FeatureStore.at(tmp_path_factory.mktemp("feature_store"))
     store.build(skeleton_dataset)
     return store
 

@@ -7,20 +7,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from loyaltylens.decision.chain import DecisionChain
+from loyaltylens.decision.scorers import InProcessScorer, KServeV2Scorer
 from loyaltylens.errors import UnknownCustomerError
 from loyaltylens.generation.prompts import load_prompt
 from loyaltylens.generation.template import TemplateGenerator
-from loyaltylens.inference.stack import start_propensity_stack
-from loyaltylens.orchestration.pipeline import LoyaltyLensPipeline
-from loyaltylens.orchestration.scorers import InProcessScorer, KServeV2Scorer
+from loyaltylens.local.stack import start_propensity_stack
 
 REPO_PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
 CUSTOMERS = [3, 57, 211, 640]
 
 
-def make_pipeline(store, scorer, index, threshold: float) -> LoyaltyLensPipeline:
+def make_pipeline(store, scorer, index, threshold: float) -> DecisionChain:
     generator = TemplateGenerator(load_prompt(REPO_PROMPTS, "offer_copy"))
-    return LoyaltyLensPipeline(store, scorer, index, generator, threshold=threshold, top_k=3)
+    return DecisionChain(store, scorer, index, generator, threshold=threshold, top_k=3)
 
 
 def test_below_threshold_sends_nothing_and_says_why(skeleton_store, skeleton_model_dir, offer_index):

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from loyaltylens.orchestration.kfp_runner import submit
+from loyaltylens.kfp_runner.runner import submit
 
 KFP_HOST = os.environ.get("KFP_HOST")
 

@@ -9,7 +9,7 @@ from kfp import local
 from loyaltylens.data import GeneratorConfig, generate_dataset, load_table
 from loyaltylens.data.io import table_path
 from loyaltylens.features.store import FeatureStore
-from loyaltylens.orchestration.kfp_runner import compile_pipeline, load_pipeline, run_local
+from loyaltylens.kfp_runner.runner import compile_pipeline, load_pipeline, run_local
 from loyaltylens.propensity.registry import ModelRegistry
 
 # Small enough to run the whole pipeline in well under a minute on 2 cores.
@@ -59,7 +59,7 @@ def test_pipeline_registers_a_challenger(isolated_settings):
 
     versions = ModelRegistry.from_settings(isolated_settings).list_versions()
     assert [v.aliases for v in versions] == [("challenger",)]
-    store = FeatureStore(isolated_settings.feature_store_dir)
+    store = FeatureStore.from_settings(isolated_settings)
     assert [v.version for v in store.list_versions()] == ["v0001"]
     model_dir = ModelRegistry.from_settings(isolated_settings).download("challenger")
     assert {"model.pt", "feature_contract.json", "model_card.md", "propensity.mar"} <= {
@@ -85,4 +85,4 @@ def test_invalid_data_stops_the_run_before_features(isolated_settings, tmp_path:
 
     with pytest.raises(RuntimeError, match="validate-data"):
         run_local("training", {"source": str(dataset), **TINY}, isolated_settings)
-    assert FeatureStore(isolated_settings.feature_store_dir).list_versions() == []
+    assert FeatureStore.from_settings(isolated_settings).list_versions() == []

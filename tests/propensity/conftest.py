@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 
 from loyaltylens.config import get_settings
-from loyaltylens.data.vocab import CHANNELS, PRODUCT_CATEGORIES, SEGMENTS
 from loyaltylens.features.definitions import FEATURE_NAMES
 from loyaltylens.propensity.registry import ModelRegistry
 from loyaltylens.propensity.train import TrainConfig, TrainResult, train_propensity
 from loyaltylens.propensity.workflow import Candidate, build_candidate
+from loyaltylens.vocabulary import CHANNELS, PRODUCT_CATEGORIES, SEGMENTS
 
 # Small and fast; the synthetic truth is strong enough that a few epochs learn it. One intra-op thread:
 # on tiny batches more threads only add synchronisation, worst when other test processes share the CPU.

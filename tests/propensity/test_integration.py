@@ -44,7 +44,7 @@ def test_training_on_real_generator_data_learns_and_records_lineage(store_settin
 
     assert outcome.metrics["test_auc"] > 0.75
     assert outcome.metrics["test_auc"] <= outcome.metrics["test_oracle_auc"]
-    info = FeatureStore(store_settings.feature_store_dir).describe()
+    info = FeatureStore.from_settings(store_settings).describe()
     tags = ModelRegistry.from_settings(store_settings).client.get_run(outcome.run_id).data.tags
     assert tags["loyaltylens.feature_version"] == info.version == "v0001"
     assert tags["loyaltylens.dataset_hash"] == info.dataset_hash

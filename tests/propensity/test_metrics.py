@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loyaltylens.data.vocab import SEGMENTS
 from loyaltylens.propensity.metrics import (
     classification_metrics,
     expected_auc,
@@ -16,6 +15,7 @@ from loyaltylens.propensity.metrics import (
     slice_metrics,
     top_fraction_lift,
 )
+from loyaltylens.vocabulary import SEGMENTS
 
 
 @pytest.fixture

@@ -7,13 +7,13 @@ import json
 import pandas as pd
 import pytest
 
-from loyaltylens.data.vocab import CHANNELS, SEGMENTS
 from loyaltylens.errors import DataValidationError
 from loyaltylens.propensity.evaluate import Thresholds, evaluate_model_dir, passes_thresholds
 from loyaltylens.propensity.export import load_model_dir
 from loyaltylens.propensity.model_card import ModelCard
 from loyaltylens.propensity.registry import ModelRegistry
 from loyaltylens.propensity.workflow import train_and_register
+from loyaltylens.vocabulary import CHANNELS, SEGMENTS
 
 
 def test_candidate_directory_is_a_complete_model_dir(candidate) -> None:

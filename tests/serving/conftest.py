@@ -1,7 +1,7 @@
 """Serving fixtures: one exported model per session, the real servers started on free loopback ports, and
 the in-process TorchScript reference every served answer is compared with.
 
-The model is untrained (``loyaltylens.inference.samples``): serving never depends on what it learned.
+The model is untrained (``tests.model_samples``): serving never depends on what it learned.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ import torch
 from loyaltylens.config import get_settings
 from loyaltylens.features.definitions import ENTITY_COLUMN
 from loyaltylens.features.store import FeatureStore
-from loyaltylens.inference.samples import export_untrained_model, random_feature_rows
-from loyaltylens.inference.stack import (
+from loyaltylens.local.stack import (
     PropensityStack,
     ServerAddress,
     start_propensity_stack,
@@ -27,6 +26,7 @@ from loyaltylens.inference.stack import (
 )
 from loyaltylens.propensity.contract import FeatureContract
 from loyaltylens.propensity.export import load_model_dir
+from tests.model_samples import export_untrained_model, random_feature_rows
 from tests.serving.payloads import CUSTOMER_IDS, MODEL_NAME
 
 
@@ -67,7 +67,7 @@ def predictor(model_dir, tmp_path_factory) -> PropensityStack:
 @pytest.fixture(scope="session")
 def feature_store(tmp_path_factory, contract) -> FeatureStore:
     """Two published versions of the same customers with different feature values."""
-    store = FeatureStore(tmp_path_factory.mktemp("feature_store"))
+    store = FeatureStore.at(tmp_path_factory.mktemp("feature_store"))
     for seed, as_of in ((10, "2026-01-01"), (11, "2026-02-01")):
         online = pd.DataFrame(
             random_feature_rows(contract, len(CUSTOMER_IDS), seed=seed), columns=contract.names

@@ -8,8 +8,8 @@ from collections.abc import Callable, Coroutine
 
 import numpy as np
 
-from loyaltylens.inference.samples import random_feature_rows
 from loyaltylens.propensity.contract import FeatureContract
+from tests.model_samples import random_feature_rows
 
 MODEL_NAME = "propensity"
 CUSTOMER_IDS = np.arange(1000, 1100, dtype=np.int64)  # the customers in the test feature store

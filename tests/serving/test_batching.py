@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from loyaltylens.inference.batching import MicroBatcher
+from loyaltylens.runtime.batching import MicroBatcher
 
 
 class RecordingModel:

@@ -16,7 +16,8 @@ from kserve.errors import InvalidInput
 from loyaltylens.config import get_settings
 from loyaltylens.errors import NotFoundError
 from loyaltylens.features.store import FeatureStore
-from serving.feature_transformer.model import FeaturesNotFound, FeatureTransformer
+from loyaltylens.runtime.errors import ResourceNotFound
+from serving.feature_transformer.model import FeatureTransformer
 from serving.propensity.model import PropensityModel
 from tests.serving.payloads import CUSTOMER_IDS, MODEL_NAME, run
 
@@ -58,7 +59,7 @@ def in_process(model_dir, feature_store) -> FeatureTransformer:
 
 
 def test_transformer_does_not_start_on_an_empty_store(tmp_path):
-    transformer = FeatureTransformer(MODEL_NAME, FeatureStore(tmp_path), max_batch_size=8)
+    transformer = FeatureTransformer(MODEL_NAME, FeatureStore.at(tmp_path), max_batch_size=8)
     with pytest.raises(NotFoundError, match="no versions"):
         transformer.load()
     assert not transformer.ready
@@ -105,7 +106,7 @@ def test_in_process_v2_answers_ids_and_propensities(in_process, expected):
     ids=["unknown customers", "unknown version"],
 )
 def test_in_process_unknown_customers_or_version_are_not_found(in_process, body, words):
-    with pytest.raises(FeaturesNotFound, match=words):
+    with pytest.raises(ResourceNotFound, match=words):
         call(in_process, body)
 
 

@@ -7,10 +7,10 @@ import pytest
 
 from loyaltylens.config import Settings
 from loyaltylens.errors import NotFoundError
-from loyaltylens.inference.model_source import champion_uri, resolve_model_dir
-from loyaltylens.inference.samples import random_feature_rows
 from loyaltylens.propensity.registry import ModelRegistry
+from loyaltylens.runtime.model_source import champion_uri, resolve_model_dir
 from serving.propensity.model import PropensityModel
+from tests.model_samples import random_feature_rows
 from tests.serving.payloads import MODEL_NAME, run
 
 

@@ -17,7 +17,7 @@ from kserve import InferenceGRPCClient, InferenceRESTClient, InferInput, InferRe
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 
-from loyaltylens.inference.samples import random_feature_rows
+from tests.model_samples import random_feature_rows
 from tests.serving.payloads import MODEL_NAME, as_records, run, valid_record, without
 
 ATOL = 1e-6

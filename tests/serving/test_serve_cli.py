@@ -13,10 +13,10 @@ import httpx
 import psutil
 import pytest
 
-from loyaltylens.inference.launcher import LOOPBACK, free_port, wait_http_ready
+from loyaltylens.local.launcher import LOOPBACK, free_port, wait_http_ready
 from tests.serving.payloads import CUSTOMER_IDS, MODEL_NAME
 
-SERVE = "from loyaltylens.inference.cli import app; app()"
+SERVE = "from loyaltylens.local.serve_cli import app; app()"
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])

@@ -18,15 +18,9 @@ import psutil
 import pytest
 
 from loyaltylens.errors import InvalidInputError
-from loyaltylens.inference.samples import random_feature_rows
-from loyaltylens.inference.torchserve import (
-    DEFAULT_MODEL_NAME,
-    KSERVE_MODEL_STORE,
-    TorchServeServer,
-    build_archive,
-    find_java_home,
-    kserve_layout,
-)
+from loyaltylens.local.torchserve import TorchServeServer, find_java_home
+from loyaltylens.propensity.torchserve import DEFAULT_MODEL_NAME, KSERVE_MODEL_STORE, build_archive, kserve_layout
+from tests.model_samples import random_feature_rows
 from tests.serving.payloads import as_records, valid_record, without
 
 pytest.importorskip("ts", reason="TorchServe is not installed (pip install 'loyaltylens[torchserve]')")

@@ -13,8 +13,18 @@ from datetime import date
 import numpy as np
 
 from loyaltylens.data.schema import OFFER_CHANNELS
-from loyaltylens.data.vocab import PRODUCT_CATEGORIES, SEGMENTS
-from loyaltylens.features.definitions import OPEN_RATE_PRIOR, REDEMPTION_RATE_PRIOR
+from loyaltylens.vocabulary import PRODUCT_CATEGORIES, SEGMENTS
+
+# How the simulated customers remember their own past: the windows and smoothing of the behavioural state
+# that drives their redemption propensity. They belong to the simulator, not to the feature code (which it
+# never imports); the feature definitions happen to use the same windows today.
+RECENCY_CAP_DAYS = 365.0
+SHORT_WINDOW_DAYS = 30
+LONG_WINDOW_DAYS = 90
+OFFER_HISTORY_DAYS = 180
+RATE_PRIOR_STRENGTH = 2.0
+REDEMPTION_RATE_PRIOR = 0.15
+OPEN_RATE_PRIOR = 0.35
 
 
 @dataclass(frozen=True)

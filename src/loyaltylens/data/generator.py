@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from loyaltylens.config import Settings
 from loyaltylens.data.behaviour import calendar_factors
-from loyaltylens.data.io import content_hash
+from loyaltylens.data.io import content_hash, read_manifest
 from loyaltylens.data.offers import generate_offers
 from loyaltylens.data.population import generate_population
 from loyaltylens.data.progress import ProgressCallback
@@ -171,6 +171,27 @@ def generate_dataset(
         raise
     report("done", 1.0)
     return DatasetInfo(path=out_dir, manifest=manifest)
+
+
+SYNTHETIC_SOURCE = "synthetic"
+
+
+def acquire_dataset(
+    source: str, config: GeneratorConfig, out_dir: Path, progress: ProgressCallback | None = None
+) -> DatasetInfo:
+    """The one way a dataset enters the platform: simulate ``config`` (``source="synthetic"``) or copy the
+    complete dataset directory ``source`` into ``out_dir``.
+
+    The CLI and the pipeline's ``load_data`` step both call this, so a dataset made either way is the same.
+
+    Raises:
+        NotFoundError: ``source`` is a path that holds no complete dataset.
+    """
+    if source == SYNTHETIC_SOURCE:
+        return generate_dataset(config, out_dir, progress)
+    manifest = read_manifest(Path(source))
+    shutil.copytree(source, out_dir, dirs_exist_ok=True)
+    return DatasetInfo(path=Path(out_dir), manifest=manifest)
 
 
 def _write_tables(config: GeneratorConfig, target: Path, report: ProgressCallback) -> dict:

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from loyaltylens.data.schema import OFFER_CHANNELS, TABLE_SCHEMAS, labels
-from loyaltylens.data.vocab import PRODUCT_CATEGORIES
+from loyaltylens.vocabulary import PRODUCT_CATEGORIES
 
 if TYPE_CHECKING:
     from loyaltylens.data.generator import GeneratorConfig

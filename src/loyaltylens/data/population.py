@@ -17,7 +17,7 @@ from loyaltylens.data.behaviour import (
     sigmoid,
 )
 from loyaltylens.data.schema import TABLE_SCHEMAS, TRUTH_SCHEMAS, labels
-from loyaltylens.data.vocab import CHANNELS, PRODUCT_CATEGORIES, SEGMENT_SHARES, SEGMENTS
+from loyaltylens.vocabulary import CHANNELS, PRODUCT_CATEGORIES, SEGMENT_SHARES, SEGMENTS
 
 if TYPE_CHECKING:
     from loyaltylens.data.generator import GeneratorConfig

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from loyaltylens.data.vocab import CHANNELS, PRODUCT_CATEGORIES
+from loyaltylens.vocabulary import CHANNELS, PRODUCT_CATEGORIES
 
 # Offers may target one channel or all of them; purchases and preferences always name one channel.
 OFFER_CHANNEL_ANY = "any"

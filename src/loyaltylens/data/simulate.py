@@ -19,25 +19,23 @@ import pyarrow as pa
 
 from loyaltylens.data.behaviour import (
     BASKET_SIGMA,
-    SEND_HOUR,
-    SHOP_HOUR_WEIGHTS,
-    SHOP_HOURS,
-    redemption_logit,
-    sigmoid,
-)
-from loyaltylens.data.offers import OfferCatalogue
-from loyaltylens.data.population import Population, sample_rows
-from loyaltylens.data.schema import EVENT_TYPES, OFFER_CHANNELS, TABLE_SCHEMAS, TRUTH_SCHEMAS, labels
-from loyaltylens.data.vocab import CHANNELS, PRODUCT_CATEGORIES
-from loyaltylens.features.definitions import (
     LONG_WINDOW_DAYS,
     OFFER_HISTORY_DAYS,
     OPEN_RATE_PRIOR,
     RATE_PRIOR_STRENGTH,
     RECENCY_CAP_DAYS,
     REDEMPTION_RATE_PRIOR,
+    SEND_HOUR,
+    SHOP_HOUR_WEIGHTS,
+    SHOP_HOURS,
     SHORT_WINDOW_DAYS,
+    redemption_logit,
+    sigmoid,
 )
+from loyaltylens.data.offers import OfferCatalogue
+from loyaltylens.data.population import Population, sample_rows
+from loyaltylens.data.schema import EVENT_TYPES, OFFER_CHANNELS, TABLE_SCHEMAS, TRUTH_SCHEMAS, labels
+from loyaltylens.vocabulary import CHANNELS, PRODUCT_CATEGORIES
 
 if TYPE_CHECKING:
     from loyaltylens.data.generator import GeneratorConfig

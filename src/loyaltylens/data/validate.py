@@ -21,8 +21,8 @@ from loyaltylens.data.schema import (
     schema_of,
     schema_to_dict,
 )
-from loyaltylens.data.vocab import CHANNELS, PRODUCT_CATEGORIES, SEGMENTS
 from loyaltylens.errors import DataValidationError
+from loyaltylens.vocabulary import CHANNELS, PRODUCT_CATEGORIES, SEGMENTS
 
 
 @dataclass(frozen=True)

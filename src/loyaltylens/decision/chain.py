@@ -1,4 +1,4 @@
-"""``LoyaltyLensPipeline.run_for_customer``: features → propensity → (threshold) → offer retrieval → copy.
+"""``DecisionChain.run_for_customer``: features → propensity → (threshold) → offer retrieval → copy.
 
 Each stage is timed; the result says which versions produced it. The walking skeleton uses exact
 retrieval and the template generator; later stages (recommender, LLM generation, guardrails) are added
@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from loyaltylens.config import Settings
+from loyaltylens.decision.scorers import PropensityScorer
 from loyaltylens.features.store import FeatureStore
 from loyaltylens.generation.offer_copy import OfferCopy
 from loyaltylens.generation.template import TemplateGenerator
-from loyaltylens.orchestration.scorers import PropensityScorer
 from loyaltylens.retrieval.exact import ExactOfferIndex, OfferHit, customer_query
 
 
@@ -38,7 +38,7 @@ class OfferDecision:
         return sum(self.latency_ms.values())
 
 
-class LoyaltyLensPipeline:
+class DecisionChain:
     def __init__(
         self,
         store: FeatureStore,
@@ -99,9 +99,9 @@ def _timed(timings: dict[str, float], stage: str):
         timings[stage] = (time.perf_counter() - start) * 1000.0
 
 
-def build_pipeline(
+def build_decision_chain(
     settings: Settings, scorer: PropensityScorer, dataset_dir: Path, feature_version: str = "latest"
-) -> LoyaltyLensPipeline:
+) -> DecisionChain:
     """Wire the skeleton's stages from settings: the feature store, the offer catalog of ``dataset_dir``
     (embeddings cached by content hash), and the template generator over ``prompts/offer_copy.yaml``."""
     from loyaltylens.data import load_table
@@ -109,8 +109,8 @@ def build_pipeline(
     from loyaltylens.retrieval.embeddings import TextEmbedder
 
     retriever = ExactOfferIndex.build(load_table(dataset_dir, "offers"), TextEmbedder(), settings.retrieval_dir)
-    return LoyaltyLensPipeline(
-        store=FeatureStore(settings.feature_store_dir),
+    return DecisionChain(
+        store=FeatureStore.from_settings(settings),
         scorer=scorer,
         retriever=retriever,
         generator=TemplateGenerator(load_prompt(settings.prompts_dir, "offer_copy")),

@@ -20,7 +20,7 @@ console = Console()
 
 
 def default_store() -> FeatureStore:
-    return FeatureStore(get_settings().feature_store_dir)
+    return FeatureStore.from_settings(get_settings())
 
 
 @app.command()
@@ -120,7 +120,7 @@ def version_table(info: VersionInfo) -> Group:
         ("dataset", f"{info.dataset_id or '-'} ({info.dataset_hash or '-'})"),
         ("label window", f"{info.label_window_days or '-'} days"),
         ("schema hash", info.schema_hash),
-        ("path", str(info.path)),
+        ("DuckLake snapshot", str(info.snapshot_id)),
     ):
         about.add_row(label, value)
     stats = Table(title="online feature statistics")

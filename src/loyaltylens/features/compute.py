@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from loyaltylens.data.io import open_duckdb, read_manifest, register_views, table_path
+from loyaltylens.data.io import open_duckdb, read_manifest, register_views
 from loyaltylens.data.progress import ProgressCallback
 from loyaltylens.data.schema import TABLES
 from loyaltylens.errors import InvalidInputError
@@ -31,7 +31,6 @@ from loyaltylens.features.definitions import (
     REDEMPTION_RATE_PRIOR,
     SHORT_WINDOW_DAYS,
     TREATED_COLUMN,
-    TRUE_PROPENSITY_COLUMN,
     definition,
 )
 
@@ -44,7 +43,6 @@ TRAINING_COLUMNS: tuple[str, ...] = (
     *FEATURE_NAMES,
     LABEL_COLUMN,
     TREATED_COLUMN,
-    TRUE_PROPENSITY_COLUMN,
 )
 
 
@@ -144,15 +142,6 @@ WHERE ts >= $as_of AND ts < $as_of + to_days($window)
 GROUP BY customer_id
 """
 
-# Evaluation only: the true probability that the customer redeems the offer(s) sent in the window.
-TRUE_PROPENSITY_SQL = """
-SELECT c.customer_id, 1 - product(1 - t.p_redeem) AS true_propensity
-FROM campaigns c JOIN read_parquet($truth_path) t USING (assignment_id)
-WHERE c.treated AND c.sent_ts >= $as_of AND c.sent_ts < $as_of + to_days($window)
-GROUP BY c.customer_id
-"""
-
-
 def connect(dataset_dir: Path) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB database holding the dataset's public tables (never the truth).
 
@@ -197,16 +186,14 @@ def snapshot_dates(dataset_dir: Path, as_of: datetime, label_window_days: int) -
 
 def compute_training_frame(
     con: duckdb.DuckDBPyConnection,
-    dataset_dir: Path,
     snapshots: list[datetime],
     label_window_days: int,
     progress: ProgressCallback | None = None,
 ) -> pd.DataFrame:
     """Stack feature snapshots with the label of the window after each (``TRAINING_COLUMNS``).
 
-    ``snapshots`` must not be empty. ``true_propensity`` is read from the hidden truth for evaluation only.
+    ``snapshots`` must not be empty. The hidden truth is never read here (see ``loyaltylens.groundtruth``).
     """
-    truth_path = str(table_path(dataset_dir, "assignments_truth"))
     frames = []
     for i, snapshot in enumerate(snapshots):
         if progress:
@@ -214,10 +201,7 @@ def compute_training_frame(
         window = {"as_of": snapshot, "window": label_window_days}
         features = compute_features(con, snapshot)
         labels = con.execute(LABELS_SQL, window).df()
-        truth = con.execute(TRUE_PROPENSITY_SQL, {**window, "truth_path": truth_path}).df()
-        frame = features.merge(labels, on=ENTITY_COLUMN, how="left").merge(
-            truth, on=ENTITY_COLUMN, how="left"
-        )
+        frame = features.merge(labels, on=ENTITY_COLUMN, how="left")
         frame.insert(1, AS_OF_COLUMN, pd.Timestamp(snapshot))
         frames.append(frame)
     training = pd.concat(frames, ignore_index=True)

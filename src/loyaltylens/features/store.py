@@ -1,45 +1,41 @@
-"""The versioned feature store: immutable versions on disk, an in-memory online path, a parquet offline path.
+"""The versioned feature store: DuckLake snapshots, an in-memory online path, an offline training-frame path.
 
-Layout under ``root``::
-
-    versions/v0001/metadata.json      what the version is (as-of, dataset, schema hash, row counts, stats)
-    versions/v0001/online.parquet     one row per customer at as-of, sorted by customer_id
-    versions/v0001/training.parquet   stacked point-in-time snapshots with labels (optional)
-    .staging-*/                       versions being written (or left by a crashed build)
-
-A version is written completely into a staging directory and then renamed into ``versions/``;
-the rename is atomic, so readers see a whole version or none, and "latest" only ever moves to a
-complete version. Versions are never modified afterwards, so their online tables can be cached.
-Online lookups binary-search a sorted id array and gather rows of a float32 matrix (microseconds).
+A store is a DuckLake (``features/lake.py``): a catalog (SQLite file locally, Postgres on a cluster) and
+parquet data files (a local directory, or ``s3://`` on a cluster), so every pipeline step and server
+reaches the same store by URI. Two tables, ``online`` (one row per customer at as-of) and ``training``
+(stacked point-in-time snapshots with labels), are replaced together by each publish in **one DuckLake
+transaction**, whose commit message names the version (``feature version v0003``) and whose extra info holds
+its metadata. A version is therefore a DuckLake snapshot: readers see a whole version or none, older
+versions stay readable by time travel (``AT (VERSION => snapshot)``), and a build killed before its commit
+leaves nothing visible. Versions never change afterwards, so their online tables can be cached; online
+lookups binary-search a sorted id array and gather rows of a float32 matrix (microseconds).
 """
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import logging
-import os
 import re
-import shutil
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
+from loyaltylens.config import Settings
 from loyaltylens.data.io import read_manifest
 from loyaltylens.data.progress import ProgressCallback
-from loyaltylens.data.staging import new_staging_dir, remove_stale_staging
 from loyaltylens.errors import (
     DataValidationError,
     InvalidInputError,
+    LoyaltyLensError,
     NotFoundError,
     UnknownCustomerError,
     UnknownVersionError,
@@ -52,15 +48,18 @@ from loyaltylens.features.compute import (
     connect,
     snapshot_dates,
 )
-from loyaltylens.features.definitions import ENTITY_COLUMN, FEATURE_NAMES, FEATURES
-from loyaltylens.propensity.contract import FeatureContract
+from loyaltylens.features.definitions import AS_OF_COLUMN, ENTITY_COLUMN, FEATURE_NAMES, FEATURES
+from loyaltylens.features.lake import LAKE_ALIAS, open_lake
+from loyaltylens.objectstore import S3Options
+from loyaltylens.vocabulary import validate_matrix
 
 logger = logging.getLogger(__name__)
 
-VERSIONS_DIRNAME = "versions"
-METADATA_FILENAME = "metadata.json"
-ONLINE_FILENAME = "online.parquet"
-TRAINING_FILENAME = "training.parquet"
+ONLINE_TABLE = "online"
+TRAINING_TABLE = "training"
+COMMIT_AUTHOR = "loyaltylens"
+COMMIT_PREFIX = "feature version "  # DuckLake commit message of a publish: "feature version v0003"
+COMMIT_RETRIES = 5  # a publish that lost a commit race to another writer is retried with the next number
 _VERSION_NAME = re.compile(r"^v(\d+)$")
 ONLINE_COLUMNS: tuple[str, ...] = (ENTITY_COLUMN, *FEATURE_NAMES)
 # Storage dtype of each online column: the float32 model input, categoricals as small integer codes.
@@ -75,7 +74,7 @@ class VersionInfo:
     """One published feature version, as recorded in its ``metadata.json``."""
 
     version: str
-    path: Path
+    snapshot_id: int  # the DuckLake snapshot that published it
     as_of: str  # ISO date: features use events strictly before it
     created_at: str
     online_rows: int
@@ -88,10 +87,10 @@ class VersionInfo:
     metadata: dict = field(repr=False)
 
     @classmethod
-    def from_metadata(cls, path: Path, metadata: dict) -> VersionInfo:
+    def from_metadata(cls, snapshot_id: int, metadata: dict) -> VersionInfo:
         return cls(
             version=metadata["version"],
-            path=path,
+            snapshot_id=snapshot_id,
             as_of=metadata["as_of"],
             created_at=metadata["created_at"],
             online_rows=metadata["online_rows"],
@@ -189,24 +188,52 @@ class _OnlineTable:
 
 
 class FeatureStore:
-    """Versioned feature store rooted at ``root`` (usually ``settings.feature_store_dir``).
+    """Versioned feature store in a DuckLake (see the module docstring).
 
     Example:
-        >>> store = FeatureStore(get_settings().feature_store_dir)
+        >>> store = FeatureStore.from_settings(get_settings())  # or FeatureStore.at(Path("/tmp/fs"))
         >>> info = store.build(dataset_dir)                  # publishes v0001
         >>> batch = store.get_features([17, 42])             # online: latest version, float32 [2, F]
         >>> frame = store.get_training_frame(info.version)   # offline: point-in-time snapshots + labels
     """
 
-    def __init__(self, root: Path, online_cache_size: int = 4):
-        self.root = Path(root)
-        self.versions_dir = self.root / VERSIONS_DIRNAME
+    def __init__(
+        self,
+        catalog: str,
+        data_path: str,
+        s3: S3Options | None = None,
+        online_cache_size: int = 4,
+        refresh_seconds: float = 2.0,
+    ):
+        """``catalog``: DuckLake catalog (``sqlite:<file>``, ``postgres:<libpq keywords>``); ``data_path``:
+        directory or ``s3://`` prefix of the data files. "latest" is re-resolved at most every
+        ``refresh_seconds``, so an online lookup does not query the catalog."""
+        self.catalog = catalog
+        self.data_path = data_path
+        self.s3 = s3
+        self.refresh_seconds = refresh_seconds
         self._online_cache_size = online_cache_size
         self._online: OrderedDict[str, _OnlineTable] = OrderedDict()
-        self._info: dict[str, VersionInfo] = {}
-        self._names: tuple[str, ...] = ()
-        self._names_stamp: int | None = None  # mtime_ns of versions_dir when _names was read
-        self._lock = threading.Lock()  # guards the online cache
+        self._versions: dict[str, VersionInfo] = {}  # name -> info, oldest first
+        self._listed_at: float | None = None  # monotonic time of the last catalog listing
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._lock = threading.RLock()  # guards the connection and both caches
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FeatureStore:
+        """The store the settings name (``feature_store_catalog`` / ``feature_store_uri``; local by default)."""
+        return cls(
+            settings.feature_store_catalog_uri, settings.feature_store_data_uri, S3Options.from_settings(settings)
+        )
+
+    @classmethod
+    def at(cls, root: Path) -> FeatureStore:
+        """A local store under ``root``: ``catalog.sqlite`` and ``data/``."""
+        root = Path(root)
+        return cls(f"sqlite:{root / 'catalog.sqlite'}", str(root / "data"))
+
+    def __repr__(self) -> str:
+        return f"FeatureStore(catalog={self.catalog!r}, data_path={self.data_path!r})"
 
     # --- writing -----------------------------------------------------------------------------------
     def build(
@@ -251,7 +278,7 @@ class FeatureStore:
         training = None
         if snapshots:
             training = compute_training_frame(
-                con, dataset_dir, snapshots, label_window_days, lambda m, f: report(m, 0.05 + 0.8 * f)
+                con, snapshots, label_window_days, lambda m, f: report(m, 0.05 + 0.8 * f)
             )
         metadata = {
             "as_of": as_of_ts.date().isoformat(),
@@ -290,54 +317,67 @@ class FeatureStore:
         online = _normalise_online(online)
         if training is not None:
             training = _normalise_training(training)
-        remove_stale_staging(self.root)
-        staging = new_staging_dir(self.root, "publish")
-        try:
-            report("writing online table", 0.0)
-            online.to_parquet(staging / ONLINE_FILENAME, index=False)
-            if training is not None:
-                report("writing training frame", 0.3)
-                training.to_parquet(staging / TRAINING_FILENAME, index=False)
-            full_metadata = {
-                **metadata,
-                "as_of": as_of,
-                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "online_rows": len(online),
-                "training_rows": 0 if training is None else len(training),
-                "feature_names": list(FEATURE_NAMES),
-                "schema": {column: str(dtype) for column, dtype in online.dtypes.items()},
-                "schema_hash": schema_hash(),
-                "feature_stats": _feature_stats(online),
-            }
-            report("committing", 0.9)
-            version = self._commit(staging, full_metadata)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        report("writing version", 0.1)
+        metadata = {
+            **metadata,
+            "as_of": as_of,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "online_rows": len(online),
+            "training_rows": 0 if training is None else len(training),
+            "feature_names": list(FEATURE_NAMES),
+            "schema": {column: str(dtype) for column, dtype in online.dtypes.items()},
+            "schema_hash": schema_hash(),
+            "feature_stats": _feature_stats(online),
+        }
+        version = self._commit(online, training, metadata, report)
         report(f"published {version}", 1.0)
         return self.describe(version)
 
-    def _commit(self, staging: Path, metadata: dict) -> str:
-        """Claim the next version number by renaming ``staging`` to it; retry if another writer won it."""
-        self.versions_dir.mkdir(parents=True, exist_ok=True)
-        while True:
-            names = self._version_names(refresh=True)
-            number = int(names[-1][1:]) + 1 if names else 1
-            version = f"v{number:04d}"
-            (staging / METADATA_FILENAME).write_text(json.dumps({"version": version, **metadata}, indent=2))
-            try:
-                os.rename(staging, self.versions_dir / version)
-            except OSError as exc:
-                if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
-                    continue  # a concurrent publish took this number
-                raise
-            self._names_stamp = None
-            return version
+    def _commit(
+        self, online: pd.DataFrame, training: pd.DataFrame | None, metadata: dict, report: ProgressCallback
+    ) -> str:
+        """Replace both tables and name the version in one DuckLake transaction; retry with the next number
+        if another writer committed first (DuckLake refuses the second of two conflicting commits)."""
+        for attempt in range(COMMIT_RETRIES):
+            with self._lock:
+                con = self._connection()
+                number = len(self._list_versions(con)) + 1
+                version = f"v{number:04d}"
+                try:
+                    con.execute("BEGIN")
+                    con.register("online_frame", online)
+                    con.execute(f"CREATE OR REPLACE TABLE {LAKE_ALIAS}.{ONLINE_TABLE} AS SELECT * FROM online_frame")
+                    if training is not None:
+                        con.register("training_frame", training)
+                        con.execute(
+                            f"CREATE OR REPLACE TABLE {LAKE_ALIAS}.{TRAINING_TABLE} AS SELECT * FROM training_frame"
+                        )
+                    else:  # time travel to this version must not find an older version's frame
+                        con.execute(f"DROP TABLE IF EXISTS {LAKE_ALIAS}.{TRAINING_TABLE}")
+                    con.execute(
+                        f"CALL {LAKE_ALIAS}.set_commit_message(?, ?, extra_info => ?)",
+                        [COMMIT_AUTHOR, COMMIT_PREFIX + version, json.dumps({"version": version, **metadata})],
+                    )
+                    report("committing", 0.9)  # every data file is written; only the catalog commit is left
+                    con.execute("COMMIT")
+                except duckdb.TransactionException:
+                    self._rollback_quietly(con)
+                    logger.info("publish of %s lost a commit race (attempt %d); retrying", version, attempt + 1)
+                    continue
+                except BaseException:
+                    self._rollback_quietly(con)
+                    raise
+                finally:
+                    for view in ("online_frame", "training_frame"):
+                        con.unregister(view)
+                self._listed_at = None
+                return version
+        raise LoyaltyLensError(f"could not publish a feature version after {COMMIT_RETRIES} commit conflicts")
 
     # --- reading metadata --------------------------------------------------------------------------
     def list_versions(self) -> list[VersionInfo]:
         """Every published version, oldest first (empty list for an empty store)."""
-        return [self.describe(name) for name in self._version_names()]
+        return list(self._version_infos(refresh=True).values())
 
     def resolve(self, version: str = "latest") -> str:
         """The canonical name (``v0003``) of ``latest``, ``v3``, ``3`` or ``v0003``.
@@ -346,15 +386,15 @@ class FeatureStore:
             NotFoundError: the store is empty.
             UnknownVersionError: no such version; the message lists the existing ones.
         """
-        names = self._version_names()
-        if not names:
-            raise NotFoundError(
-                f"feature store at {self.root} has no versions yet; run `loyaltylens features build`"
-            )
-        if version == "latest":
-            return names[-1]
+        names = list(self._version_infos())
         match = _VERSION_NAME.match(str(version)) or re.match(r"^(\d+)$", str(version))
         name = f"v{int(match.group(1)):04d}" if match else str(version)
+        if version != "latest" and name not in names:
+            names = list(self._version_infos(refresh=True))  # published since the last listing?
+        if not names:
+            raise NotFoundError(f"feature store {self} has no versions yet; run `loyaltylens features build`")
+        if version == "latest":
+            return names[-1]
         if name not in names:
             raise UnknownVersionError(
                 f"unknown feature version '{version}'; existing versions: {', '.join(names)} (or 'latest')"
@@ -363,13 +403,7 @@ class FeatureStore:
 
     def describe(self, version: str = "latest") -> VersionInfo:
         """Metadata of one version (``latest`` by default)."""
-        name = self.resolve(version)
-        if name not in self._info:
-            path = self.versions_dir / name
-            self._info[name] = VersionInfo.from_metadata(
-                path, json.loads((path / METADATA_FILENAME).read_text())
-            )
-        return self._info[name]
+        return self._version_infos()[self.resolve(version)]
 
     def diff(self, a: str, b: str) -> VersionDiff:
         """Schema, row-count and per-feature distribution differences from version ``a`` to ``b``."""
@@ -448,36 +482,63 @@ class FeatureStore:
             as_of=table.as_of,
         )
 
+    def get_online_frame(self, version: str = "latest") -> pd.DataFrame:
+        """The version's whole online table (``customer_id`` + features, categoricals as codes), by id."""
+        return self._read_table(ONLINE_TABLE, self.describe(version)).order(ENTITY_COLUMN).df()
+
     def get_training_frame(self, version: str = "latest") -> pd.DataFrame:
         """OFFLINE path: the version's stacked point-in-time snapshots (``TRAINING_COLUMNS``)."""
         info = self.describe(version)
-        path = info.path / TRAINING_FILENAME
-        if not path.is_file():
+        if info.training_rows == 0:
             raise NotFoundError(
                 f"feature version {info.version} has no training frame (as-of {info.as_of} leaves no "
                 "complete label window); build with a later --as-of"
             )
-        return pd.read_parquet(path)
+        frame = self._read_table(TRAINING_TABLE, info).df()
+        return frame.sort_values([AS_OF_COLUMN, ENTITY_COLUMN], ignore_index=True)
 
     # --- internals ---------------------------------------------------------------------------------
-    def _version_names(self, refresh: bool = False) -> tuple[str, ...]:
-        """Published version names, oldest first. Re-listed only when ``versions/`` changed: publishing is a
-        rename into it, which updates its mtime, so resolving "latest" costs one ``stat``."""
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        """The store's DuckDB connection, opened on first use (callers hold ``_lock``)."""
+        if self._con is None:
+            self._con = open_lake(self.catalog, self.data_path, self.s3)
+        return self._con
+
+    @staticmethod
+    def _rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:
         try:
-            stamp = os.stat(self.versions_dir).st_mtime_ns
-        except FileNotFoundError:
-            return ()
-        if refresh or stamp != self._names_stamp:
-            entries = (entry.name for entry in os.scandir(self.versions_dir) if entry.is_dir())
-            self._names = tuple(
-                sorted((n for n in entries if _VERSION_NAME.match(n)), key=lambda n: int(n[1:]))
-            )
-            self._names_stamp = stamp
-        return self._names
+            con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass  # nothing was open
+
+    def _list_versions(self, con: duckdb.DuckDBPyConnection) -> dict[str, VersionInfo]:
+        """Published versions from the catalog's snapshot list, oldest first."""
+        rows = con.execute(
+            f"SELECT snapshot_id, commit_extra_info FROM {LAKE_ALIAS}.snapshots() "
+            "WHERE commit_message LIKE ? ORDER BY snapshot_id",
+            [COMMIT_PREFIX + "%"],
+        ).fetchall()
+        infos = (VersionInfo.from_metadata(int(sid), json.loads(extra)) for sid, extra in rows)
+        return {info.version: info for info in infos}
+
+    def _version_infos(self, refresh: bool = False) -> dict[str, VersionInfo]:
+        """Versions as last listed; listed anew when ``refresh`` or older than ``refresh_seconds``."""
+        with self._lock:
+            stale = self._listed_at is None or time.monotonic() - self._listed_at > self.refresh_seconds
+            if refresh or stale:
+                self._versions = self._list_versions(self._connection())
+                self._listed_at = time.monotonic()
+            return self._versions
+
+    def _read_table(self, table: str, info: VersionInfo) -> duckdb.DuckDBPyRelation:
+        """``table`` as it was when ``info``'s version was published (DuckLake time travel)."""
+        with self._lock:
+            con = self._connection()
+            return con.sql(f"SELECT * FROM {LAKE_ALIAS}.{table} AT (VERSION => {int(info.snapshot_id)})")
 
     def _online_table(self, name: str) -> _OnlineTable:
         """The version's online table from the LRU cache, loading it on first use. Loading holds the lock,
-        so concurrent first lookups wait for one load instead of each reading the file."""
+        so concurrent first lookups wait for one load instead of each reading the data files."""
         with self._lock:
             table = self._online.get(name)
             if table is None:
@@ -490,15 +551,14 @@ class FeatureStore:
 
     def _load_online(self, name: str) -> _OnlineTable:
         started = time.perf_counter()
-        arrow = pq.read_table(self.versions_dir / name / ONLINE_FILENAME)
+        info = self._version_infos()[name]
+        arrow = self._read_table(ONLINE_TABLE, info).order(ENTITY_COLUMN).fetch_arrow_table()
         values = np.empty((arrow.num_rows, len(FEATURE_NAMES)), dtype=np.float32)
         for j, feature in enumerate(FEATURE_NAMES):
             values[:, j] = arrow.column(feature).to_numpy()
         ids = arrow.column(ENTITY_COLUMN).to_numpy().astype(np.int64)
-        logger.info(
-            "loaded online table %s (%d rows) in %.2fs", name, len(ids), time.perf_counter() - started
-        )
-        return _OnlineTable(ids=ids, values=values, as_of=self.describe(name).as_of)
+        logger.info("loaded online table %s (%d rows) in %.2fs", name, len(ids), time.perf_counter() - started)
+        return _OnlineTable(ids=ids, values=values, as_of=info.as_of)
 
 
 def schema_hash() -> str:
@@ -508,7 +568,7 @@ def schema_hash() -> str:
     """
     schema = {
         "online_dtypes": ONLINE_DTYPES,
-        "contract": FeatureContract.from_definitions().to_dict()["fields"],
+        "fields": [asdict(feature) for feature in FEATURES],
     }
     return "sha256:" + hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -523,7 +583,7 @@ def _check_features(frame: pd.DataFrame, what: str) -> None:
     if len(frame) == 0:
         return
     try:
-        FeatureContract.from_definitions().validate_matrix(frame[list(FEATURE_NAMES)].to_numpy(np.float32))
+        validate_matrix(FEATURES, frame[list(FEATURE_NAMES)].to_numpy(np.float32), what)
     except InvalidInputError as exc:
         raise DataValidationError(f"{what}: {exc}") from None
 

@@ -1,7 +1,9 @@
 """Compile, run locally (kfp.local, one subprocess per component) or submit to a KFP endpoint.
 
-Locally every component runs in this same Python environment (``SubprocessRunner(use_venv=False)``) and
-reads the same settings: the data dir is made absolute and exported so each component subprocess sees it.
+Locally every component runs in this same Python environment (``SubprocessRunner(use_venv=False)``), a
+subprocess that inherits this process's environment and so reads the same settings; on a cluster the
+ConfigMap and Secrets give every pod the same settings (``loyaltylens.kfp_runner.platform``). Arguments the
+caller does not give come from the settings, so ``LOYALTYLENS_N_CUSTOMERS`` and friends reach the run.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import contextlib
 import importlib
 import inspect
 import logging
-import os
 import re
 import time
 import warnings
@@ -87,6 +88,13 @@ def parse_arguments(name: str, pairs: list[str]) -> dict:
     return arguments
 
 
+def arguments_from_settings(name: str, settings: Settings, given: dict | None = None) -> dict:
+    """Every pipeline parameter named like a setting takes the setting's value, unless ``given`` sets it."""
+    signature = inspect.signature(load_pipeline(name).pipeline.pipeline_func)
+    from_settings = {key: getattr(settings, key) for key in signature.parameters if key in type(settings).model_fields}
+    return {**from_settings, **(given or {})}
+
+
 def compile_pipeline(name: str, out: Path | None = None) -> Path:
     from kfp import compiler
 
@@ -105,8 +113,7 @@ def run_local(name: str, arguments: dict, settings: Settings, log_path: Path | N
     from kfp import local
 
     module = load_pipeline(name)
-    os.environ["LOYALTYLENS_DATA_DIR"] = str(settings.data_dir.resolve())
-    pipeline_root = settings.pipeline_root.resolve()
+    pipeline_root = settings.pipeline_root
     pipeline_root.mkdir(parents=True, exist_ok=True)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True)
     recorder = _TaskStatusRecorder()

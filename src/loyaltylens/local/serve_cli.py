@@ -21,15 +21,15 @@ from rich.console import Console
 
 from loyaltylens.config import get_settings
 from loyaltylens.errors import LoyaltyLensError
-from loyaltylens.inference.launcher import ServerProcess
-from loyaltylens.inference.model_source import champion_uri
-from loyaltylens.inference.stack import (
+from loyaltylens.local.launcher import ServerProcess
+from loyaltylens.local.stack import (
     DEFAULT_MODEL_NAME,
     ServerAddress,
     predictor_process,
     start_propensity_stack,
     transformer_process,
 )
+from loyaltylens.runtime.model_source import champion_uri
 
 app = typer.Typer(help="Serve the propensity model with KServe (predictor, feature transformer, or both).")
 console = Console()
@@ -41,7 +41,6 @@ ModelUri = Annotated[str | None, typer.Option(help="MLflow registry URI; default
 ModelName = Annotated[str, typer.Option(help="Model name in the URL paths.")]
 HttpPort = Annotated[int, typer.Option(help="REST port.")]
 GrpcPort = Annotated[int, typer.Option(help="gRPC port.")]
-FeatureStoreDir = Annotated[Path | None, typer.Option(help="Feature store root; default: from settings.")]
 PredictorProtocol = Annotated[
     str, typer.Option(help="How the transformer calls the predictor: v2 or grpc-v2.")
 ]
@@ -112,16 +111,12 @@ def transformer(
     model_name: ModelName = DEFAULT_MODEL_NAME,
     http_port: HttpPort = 8090,
     grpc_port: GrpcPort = 8091,
-    feature_store_dir: FeatureStoreDir = None,
 ) -> None:
-    """Serve the feature transformer in front of a running predictor."""
-    address = ServerAddress(http_port, grpc_port)
+    """Serve the feature transformer in front of a running predictor (features from the settings' store)."""
     _handle_sigterm_like_ctrl_c()
     address = ServerAddress(http_port, grpc_port)
     log_path = _log_dir() / "transformer.log"
-    with transformer_process(
-        predictor_host, address, log_path, model_name, predictor_protocol, feature_store_dir
-    ) as server:
+    with transformer_process(predictor_host, address, log_path, model_name, predictor_protocol) as server:
         _print_address("transformer", address, model_name)
         _wait_until_interrupted([server])
 
@@ -132,7 +127,6 @@ def serve_all(
     model_uri: ModelUri = None,
     model_name: ModelName = DEFAULT_MODEL_NAME,
     predictor_protocol: PredictorProtocol = "grpc-v2",
-    feature_store_dir: FeatureStoreDir = None,
     http_port: Annotated[
         int, typer.Option(help="Transformer REST port (the predictor takes free ports).")
     ] = 8080,
@@ -145,7 +139,6 @@ def serve_all(
         _log_dir(),
         model_name=model_name,
         predictor_protocol=predictor_protocol,
-        feature_store_dir=feature_store_dir,
         transformer_address=ServerAddress(http_port, grpc_port),
     ) as stack:
         _print_address("predictor", stack.predictor, stack.model_name)

@@ -2,7 +2,7 @@
 
 ``start_propensity_stack`` is what ``loyaltylens serve all``, ``make run``, the tests and the benchmark use:
 
-    with start_propensity_stack("path/to/model_dir", feature_store_dir=...) as stack:
+    with start_propensity_stack("path/to/model_dir", feature_store=store) as stack:
         httpx.post(f"{stack.transformer.http_url}/v1/models/{stack.model_name}:predict", json={...})
 """
 
@@ -14,8 +14,9 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from loyaltylens.inference.launcher import LOOPBACK, ServerProcess, free_port
-from loyaltylens.inference.model_source import is_registry_uri
+from loyaltylens.features.store import FeatureStore
+from loyaltylens.local.launcher import LOOPBACK, ServerProcess, free_port
+from loyaltylens.runtime.model_source import is_registry_uri
 
 DEFAULT_MODEL_NAME = "propensity"
 
@@ -98,11 +99,12 @@ def transformer_process(
     log_path: Path,
     model_name: str = DEFAULT_MODEL_NAME,
     predictor_protocol: str = "v2",
-    feature_store_dir: Path | None = None,
+    feature_store: FeatureStore | None = None,
     env: Mapping[str, str] | None = None,
 ) -> ServerProcess:
     """The feature transformer (``python -m serving.feature_transformer``) in front of ``predictor_host``
-    (``host:http_port`` for ``v2``, ``host:grpc_port`` for ``grpc-v2``)."""
+    (``host:http_port`` for ``v2``, ``host:grpc_port`` for ``grpc-v2``), reading ``feature_store``
+    (default: the one its settings name)."""
     cmd = [
         sys.executable,
         "-m",
@@ -113,8 +115,8 @@ def transformer_process(
         "--predictor_protocol",
         predictor_protocol,
     ]
-    if feature_store_dir is not None:
-        cmd += ["--feature_store_dir", str(feature_store_dir)]
+    if feature_store is not None:
+        cmd += ["--feature_store_catalog", feature_store.catalog, "--feature_store_uri", feature_store.data_path]
     return ServerProcess(cmd, _ready_url(model_name, address), log_path, env=dict(env or {}))
 
 
@@ -126,7 +128,7 @@ def start_propensity_stack(
     model_name: str = DEFAULT_MODEL_NAME,
     with_transformer: bool = True,
     predictor_protocol: str = "grpc-v2",
-    feature_store_dir: Path | None = None,
+    feature_store: FeatureStore | None = None,
     transformer_address: ServerAddress | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Iterator[PropensityStack]:
@@ -157,7 +159,7 @@ def start_propensity_stack(
                         Path(log_dir) / "transformer.log",
                         model_name,
                         predictor_protocol,
-                        feature_store_dir,
+                        feature_store,
                         env,
                     )
                 )

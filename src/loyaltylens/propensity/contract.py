@@ -8,7 +8,6 @@ FastAPI baseline) validates inputs the same way and turns named records into the
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,28 +16,16 @@ import numpy as np
 
 from loyaltylens.errors import InvalidInputError
 from loyaltylens.features.definitions import FEATURES
+from loyaltylens.vocabulary import FeatureField, validate_matrix
 
 CONTRACT_FILENAME = "feature_contract.json"
-
-
-@dataclass(frozen=True)
-class ContractField:
-    name: str
-    kind: str  # "numeric" | "categorical"
-    min_value: float | None = None
-    max_value: float | None = None
-    categories: tuple[str, ...] | None = None
-
-    @property
-    def is_categorical(self) -> bool:
-        return self.kind == "categorical"
 
 
 @dataclass(frozen=True)
 class FeatureContract:
     """Input schema of one model: a matrix ``[N, F]`` of float32 in ``fields`` order, categoricals as codes."""
 
-    fields: tuple[ContractField, ...]
+    fields: tuple[FeatureField, ...]
     input_name: str = "features"
     output_name: str = "propensity"
     feature_version: str | None = None
@@ -47,10 +34,7 @@ class FeatureContract:
     # --- construction / persistence -------------------------------------------------------------
     @classmethod
     def from_definitions(cls, feature_version: str | None = None) -> FeatureContract:
-        fields = tuple(
-            ContractField(f.name, f.kind, f.min_value, f.max_value, f.categories) for f in FEATURES
-        )
-        return cls(fields=fields, feature_version=feature_version)
+        return cls(fields=FEATURES, feature_version=feature_version)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -58,9 +42,10 @@ class FeatureContract:
     @classmethod
     def from_dict(cls, data: Mapping) -> FeatureContract:
         fields = tuple(
-            ContractField(
+            FeatureField(
                 name=f["name"],
                 kind=f["kind"],
+                description=f.get("description", ""),
                 min_value=f.get("min_value"),
                 max_value=f.get("max_value"),
                 categories=tuple(f["categories"]) if f.get("categories") is not None else None,
@@ -113,49 +98,7 @@ class FeatureContract:
     # --- validation --------------------------------------------------------------------------------
     def validate_matrix(self, x: object, max_batch_size: int | None = None) -> np.ndarray:
         """Return ``x`` as a C-contiguous float32 ``[N, F]`` array or raise ``InvalidInputError`` naming the problem."""
-        try:
-            arr = np.asarray(x, dtype=np.float32)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"{self.input_name}: values must be numbers ({exc})") from None
-        if arr.ndim != 2 or arr.shape[1] != self.n_features:
-            raise InvalidInputError(
-                f"{self.input_name}: expected shape [N, {self.n_features}] in order {list(self.names)}, "
-                f"got {list(arr.shape)}"
-            )
-        if arr.shape[0] == 0:
-            raise InvalidInputError(f"{self.input_name}: empty batch")
-        if max_batch_size is not None and arr.shape[0] > max_batch_size:
-            raise InvalidInputError(
-                f"{self.input_name}: batch of {arr.shape[0]} rows exceeds the limit of {max_batch_size}"
-            )
-        finite = np.isfinite(arr)
-        if not finite.all():
-            row, col = np.argwhere(~finite)[0]
-            raise InvalidInputError(
-                f"{self.input_name}: feature '{self.names[col]}' is not finite (NaN/inf) in row {row}"
-            )
-        for col, spec in enumerate(self.fields):
-            column = arr[:, col]
-            if spec.is_categorical:
-                n = len(spec.categories or ())
-                bad = (column < 0) | (column >= n) | (column != np.floor(column))
-                if bad.any():
-                    row = int(np.argmax(bad))
-                    raise InvalidInputError(
-                        f"{self.input_name}: unknown category code {column[row]:g} for '{spec.name}' in row "
-                        f"{row}; valid codes are 0..{n - 1} ({', '.join(spec.categories or ())})"
-                    )
-                continue
-            low = spec.min_value if spec.min_value is not None else -math.inf
-            high = spec.max_value if spec.max_value is not None else math.inf
-            bad = (column < low) | (column > high)
-            if bad.any():
-                row = int(np.argmax(bad))
-                raise InvalidInputError(
-                    f"{self.input_name}: feature '{spec.name}' = {column[row]:g} in row {row} is outside "
-                    f"[{low:g}, {high:g}]"
-                )
-        return np.ascontiguousarray(arr)
+        return validate_matrix(self.fields, x, self.input_name, max_batch_size)
 
     def encode_records(self, records: Sequence[Mapping], max_batch_size: int | None = None) -> np.ndarray:
         """Turn named feature records (categoricals as labels or codes) into a validated matrix."""
@@ -180,7 +123,7 @@ class FeatureContract:
                 matrix[row, col] = self._encode_value(spec, record[spec.name], row)
         return self.validate_matrix(matrix, max_batch_size)
 
-    def _encode_value(self, spec: ContractField, value: object, row: int) -> float:
+    def _encode_value(self, spec: FeatureField, value: object, row: int) -> float:
         if spec.is_categorical and isinstance(value, str):
             categories = spec.categories or ()
             if value not in categories:

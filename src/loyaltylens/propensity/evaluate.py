@@ -9,16 +9,18 @@ compared with (``logistic_regression_test_auc``, ``uncalibrated_test_ece``); met
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from loyaltylens.config import Settings, setting_default
 from loyaltylens.errors import DataValidationError
 from loyaltylens.features.definitions import LABEL_COLUMN, TREATED_COLUMN, definition
+from loyaltylens.groundtruth import true_propensity_vector
 from loyaltylens.propensity.baseline import BASELINE_NAMES
-from loyaltylens.propensity.frame import label_vector, true_propensity_vector
+from loyaltylens.propensity.frame import label_vector
 from loyaltylens.propensity.metrics import classification_metrics, save_reliability_plot, slice_metrics
 from loyaltylens.propensity.scoring import score_frame
 
@@ -37,16 +39,21 @@ class Evaluation:
 
 @dataclass(frozen=True)
 class Thresholds:
-    """What a candidate must reach on the test split to be registered."""
+    """What a candidate must reach on the test split to be registered (defaults: the ``gate_*`` settings)."""
 
-    min_auc: float = 0.80
-    max_ece: float = 0.03
+    min_auc: float = field(default_factory=lambda: setting_default("gate_min_auc"))
+    max_ece: float = field(default_factory=lambda: setting_default("gate_max_ece"))
     # The transformer may trail the best baseline's test AUC by this much (split-to-split noise).
-    baseline_auc_tolerance: float = 0.01
+    baseline_auc_tolerance: float = field(default_factory=lambda: setting_default("gate_max_baseline_auc_gap"))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Thresholds:
+        return cls(settings.gate_min_auc, settings.gate_max_ece, settings.gate_max_baseline_auc_gap)
 
 
 def evaluate_predictions(frame: pd.DataFrame, probabilities: np.ndarray) -> Evaluation:
-    """Metrics and fairness slices of ``probabilities`` against the labels (and hidden truth) of ``frame``."""
+    """Metrics and fairness slices of ``probabilities`` against the labels of ``frame``, and against the
+    hidden truth when the evaluation attached it (:func:`loyaltylens.groundtruth.attach_true_propensity`)."""
     labels = label_vector(frame)
     slices = {
         name: slice_metrics(labels, probabilities, frame[name].to_numpy(), definition(name).categories or ())
@@ -93,9 +100,7 @@ def evaluate_model_dir(model_dir: Path, frame: pd.DataFrame, plot_path: Path | N
     return evaluate_predictions(treated, probabilities)
 
 
-def passes_thresholds(
-    metrics: Mapping[str, float], thresholds: Thresholds = Thresholds()
-) -> tuple[bool, list[str]]:
+def passes_thresholds(metrics: Mapping[str, float], thresholds: Thresholds) -> tuple[bool, list[str]]:
     """The registration gate: ``(passed, reasons)``, one reason per failed check (empty when passed).
 
     Reads ``test_auc`` and ``test_ece`` (required) and any ``<baseline>_test_auc`` present.

@@ -1,8 +1,8 @@
 """The offline training frame as the propensity stage sees it: validation, temporal split, model matrix.
 
 A training frame (``FeatureStore.get_training_frame``) has one row per customer and as-of snapshot:
-``customer_id``, ``as_of``, the features in definition order (categoricals as integer codes), ``label``,
-``treated_in_window`` and the hidden ``true_propensity``. Only treated rows carry a meaningful label, so
+``customer_id``, ``as_of``, the features in definition order (categoricals as integer codes), ``label`` and
+``treated_in_window`` (never the hidden truth). Only treated rows carry a meaningful label, so
 everything here works on those. Snapshots are split by time, never at random: the latest as-of dates
 are the test set and the ones before them validation, so the model is always judged on a later period
 than it learned from, as it will be in production.
@@ -22,7 +22,6 @@ from loyaltylens.features.definitions import (
     FEATURE_NAMES,
     LABEL_COLUMN,
     TREATED_COLUMN,
-    TRUE_PROPENSITY_COLUMN,
 )
 from loyaltylens.propensity.contract import FeatureContract
 
@@ -151,10 +150,3 @@ def feature_matrix(frame: pd.DataFrame) -> np.ndarray:
 def label_vector(frame: pd.DataFrame) -> np.ndarray:
     """The 0/1 labels as a float32 vector ``[N]``."""
     return frame[LABEL_COLUMN].to_numpy(dtype=np.float32)
-
-
-def true_propensity_vector(frame: pd.DataFrame) -> np.ndarray | None:
-    """The hidden ground-truth redemption probability, or ``None`` when the frame does not carry it."""
-    if TRUE_PROPENSITY_COLUMN not in frame.columns:
-        return None
-    return frame[TRUE_PROPENSITY_COLUMN].to_numpy(dtype=np.float64)

@@ -42,6 +42,7 @@ MODELS_URI_PREFIX = "models:/"
 SQLITE_PREFIX = "sqlite:///"
 LINEAGE_TAG_PREFIX = "loyaltylens."  # run tags: loyaltylens.feature_version, loyaltylens.dataset_hash, ...
 METRIC_TAG_PREFIX = "metric."  # version tags mirroring the final metrics, so listing needs no run lookups
+GATE_TAG = "loyaltylens.gate"  # run tag: why the registration gate refused the run's candidate
 HISTORY_TAG = "loyaltylens.champion_history"  # JSON list of former champions, most recent last
 HISTORY_LIMIT = 50  # keeps the tag far below MLflow's 5000-character value limit
 _ALIAS_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,255}")
@@ -240,6 +241,30 @@ class ModelRegistry:
         if aliases.get(CHALLENGER) == version:
             self.client.delete_registered_model_alias(self.model_name, CHALLENGER)
         return version
+
+    def ensure_champion(self) -> int | None:
+        """The serving policy for a fresh registry: with no champion yet, the challenger becomes champion.
+
+        Returns the promoted version, or ``None`` when a champion already exists (later candidates stay
+        challengers until promoted on purpose).
+
+        Raises:
+            NotFoundError: neither a champion nor a challenger exists (every candidate failed the gate).
+        """
+        aliases = self._aliases()
+        if CHAMPION in aliases:
+            return None
+        if CHALLENGER not in aliases:
+            raise NotFoundError(
+                f"no model to serve: '{self.model_name}' has no {CHAMPION} and no {CHALLENGER} (the training "
+                f"gate refused every candidate; the reason is the '{GATE_TAG}' tag of its MLflow run)"
+            )
+        return self.promote()
+
+    def record_rejection(self, run_id: str, reasons: Sequence[str]) -> None:
+        """Note on the run why the gate refused its candidate; the registry itself stays as it is."""
+        self._get_run(run_id)
+        self.client.set_tag(run_id, GATE_TAG, "rejected: " + "; ".join(reasons))
 
     def rollback(self) -> int:
         """Give ``champion`` back to the previous champion and return its version.

@@ -25,6 +25,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
+from loyaltylens.config import Settings, setting_default
 from loyaltylens.errors import InvalidInputError
 from loyaltylens.propensity.contract import FeatureContract
 from loyaltylens.propensity.frame import (
@@ -44,17 +45,22 @@ logger = logging.getLogger(__name__)
 class TrainConfig:
     """Optimisation and split settings; ``model`` overrides :class:`PropensityConfig` hyper-parameters."""
 
-    max_epochs: int = 30
+    max_epochs: int = field(default_factory=lambda: setting_default("max_epochs"))
     patience: int = 4  # epochs without a better validation AUC before stopping
     min_improvement: float = 1e-4  # smaller AUC gains count as no improvement
     batch_size: int = 1024
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
     grad_clip_norm: float = 1.0
-    seed: int = 42
+    seed: int = field(default_factory=lambda: setting_default("seed"))
     num_threads: int | None = None  # intra-op threads; default every core
     split: SplitConfig = field(default_factory=SplitConfig)
     model: dict[str, Any] = field(default_factory=dict)  # e.g. {"d_model": 32, "n_layers": 2}
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> TrainConfig:
+        """The config the settings describe (``max_epochs``, ``seed``), with ``overrides`` applied."""
+        return cls(**{"max_epochs": settings.max_epochs, "seed": settings.seed, **overrides})
 
     def __post_init__(self) -> None:
         if self.max_epochs < 1 or self.patience < 1 or self.batch_size < 1:

@@ -3,13 +3,19 @@
 :func:`build_candidate` turns a trained model into an exported, evaluated model directory (no MLflow);
 :func:`train_and_register` trains on a frame and records the result in the registry;
 :func:`train_from_feature_store` does that for a feature-store version.
+The pipeline's steps split the same work across pods: :func:`evaluate_candidate` re-measures the exported
+artifact and applies the gate, :func:`register_gated_candidate` registers what passed, and
+:func:`record_rejection` says why a candidate did not.
 The CLI and the pipeline components are thin layers over these functions.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import html
 import json
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,6 +33,7 @@ from loyaltylens.propensity.evaluate import (
     PRIMARY_MODEL,
     Evaluation,
     Thresholds,
+    evaluate_model_dir,
     evaluate_predictions,
     flat_metrics,
     passes_thresholds,
@@ -146,7 +153,7 @@ def train_and_register(
     with tempfile.TemporaryDirectory(prefix="loyaltylens-candidate-") as work_dir:
         candidate = build_candidate(result, Path(work_dir), registry.model_name, lineage)
         run_id = log_candidate(registry, candidate)
-        passed, reasons = passes_thresholds(candidate.metrics, thresholds or Thresholds())
+        passed, reasons = passes_thresholds(candidate.metrics, thresholds or Thresholds.from_settings(get_settings()))
         version = (
             registry.register(candidate.model_dir, run_id, candidate.metrics) if passed or force else None
         )
@@ -171,7 +178,7 @@ def train_from_feature_store(
         DataValidationError: the training frame cannot be trained on.
     """
     settings = settings or get_settings()
-    store = FeatureStore(settings.feature_store_dir)
+    store = FeatureStore.from_settings(settings)
     info = store.describe(feature_version)
     frame = store.get_training_frame(info.version)
     lineage = {
@@ -186,11 +193,79 @@ def train_from_feature_store(
         frame,
         ModelRegistry.from_settings(settings),
         {key: str(value) for key, value in lineage.items() if value is not None},
-        config or TrainConfig(seed=settings.seed),
-        thresholds,
+        config or TrainConfig.from_settings(settings),
+        thresholds or Thresholds.from_settings(settings),
         force,
         on_epoch,
     )
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """What :func:`evaluate_candidate` found: the gate's verdict and the artifact's re-measured metrics."""
+
+    passed: bool
+    reasons: list[str]
+    served_metrics: dict[str, float]  # test_* of the exported artifact, as it will be served
+    report_html: str
+    model_card_markdown: str
+
+
+def evaluate_candidate(model_dir: Path, test: pd.DataFrame, thresholds: Thresholds) -> GateDecision:
+    """Score the exported model in ``model_dir`` on ``test`` (as it will be served) and apply the gate.
+
+    The baselines' figures come from training on the same split (the model dir's ``metrics.json``); the
+    candidate's own are re-measured on the artifact and replace the training-time ones. When ``test``
+    carries the hidden truth (attached by the evaluation, never by training), truth agreement is reported.
+    """
+    training_metrics = json.loads((Path(model_dir) / METRICS_FILENAME).read_text())
+    with tempfile.TemporaryDirectory() as tmp:
+        plot = Path(tmp) / RELIABILITY_PLOT
+        evaluation = evaluate_model_dir(model_dir, test, plot_path=plot)
+        plot_b64 = base64.b64encode(plot.read_bytes()).decode()
+    served = {f"test_{key}": float(value) for key, value in evaluation.metrics.items()}
+    gate_metrics = {**training_metrics, **served}
+    passed, reasons = passes_thresholds(gate_metrics, thresholds)
+    rows = "".join(
+        f"<tr><td>{html.escape(key)}</td><td>{value:.4f}</td></tr>"
+        for key, value in sorted(gate_metrics.items())
+        if "test" in key
+    )
+    verdict = "PASSED" if passed else "FAILED: " + html.escape("; ".join(reasons))
+    report = (
+        f"<html><body><h1>Propensity evaluation</h1><p>Gate: {verdict}</p>"
+        f"<img src='data:image/png;base64,{plot_b64}' width='520'/>"
+        f"<table><tr><th>metric</th><th>value</th></tr>{rows}</table></body></html>"
+    )
+    card = (Path(model_dir) / "model_card.md").read_text()
+    return GateDecision(passed, reasons, served, report, card)
+
+
+def register_gated_candidate(
+    registry: ModelRegistry,
+    model_dir: Path,
+    archive_dir: Path | None,
+    run_id: str,
+    evaluation_metrics: Mapping[str, float],
+) -> int:
+    """Register the gated model directory (with the TorchServe ``.mar`` files of ``archive_dir``, a
+    :func:`loyaltylens.propensity.torchserve.kserve_layout`) as a new ``challenger`` version.
+
+    The version's metrics are the training metrics (candidate and baselines) overlaid with the evaluation
+    step's re-measurement of the exported artifact.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = Path(shutil.copytree(model_dir, Path(tmp) / MODEL_SUBDIR))
+        for mar in Path(archive_dir).glob("model-store/*.mar") if archive_dir else ():
+            shutil.copy2(mar, staged / mar.name)
+        metrics = {**json.loads((staged / METRICS_FILENAME).read_text()), **evaluation_metrics}
+        return registry.register(staged, run_id, metrics)
+
+
+def record_rejection(registry: ModelRegistry, run_id: str, reasons: list[str]) -> str:
+    """Tag the run with why the gate refused its candidate; returns the decision as markdown."""
+    registry.record_rejection(run_id, reasons)
+    return f"# Candidate not registered\n\nMLflow run `{run_id}` failed the gate: {'; '.join(reasons)}\n"
 
 
 def _score_splits(result: TrainResult, parts: Mapping[str, pd.DataFrame]) -> dict[str, dict[str, np.ndarray]]:

@@ -1,0 +1,59 @@
+"""``loyaltylens offers for``: run the decision chain for customers and print the decisions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from loyaltylens.config import Settings, get_settings
+from loyaltylens.decision.chain import OfferDecision
+
+console = Console()
+STAGES = ("features", "propensity", "retrieval", "generation")
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("for")
+def offers_for(
+    customer_ids: Annotated[list[int], typer.Argument(help="Customer ids.")],
+    predictor_url: Annotated[
+        str | None, typer.Option(help="KServe predictor base URL (v2 REST); in-process model when omitted.")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Model dir or models:/ URI; default: the champion.")] = None,
+    feature_version: Annotated[str, typer.Option(help="Feature-store version.")] = "latest",
+) -> None:
+    """Run run_for_customer for each customer and print the decisions with stage latencies."""
+    from loyaltylens.data.generator import default_dataset_dir
+    from loyaltylens.decision.chain import build_decision_chain
+
+    settings = get_settings()
+    scorer = scorer_for(settings, predictor_url, model)
+    chain = build_decision_chain(settings, scorer, default_dataset_dir(settings), feature_version)
+    print_decisions([chain.run_for_customer(c) for c in customer_ids])
+
+
+def scorer_for(settings: Settings, predictor_url: str | None, model: str | None):
+    """A KServe v2 scorer for ``predictor_url``, else the model (default: the champion) in-process."""
+    from loyaltylens.decision.scorers import InProcessScorer, KServeV2Scorer
+    from loyaltylens.runtime.model_source import champion_uri, resolve_model_dir
+
+    if predictor_url:
+        return KServeV2Scorer(predictor_url)
+    return InProcessScorer(
+        resolve_model_dir(model or champion_uri(settings), settings.tracking_uri, settings.models_dir)
+    )
+
+
+def print_decisions(decisions: list[OfferDecision]) -> None:
+    table = Table(title="offers", show_lines=True, caption=f"stage latency in ms: {' / '.join(STAGES)}")
+    for column in ("customer", "p(redeem)", "offer", "copy", "latency ms"):
+        table.add_column(column, overflow="fold")
+    for d in decisions:
+        offer = f"#{d.offers[0].offer_id} {d.offers[0].title}" if d.offers else "no offer"
+        copy = f"[b]{d.copy.headline}[/b] → {d.copy.cta} ({d.copy.tone})" if d.copy else d.reason
+        stages = " / ".join(f"{d.latency_ms[s]:.2f}" for s in STAGES if s in d.latency_ms)
+        table.add_row(str(d.customer_id), f"{d.propensity:.3f}", offer, copy, f"{stages}\n= {d.total_ms:.2f}")
+    console.print(table)
