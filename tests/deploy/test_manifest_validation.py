@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from loyaltylens.deploy import validation
+from loyaltylens.deploy.network_policy import ingress_allowed
 from loyaltylens.deploy.render import helm_template, kustomize
 from loyaltylens.deploy.validation import ManifestValidator, kserve_validator, kubernetes_errors
 from loyaltylens.errors import InvalidInputError
@@ -128,3 +129,36 @@ def test_broken_sources_fail_to_render_with_the_tool_message(tmp_path):
     (chart / "templates" / "cm.yaml").write_text("kind: ConfigMap\n{{ .Values.nope.deeper }}\n")
     with pytest.raises(InvalidInputError, match="cm.yaml"):
         helm_template(chart)
+
+
+def test_network_policy_evaluation_follows_the_api_semantics():
+    def policy(ingress: list, selector: dict | None = None, types: list | None = None) -> dict:
+        spec = {"podSelector": selector or {}, "ingress": ingress}
+        if types is not None:
+            spec["policyTypes"] = types
+        return {"kind": "NetworkPolicy", "metadata": {"name": "p", "namespace": "ns"}, "spec": spec}
+
+    app, db = {"app": "web"}, {"app": "db"}
+    both = {"from": [{"namespaceSelector": {"matchLabels": {"team": "a"}}, "podSelector": {"matchLabels": app}}]}
+    assert ingress_allowed([], namespace="ns", target=db, source=app)  # no policy: open
+    assert not ingress_allowed([policy([])], namespace="ns", target=db, source=app)  # selected, no rule: deny
+    assert ingress_allowed([policy([{}])], namespace="ns", target=db, source={})  # empty rule: everyone
+    egress_only = policy([], types=["Egress"])
+    assert ingress_allowed([egress_only], namespace="ns", target=db, source=app)
+    # namespaceSelector and podSelector in one peer: both must match
+    assert ingress_allowed(
+        [policy([both])],
+        namespace="ns",
+        target=db,
+        source=app,
+        source_namespace="x",
+        source_namespace_labels={"team": "a"},
+    )
+    assert not ingress_allowed([policy([both])], namespace="ns", target=db, source=app, source_namespace="x")
+    # a podSelector alone admits pods of the policy's namespace only; ports must match when listed
+    pods = {"from": [{"podSelector": {"matchLabels": app}}], "ports": [{"port": 5432, "protocol": "TCP"}]}
+    assert ingress_allowed([policy([pods])], namespace="ns", target=db, source=app, port=5432)
+    assert not ingress_allowed([policy([pods])], namespace="ns", target=db, source=app, port=80)
+    assert not ingress_allowed([policy([pods])], namespace="ns", target=db, source=app, source_namespace="x")
+    # a policy whose podSelector misses the target does not restrict it
+    assert ingress_allowed([policy([], selector={"matchLabels": app})], namespace="ns", target=db, source={})

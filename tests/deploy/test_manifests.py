@@ -191,9 +191,10 @@ def test_service_accounts_and_rbac_are_least_privilege(kind_objects):
 
 
 def _pod_labels(objects: dict, kind: str, name: str, component: str | None = None) -> dict:
+    """The labels a workload's pods carry; KServe adds serving.kserve.io/inferenceservice to its pods."""
     doc = objects[(kind, name)]
     if kind == "InferenceService":
-        return doc["spec"][component]["labels"]
+        return {**doc["spec"][component].get("labels", {}), "serving.kserve.io/inferenceservice": name}
     return doc["spec"]["template"]["metadata"]["labels"]
 
 
@@ -226,6 +227,10 @@ def test_network_policies_admit_exactly_the_intended_clients(kind_objects):
     assert not allowed(postgres, minio, 9000) and not allowed(other, minio, 9000)
     # InferenceServices <- the KServe/Knative ingress namespace; the transformer calls its predictor
     assert allowed(other, predictor, 8080, source_namespace="knative-serving")
+    for kind, name in kind_objects:  # every InferenceService, labelled by its author or not
+        if kind == "InferenceService":
+            component = _pod_labels(kind_objects, kind, name, "predictor")
+            assert allowed(other, component, 8080, source_namespace="istio-system"), name
     assert allowed(transformer, predictor, 8080)
     assert not allowed(PIPELINE_POD, predictor, 8080) and not allowed(mlflow, transformer, 8080)
     assert not allowed(other, predictor, 8080, source_namespace="default")
