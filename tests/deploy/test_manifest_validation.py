@@ -74,6 +74,11 @@ BREAKAGES: dict[str, tuple[tuple[str, str], Callable[[dict], None], tuple[str, .
         lambda d: _rename(d["spec"]["predictor"]["containers"][0], "image", "imagee"),
         ("InferenceService/propensity", "spec/predictor/containers/0", "imagee"),
     ),
+    "InferenceService: misspelt metadata field": (
+        ("InferenceService", "propensity"),
+        lambda d: _rename(d["metadata"], "annotations", "anotations"),
+        ("InferenceService/propensity", "metadata", "anotations"),
+    ),
     "InferenceService: wrong type": (
         ("InferenceService", "propensity"),
         lambda d: d["spec"]["predictor"].update(minReplicas="one"),

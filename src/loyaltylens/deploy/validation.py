@@ -121,7 +121,10 @@ class ManifestValidator:
     def errors(self, doc: dict) -> list[str]:
         """Every violation of one object, each prefixed with ``Kind/name``."""
         if doc.get("apiVersion", "").startswith(KSERVE_GROUP):
-            found = kserve_validator().errors(doc)
+            # The CRDs type metadata as a bare object; Kubernetes' ObjectMeta schema, carried by a ConfigMap
+            # (whose only other fields are optional), catches a misspelt label or annotation field there.
+            carrier = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": doc.get("metadata") or {}}
+            found = kserve_validator().errors(doc) + kubernetes_errors(carrier, self.kubernetes_version)
         else:
             found = kubernetes_errors(doc, self.kubernetes_version)
         return [f"{object_name(doc)}: {error}" for error in found]
