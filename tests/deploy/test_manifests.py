@@ -14,6 +14,7 @@ from loyaltylens.deploy.network_policy import ingress_allowed
 from loyaltylens.deploy.pod_security import pod_templates, restricted_violations
 from loyaltylens.deploy.render import kustomize
 from loyaltylens.deploy.validation import ManifestValidator, load_documents
+from loyaltylens.kfp_runner.platform import CONFIG_MAP, CONFIG_MAP_KEYS, POD_LABEL, SECRET_KEYS
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO / "manifests"
@@ -30,7 +31,7 @@ CONFIG_KEYS = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "LOYALTYLENS_DATA_DIR": "/tmp/loyaltylens",
 }
-PIPELINE_POD = {"app.kubernetes.io/component": "pipeline"}  # the label the KFP pipeline pods carry
+PIPELINE_POD = dict([POD_LABEL])  # the label the KFP pipeline pods carry
 
 
 @pytest.fixture(scope="module", params=LAYERS)
@@ -112,6 +113,19 @@ def test_no_shared_disk(kind_objects):
 
 def test_configmap_has_exactly_the_service_settings(kind_objects):
     assert kind_objects[("ConfigMap", "loyaltylens-config")]["data"] == CONFIG_KEYS
+
+
+def test_the_cluster_provides_what_pipeline_pods_read(kind_objects):
+    """The pipeline's tasks (loyaltylens.kfp_runner.platform) take these ConfigMap keys and Secrets as env:
+    the ConfigMap has every key and the pipeline runner may read exactly those Secrets."""
+    assert set(kind_objects[("ConfigMap", CONFIG_MAP)]["data"]) == set(CONFIG_MAP_KEYS)
+    secret_rule = kind_objects[("Role", "loyaltylens-pipeline")]["rules"][1]
+    assert set(secret_rule["resourceNames"]) == set(SECRET_KEYS)
+    minio = kind_objects[("Deployment", "minio")]["spec"]["template"]["spec"]["containers"][0]
+    assert {e["valueFrom"]["secretKeyRef"]["key"] for e in minio["env"]} == set(SECRET_KEYS["loyaltylens-s3"])
+    postgres = kind_objects[("StatefulSet", "postgres")]["spec"]["template"]["spec"]["containers"][0]
+    keys = {e["valueFrom"]["secretKeyRef"]["key"] for e in postgres["env"] if "valueFrom" in e}
+    assert keys == set(SECRET_KEYS["loyaltylens-postgres"])
 
 
 def test_namespace_enforces_restricted(kind_objects):
