@@ -97,6 +97,14 @@ def test_deploy_invoke_canary_teardown(moto_url, session, models, tmp_path):
     (variant,) = sagemaker.describe_endpoint_config(EndpointConfigName=status["endpoint_config"])["ProductionVariants"]
     assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.m5.large", base.replicas.min)
 
+    scaling = session.client("application-autoscaling", endpoint_url=moto_url)
+    (target,) = scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+    assert target["ResourceId"] == f"endpoint/{base.name}/variant/{variant['VariantName']}"
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (base.replicas.min, base.replicas.max)
+    (policy,) = scaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["TargetValue"] == base.replicas.target_concurrency
+
     # 2. Invoke: moto answers the queued canned body (the real handler is tested elsewhere).
     canned = {"Body": json.dumps({"predictions": [0.25]}), "ContentType": "application/json"}
     httpx.post(f"{moto_url}/moto-api/static/sagemaker/endpoint-results", json={"results": [canned]}).raise_for_status()
@@ -117,9 +125,12 @@ def test_deploy_invoke_canary_teardown(moto_url, session, models, tmp_path):
     served = {v["ModelName"] for v in canary_plan.endpoint_config["ProductionVariants"]}
     assert served == {plan.model_name, canary_plan.model_name}
 
-    # 5. Teardown removes the endpoint, both configs and both models.
+    assert len(scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]) == 2
+
+    # 5. Teardown removes the scaling, the endpoint, both configs and both models.
     deleted = canary.teardown()
-    assert len(deleted) == 5
+    assert len(deleted) == 7  # 2 scalable targets, the endpoint, 2 configs, 2 models
+    assert scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"] == []
     assert sagemaker.list_endpoints()["Endpoints"] == []
     assert sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
     assert sagemaker.list_models()["Models"] == []

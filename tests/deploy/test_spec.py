@@ -116,6 +116,14 @@ def test_three_renderings_agree_on_model_artifact_resources_and_traffic():
         spec.replicas.max,
     )
     assert sagemaker.endpoint_config["ProductionVariants"][1]["InitialInstanceCount"] == spec.replicas.min
+    assert (sagemaker.scalable_target["MinCapacity"], sagemaker.scalable_target["MaxCapacity"]) == (
+        spec.replicas.min,
+        spec.replicas.max,
+    )
+    # autoscaling on in-flight requests per replica: KServe and SageMaker (Vertex scales on CPU, see README).
+    tracking = sagemaker.scaling_policy["TargetTrackingScalingPolicyConfiguration"]
+    assert isvc["scaleMetric"] == "concurrency"
+    assert isvc["scaleTarget"] == tracking["TargetValue"] == spec.replicas.target_concurrency
     # traffic: the new version gets canary_percent next to the one serving, on all three.
     assert isvc["canaryTrafficPercent"] == spec.canary_percent == 10
     assert traffic_percentage(spec, serving_now=True) == spec.canary_percent

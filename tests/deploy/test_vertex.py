@@ -16,6 +16,7 @@ from itertools import count
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import httpx
 import numpy as np
 import pytest
 import yaml
@@ -23,6 +24,9 @@ from google.cloud.aiplatform_v1.types import Index
 
 from loyaltylens.deploy.spec import load_spec
 from loyaltylens.deploy.vertex import DEPLOYMENT_LABEL, VertexDeployer, pipeline_templates, render_plan
+from loyaltylens.local.stack import start_propensity_stack
+from loyaltylens.propensity.contract import FeatureContract
+from tests.model_samples import export_untrained_model, random_feature_rows
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC_PATH = REPO / "deploy" / "specs" / "propensity.yaml"
@@ -42,6 +46,9 @@ class FakeVertex(ThreadingHTTPServer):
         self.endpoints: dict[str, dict] = {}
         self.indexes: dict[str, dict] = {}
         self.checked_buckets: list[str] = []
+        # Where deployed models' containers run (a local KServe server), if anywhere: Vertex checks the
+        # health route before a deploy completes and forwards predict bodies to the predict route.
+        self.container_url: str | None = None
         self.ids = count(1001)
         self.lock = threading.Lock()
 
@@ -81,6 +88,11 @@ class FakeVertex(ThreadingHTTPServer):
             return {"models": list(self.models.values())}
         if name.endswith(":deployModel"):
             endpoint = self.endpoints[name.removesuffix(":deployModel")]
+            if self.container_url:
+                container = self.models[body["deployedModel"]["model"]]["containerSpec"]
+                health = httpx.get(self.container_url + container["healthRoute"])
+                if health.status_code != 200:
+                    return 400, {"error": {"code": 400, "message": f"health route answered {health.status_code}"}}
             deployed = {**body["deployedModel"], "id": str(next(self.ids))}
             endpoint["deployedModels"].append(deployed)
             split = dict(body["trafficSplit"])
@@ -101,6 +113,14 @@ class FakeVertex(ThreadingHTTPServer):
             index = {**body, "name": f"{PARENT}/indexes/{next(self.ids)}", "createTime": CREATE_TIME}
             self.indexes[index["name"]] = index
             return _done("Index", index)
+        if name.endswith(":predict") and self.container_url:
+            endpoint = self.endpoints[name.removesuffix(":predict")]
+            (deployed,) = endpoint["deployedModels"]
+            route = self.models[deployed["model"]]["containerSpec"]["predictRoute"]
+            answer = httpx.post(self.container_url + route, json={"instances": body["instances"]})
+            if answer.status_code != 200:
+                return answer.status_code, {"error": {"code": answer.status_code, "message": answer.text}}
+            return {"predictions": answer.json()["predictions"], "deployedModelId": deployed["id"]}
         if name.endswith(":upsertDatapoints"):
             return {}
         for store in (self.models, self.endpoints, self.indexes):
@@ -132,7 +152,9 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.requests.append((method, path, query, body))
             answer = self.server.handle_call(method, path, query, body)
-        status, answer = (200, answer) if answer is not None else (404, {"error": {"code": 404, "message": path}})
+        if answer is None:
+            answer = 404, {"error": {"code": 404, "message": path}}
+        status, answer = answer if isinstance(answer, tuple) else (200, answer)
         data = json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("content-type", "application/json")
@@ -262,3 +284,28 @@ def test_offer_embeddings_become_a_stream_updated_index(fake_vertex, deployer_fo
     assert set(points) == {"o1", "o2", "o3"}
     np.testing.assert_allclose(points["o2"]["featureVector"], vectors[1])
     assert points["o2"]["restricts"] == [{"namespace": "channel", "allowList": ["mobile"]}]
+
+
+@pytest.fixture(scope="module")
+def kserve_container(tmp_path_factory):
+    """The serve image's process as the deployed container: a real KServe predictor on loopback."""
+    model_dir = export_untrained_model(tmp_path_factory.mktemp("vertex-model"))
+    logs = tmp_path_factory.mktemp("vertex-logs")
+    with start_propensity_stack(model_dir, logs, with_transformer=False) as stack:
+        yield stack.predictor.http_url, FeatureContract.load(model_dir)
+
+
+def test_vertex_predict_reaches_the_kserve_routes_registered_at_upload(fake_vertex, deployer_for, kserve_container):
+    """The predict and health routes given to Model.upload are the ones the KServe server answers, so a Vertex
+    predict call comes back with the predictor's own answer."""
+    url, contract = kserve_container
+    fake_vertex.container_url = url
+    spec = load_spec(SPEC_PATH)
+    deployer = deployer_for(spec)
+    deployer.deploy()
+    rows = random_feature_rows(contract, 5, seed=3).tolist()
+
+    answer = deployer.invoke({"instances": rows})
+    direct = httpx.post(f"{url}/v1/models/{spec.model.name}:predict", json={"instances": rows}).json()
+    assert answer["predictions"] == direct["predictions"]
+    assert answer["deployed_model_id"] == next(iter(fake_vertex.endpoints.values()))["deployedModels"][0]["id"]

@@ -37,6 +37,9 @@ HANDLER_REQUIREMENTS = ("kserve", "pydantic", "pydantic-settings", "pyyaml", "or
 # AWS's PyTorch inference images (Deep Learning Containers); TorchScript loads on the same or a newer torch.
 PYTORCH_IMAGE = "763104351884.dkr.ecr.{region}.amazonaws.com/pytorch-inference:2.6.0-{device}-py312-{os}-sagemaker"
 CODE_DIR_IN_CONTAINER = "/opt/ml/model/code"
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+# SageMaker's concurrency metric for target tracking (the counterpart of KServe's scaleMetric: concurrency).
+CONCURRENCY_METRIC = "SageMakerVariantConcurrentRequestsPerModelHighResolution"
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class SageMakerPlan:
     instance: InstanceType
     create_model: dict
     endpoint_config: dict
+    scalable_target: dict | None  # Application Auto Scaling registration of the new variant
+    scaling_policy: dict | None  # target tracking on concurrent requests per instance
 
 
 def build_model_archive(model_dir: Path, out_path: Path) -> Path:
@@ -156,7 +161,34 @@ def render_plan(
         "ProductionVariants": variants,
         "Tags": [{"Key": "loyaltylens/deployment", "Value": spec.name}],
     }
-    return SageMakerPlan(model_name, model_data_url, instance, create_model, endpoint_config)
+    scalable_target, scaling_policy = autoscaling_requests(spec, new_variant["VariantName"])
+    return SageMakerPlan(
+        model_name, model_data_url, instance, create_model, endpoint_config, scalable_target, scaling_policy
+    )
+
+
+def autoscaling_requests(spec: DeploymentSpec, variant: str) -> tuple[dict | None, dict | None]:
+    """Instance count between ``replicas.min`` and ``.max`` (Application Auto Scaling), tracking
+    ``replicas.target_concurrency`` in-flight requests per instance when set. None when nothing scales."""
+    if spec.replicas.max == spec.replicas.min and not spec.replicas.target_concurrency:
+        return None, None
+    scope = {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": f"endpoint/{spec.name}/variant/{variant}",
+        "ScalableDimension": SCALABLE_DIMENSION,
+    }
+    target = scope | {"MinCapacity": spec.replicas.min, "MaxCapacity": spec.replicas.max}
+    if not spec.replicas.target_concurrency:
+        return target, None
+    policy = scope | {
+        "PolicyName": f"{spec.name}-{variant}-concurrency",
+        "PolicyType": "TargetTrackingScaling",
+        "TargetTrackingScalingPolicyConfiguration": {
+            "TargetValue": float(spec.replicas.target_concurrency),
+            "PredefinedMetricSpecification": {"PredefinedMetricType": CONCURRENCY_METRIC},
+        },
+    }
+    return target, policy
 
 
 class SageMakerDeployer:
@@ -171,6 +203,7 @@ class SageMakerDeployer:
         self.s3 = session.client("s3", endpoint_url=endpoint_url)
         self.sagemaker = session.client("sagemaker", endpoint_url=endpoint_url)
         self.runtime = session.client("sagemaker-runtime", endpoint_url=endpoint_url)
+        self.autoscaling = session.client("application-autoscaling", endpoint_url=endpoint_url)
         self.waiter_config = {"Delay": waiter_delay, "MaxAttempts": 120}
 
     # --- artifact ------------------------------------------------------------------------------------
@@ -208,6 +241,11 @@ class SageMakerDeployer:
         self.sagemaker.get_waiter("endpoint_in_service").wait(
             EndpointName=self.spec.name, WaiterConfig=self.waiter_config
         )
+        # Scaling attaches to a variant of a live endpoint, so it comes after the waiter.
+        if plan.scalable_target:
+            self.autoscaling.register_scalable_target(**plan.scalable_target)
+        if plan.scaling_policy:
+            self.autoscaling.put_scaling_policy(**plan.scaling_policy)
         return plan
 
     def status(self) -> dict:
@@ -231,6 +269,16 @@ class SageMakerDeployer:
         """Delete the endpoint, then every endpoint config and model this deployment created (tagged by
         name prefix). The S3 archives stay: they cost cents and make a redeploy reproducible."""
         deleted = []
+        # Scaling registrations outlive the endpoint unless removed first.
+        targets = self.autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+        for target in targets:
+            if target["ResourceId"].startswith(f"endpoint/{self.spec.name}/variant/"):
+                self.autoscaling.deregister_scalable_target(
+                    ServiceNamespace="sagemaker",
+                    ResourceId=target["ResourceId"],
+                    ScalableDimension=target["ScalableDimension"],
+                )
+                deleted.append(f"scalable target {target['ResourceId']}")
         if self._describe_endpoint() is not None:
             self.sagemaker.delete_endpoint(EndpointName=self.spec.name)
             deleted.append(f"endpoint {self.spec.name}")
