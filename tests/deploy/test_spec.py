@@ -12,11 +12,12 @@ from typer.testing import CliRunner
 
 from loyaltylens.deploy import cli as deploy_cli
 from loyaltylens.deploy.kserve import render_inference_service
+from loyaltylens.deploy.sagemaker import SageMakerDeployer
 from loyaltylens.deploy.sagemaker import render_plan as render_sagemaker
 from loyaltylens.deploy.sizing import SAGEMAKER_INSTANCES, VERTEX_MACHINES
 from loyaltylens.deploy.spec import InvalidSpecError, Target, load_spec, parse_spec
+from loyaltylens.deploy.vertex import VertexDeployer, traffic_percentage
 from loyaltylens.deploy.vertex import render_plan as render_vertex
-from loyaltylens.deploy.vertex import traffic_percentage
 
 SPECS = Path(__file__).resolve().parents[2] / "deploy" / "specs"
 
@@ -139,10 +140,11 @@ def test_a_full_rollout_gives_the_new_version_all_traffic_everywhere():
     assert [v["InitialVariantWeight"] for v in plan.endpoint_config["ProductionVariants"]] == [100.0]
 
 
-def test_a_spec_larger_than_every_listed_instance_is_refused():
+def test_a_spec_larger_than_every_listed_instance_is_refused_before_any_client():
     spec = parse_spec(spec_document(resources={"cpu": 64, "memory_gib": 512}))
-    with pytest.raises(InvalidSpecError, match="set the instance type explicitly"):
-        render_vertex(spec)
+    for deployer_class in (SageMakerDeployer, VertexDeployer):
+        with pytest.raises(InvalidSpecError, match="set the instance type explicitly"):
+            deployer_class(spec)
 
 
 def test_cli_checks_spec_and_target_before_creating_any_client(monkeypatch, tmp_path):

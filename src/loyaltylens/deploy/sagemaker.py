@@ -197,6 +197,7 @@ class SageMakerDeployer:
 
     def __init__(self, spec: DeploymentSpec, session=None, endpoint_url: str | None = None, waiter_delay: int = 30):
         self.spec = spec.for_target(Target.SAGEMAKER)
+        instance_for(self.spec)  # a spec no instance fits fails here, before the upload
         import boto3
 
         session = session or boto3.Session(region_name=self.spec.sagemaker.region)

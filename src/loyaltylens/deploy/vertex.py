@@ -102,6 +102,7 @@ class VertexDeployer:
         self, spec: DeploymentSpec, api_endpoint: str | None = None, api_transport: str | None = None, credentials=None
     ):
         self.spec = spec.for_target(Target.VERTEX)
+        machine_for(self.spec)  # a spec no machine fits fails here, before any API call
         from google.cloud import aiplatform
 
         self.aiplatform = aiplatform
