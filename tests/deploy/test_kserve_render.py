@@ -1,5 +1,6 @@
-"""KServe target: every shape of rendered InferenceService passes the strict KServe CRD schemas, and the
-kubernetes client applies it (create, then patch for a new revision), reads its status and deletes it.
+"""KServe target: every shape of rendered InferenceService passes the project's manifest validation (strict
+KServe CRD and Kubernetes ObjectMeta schemas) and Pod Security ``restricted``, and the kubernetes client applies
+it (create, then patch for a new revision), reads its status and deletes it.
 
 The apply path runs against a local fake of the Kubernetes API's custom-objects routes, reached through a
 kubeconfig, so the real client code is exercised; ``test_apply_on_a_real_cluster`` needs ``KUBECONFIG``
@@ -18,13 +19,13 @@ import pytest
 import yaml
 
 from loyaltylens.deploy.kserve import KServeDeployer, kubeconfig_path, render_inference_service
+from loyaltylens.deploy.pod_security import restricted_violations
 from loyaltylens.deploy.spec import load_spec, parse_spec
-from loyaltylens.deploy.validation import KServeValidator
+from loyaltylens.deploy.validation import ManifestValidator
 from loyaltylens.errors import NotFoundError
 
 REPO = Path(__file__).resolve().parents[2]
 SPECS = REPO / "deploy" / "specs"
-SCHEMA_DIR = REPO.parent / "shared" / "schemas" / "kserve-v0.20.0"
 COLLECTION = "/apis/serving.kserve.io/v1beta1/namespaces/loyaltylens/inferenceservices"
 
 
@@ -45,12 +46,12 @@ def variants() -> dict[str, dict]:
     }
 
 
-@pytest.mark.skipif(not SCHEMA_DIR.is_dir(), reason=f"KServe CRD schemas not found at {SCHEMA_DIR}")
 @pytest.mark.parametrize("name", list(variants()))
-def test_rendered_inference_service_passes_the_crd_schema(name):
+def test_rendered_inference_service_passes_the_crd_schema_and_pod_security(name):
     spec = parse_spec(variants()[name])
     isvc = render_inference_service(spec)
-    assert KServeValidator(SCHEMA_DIR).errors(isvc) == []
+    assert ManifestValidator().errors(isvc) == []
+    assert restricted_violations([isvc]) == []
     predictor = isvc["spec"]["predictor"]
     if spec.scheme.value in ("s3://", "gs://", "pvc://") and spec.model.runtime == "torchscript":
         assert predictor["model"]["storageUri"] == spec.model.artifact_uri

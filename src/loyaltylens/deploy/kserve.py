@@ -72,8 +72,12 @@ def render_inference_service(spec: DeploymentSpec) -> dict:
     predictor: dict = {
         "minReplicas": spec.replicas.min,
         "maxReplicas": spec.replicas.max,
+        # The label the NetworkPolicies select serving pods by (manifests/base).
+        "labels": {"app.kubernetes.io/component": "serving"},
         "securityContext": dict(_RESTRICTED_POD),
     }
+    if spec.kserve.service_account:
+        predictor |= {"serviceAccountName": spec.kserve.service_account, "automountServiceAccountToken": False}
     if spec.replicas.target_concurrency:
         predictor |= {"scaleMetric": "concurrency", "scaleTarget": spec.replicas.target_concurrency}
     if spec.canary_percent:
@@ -86,6 +90,7 @@ def render_inference_service(spec: DeploymentSpec) -> dict:
             "protocolVersion": "v2" if spec.model.protocol is Protocol.V2 else "v1",
             "storageUri": spec.model.artifact_uri,
             "resources": resource_quantities(spec),
+            "securityContext": dict(_RESTRICTED_CONTAINER),
         }
     else:
         env = [{"name": k, "value": v} for k, v in sorted(spec.container.env.items())]
@@ -99,6 +104,7 @@ def render_inference_service(spec: DeploymentSpec) -> dict:
                 "command": list(spec.container.command),
                 "args": model_args(spec, MOUNTED_MODEL_DIR if storage else None),
                 "env": env,
+                **({"envFrom": [{"configMapRef": {"name": spec.kserve.config_map}}]} if spec.kserve.config_map else {}),
                 "ports": [{"name": "http1", "containerPort": port, "protocol": "TCP"}],
                 "resources": resource_quantities(spec),
                 "readinessProbe": {"httpGet": {"path": health_route(spec), "port": port}, "periodSeconds": 5},

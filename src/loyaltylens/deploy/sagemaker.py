@@ -25,7 +25,7 @@ from pathlib import Path
 
 import loyaltylens
 from loyaltylens.config import get_settings
-from loyaltylens.deploy.sizing import SAGEMAKER_INSTANCES, InstanceType, named, smallest_fitting
+from loyaltylens.deploy.sizing import SAGEMAKER_INSTANCES, InstanceType, choose
 from loyaltylens.deploy.spec import ArtifactScheme, DeploymentSpec, Target
 from loyaltylens.errors import LoyaltyLensError, NotFoundError
 from loyaltylens.propensity.contract import CONTRACT_FILENAME
@@ -106,10 +106,7 @@ def default_image(spec: DeploymentSpec, instance: InstanceType) -> str:
 
 
 def instance_for(spec: DeploymentSpec) -> InstanceType:
-    chosen = spec.sagemaker.instance_type
-    if chosen:
-        return named(SAGEMAKER_INSTANCES, chosen, spec.resources)
-    return smallest_fitting(SAGEMAKER_INSTANCES, spec.resources, "SageMaker")
+    return choose(SAGEMAKER_INSTANCES, spec.resources, spec.sagemaker.instance_type, "SageMaker")
 
 
 def variant_name(model_name: str) -> str:

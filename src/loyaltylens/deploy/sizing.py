@@ -41,6 +41,11 @@ VERTEX_MACHINES = (
 )
 
 
+def choose(catalog: tuple[InstanceType, ...], resources: Resources, explicit: str | None, where: str) -> InstanceType:
+    """The explicitly named type if there is one, else the cheapest listed type that fits ``resources``."""
+    return named(catalog, explicit, resources) if explicit else smallest_fitting(catalog, resources, where)
+
+
 def smallest_fitting(catalog: tuple[InstanceType, ...], resources: Resources, where: str) -> InstanceType:
     """The cheapest entry of ``catalog`` with at least ``resources``; a spec asking for more is an error."""
     fitting = [t for t in catalog if t.fits(resources)]

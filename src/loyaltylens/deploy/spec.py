@@ -135,6 +135,12 @@ class KServeOptions(_Strict):
     serving_runtime: str = Field(
         default="loyaltylens-propensity", description="ServingRuntime for storage-URI torchscript models"
     )
+    service_account: str | None = Field(
+        default="loyaltylens-serving", description="pod ServiceAccount (its secrets give the storage initializer S3)"
+    )
+    config_map: str | None = Field(
+        default="loyaltylens-config", description="ConfigMap whose keys become the container's env (envFrom)"
+    )
 
 
 class SageMakerOptions(_Strict):

@@ -20,7 +20,7 @@ import numpy as np
 import yaml
 
 from loyaltylens.deploy.kserve import health_route, model_args, predict_route
-from loyaltylens.deploy.sizing import VERTEX_MACHINES, InstanceType, named, smallest_fitting
+from loyaltylens.deploy.sizing import VERTEX_MACHINES, InstanceType, choose
 from loyaltylens.deploy.spec import DeploymentSpec, Target
 from loyaltylens.errors import InvalidInputError, NotFoundError
 
@@ -40,10 +40,7 @@ class VertexPlan:
 
 
 def machine_for(spec: DeploymentSpec) -> InstanceType:
-    chosen = spec.vertex.machine_type
-    if chosen:
-        return named(VERTEX_MACHINES, chosen, spec.resources)
-    return smallest_fitting(VERTEX_MACHINES, spec.resources, "Vertex AI")
+    return choose(VERTEX_MACHINES, spec.resources, spec.vertex.machine_type, "Vertex AI")
 
 
 def render_plan(spec: DeploymentSpec) -> VertexPlan:
