@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import uuid
 from pathlib import Path
 
 import boto3
@@ -26,7 +27,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.sagemaker.responses import SageMakerResponse
 
 from loyaltylens.deploy.sagemaker import SageMakerDeployer, archive_digest, build_model_archive
-from loyaltylens.deploy.spec import load_spec
+from loyaltylens.deploy.spec import DeploymentSpec, load_spec, parse_spec
 from loyaltylens.local.launcher import free_port
 from tests.model_samples import export_untrained_model
 
@@ -43,6 +44,13 @@ def _update_endpoint(self: SageMakerResponse) -> ActionResult:
     endpoint.endpoint_config_name = config_name
     endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
     return ActionResult({"EndpointArn": endpoint.arn})
+
+
+def example_spec() -> DeploymentSpec:
+    """The example spec with a bucket of its own: moto's backends are process-wide, shared with other tests."""
+    document = load_spec(SPECS / "propensity.yaml").model_dump(mode="json")
+    document["sagemaker"]["bucket"] = f"loyaltylens-test-{uuid.uuid4().hex[:12]}"
+    return parse_spec(document)
 
 
 @pytest.fixture
@@ -69,7 +77,7 @@ def models(tmp_path_factory):
 
 
 def test_deploy_invoke_canary_teardown(moto_url, session, models, tmp_path):
-    base = load_spec(SPECS / "propensity.yaml")
+    base = example_spec()
     s3 = session.client("s3", endpoint_url=moto_url)
     s3.create_bucket(Bucket=base.sagemaker.bucket)
     sagemaker = session.client("sagemaker", endpoint_url=moto_url)
@@ -138,7 +146,7 @@ def test_deploy_invoke_canary_teardown(moto_url, session, models, tmp_path):
 
 
 def test_s3_tarball_artifact_is_used_as_is(moto_url, session):
-    spec = load_spec(SPECS / "propensity.yaml").with_artifact("s3://prebuilt/loyaltylens/model.tar.gz")
+    spec = example_spec().with_artifact("s3://prebuilt/loyaltylens/model.tar.gz")
     deployer = SageMakerDeployer(spec, session, moto_url, waiter_delay=1)
     plan = deployer.deploy()
     assert plan.model_data_url == "s3://prebuilt/loyaltylens/model.tar.gz"
