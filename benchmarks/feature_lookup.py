@@ -4,7 +4,8 @@ Measures, in one run and on the same version files:
   * a real version built from a generated 50k-customer dataset (generation and build time too), and
   * a synthetic 5M-row version published with schema-valid random values,
 single-customer lookups (p50/p99 over >= 2,000 random ids after warm-up) through the store's in-memory
-online path and through ``SELECT * FROM online WHERE customer_id = ?`` on the version's parquet file.
+online path and through ``SELECT * FROM fs.online AT (VERSION => snapshot) WHERE customer_id = ?``, a point
+query on the DuckLake snapshot of the version (the store queried directly).
 
 Run from the repository root:  .venv/bin/python -m benchmarks.feature_lookup [--quick]
 """
@@ -20,17 +21,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from benchmarks.report import record
 from loyaltylens.data import GeneratorConfig, dataset_id, generate_dataset
-from loyaltylens.data.io import open_duckdb
 from loyaltylens.features.definitions import ENTITY_COLUMN, FEATURES
-from loyaltylens.features.store import ONLINE_FILENAME, FeatureStore, VersionInfo
+from loyaltylens.features.lake import LAKE_ALIAS, open_lake
+from loyaltylens.features.store import ONLINE_TABLE, FeatureStore, VersionInfo
 
 TARGET_P50_MS = 0.5
 REFERENCE_P50_MS = 4.2  # the reference design's online lookup
-# The naive query scans row groups of the parquet file (tens of ms at 5M rows), so it gets fewer lookups.
+# The naive query scans row groups of the snapshot's parquet files (tens of ms at 5M rows), so it gets fewer lookups.
 NAIVE_LOOKUPS = 500
 
 
@@ -70,10 +70,12 @@ def compare_lookups(
     started = time.perf_counter()
     store.get_features([1], version=version.version)  # loads the online table into memory
     cold_load_s = time.perf_counter() - started
-    con = open_duckdb()
-    path = str(version.path / ONLINE_FILENAME).replace("'", "''")
-    con.execute(f"CREATE VIEW online AS SELECT * FROM read_parquet('{path}')")
-    all_ids = pq.read_table(version.path / ONLINE_FILENAME, columns=[ENTITY_COLUMN]).column(0).to_numpy()
+    # The baseline asks the DuckLake itself for the row: a point query on the version's snapshot.
+    con = open_lake(store.catalog, store.data_path, store.s3)
+    con.execute(
+        f"CREATE VIEW online AS SELECT * FROM {LAKE_ALIAS}.{ONLINE_TABLE} AT (VERSION => {version.snapshot_id})"
+    )
+    all_ids = con.execute(f"SELECT {ENTITY_COLUMN} FROM online").fetchnumpy()[ENTITY_COLUMN]
     ids = rng.choice(all_ids, size=n_lookups)
 
     store_latency = latency_ms(lambda i: store.get_features([i], version=version.version), ids)
@@ -128,7 +130,7 @@ def summary_rows(results: dict) -> list[dict]:
         part = results[key]
         for method, name in (
             ("store", "FeatureStore.get_features (1 id)"),
-            ("naive_duckdb", "naive DuckDB point query (1 id)"),
+            ("naive_duckdb", "DuckLake point query on the snapshot (1 id)"),
             ("store_batch_256", "FeatureStore.get_features (256 ids)"),
         ):
             latency = part[method]

@@ -15,7 +15,6 @@ Run from the repository root:  .venv/bin/python -m benchmarks.training [--custom
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -32,7 +31,6 @@ from loyaltylens.propensity.baseline import BASELINE_NAMES
 from loyaltylens.propensity.export import load_model_dir
 from loyaltylens.propensity.registry import ModelRegistry
 from loyaltylens.propensity.scoring import score_frame
-from loyaltylens.propensity.workflow import METRICS_FILENAME
 
 PIPELINE_TARGET_S = 300.0
 SCORING_TARGET_S = 2.0
@@ -69,7 +67,7 @@ def main() -> None:
         if not registered:
             raise SystemExit(f"the gate refused the candidate; see {workdir / 'pipeline.log'}")
         model_dir = registry.download(registered[-1].version, workdir / "model")
-        metrics = json.loads((model_dir / METRICS_FILENAME).read_text())
+        metrics = registered[-1].metrics  # training metrics overlaid with the evaluation step's (truth included)
         features = FeatureStore.from_settings(settings).get_training_frame()
         online = FeatureStore.from_settings(settings)
         all_ids = np.arange(1, args.customers + 1)

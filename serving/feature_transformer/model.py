@@ -96,7 +96,7 @@ class FeatureTransformer(Model):
         latest = self.feature_store.describe(LATEST_VERSION)
         logger.info(
             "serving features from %s (latest: %s, as of %s)",
-            self.feature_store.root,
+            self.feature_store,
             latest.version,
             latest.as_of,
         )

@@ -14,7 +14,7 @@ from loyaltylens.propensity.registry import ModelRegistry
 
 # Small enough to run the whole pipeline in well under a minute on 2 cores.
 TINY = {"n_customers": 1500, "n_days": 150, "max_epochs": 2}
-PERMISSIVE_GATE = {"min_test_auc": 0.5, "max_test_ece": 0.5, "max_baseline_auc_gap": 1.0}
+PERMISSIVE_GATE = {"gate_min_auc": 0.5, "gate_max_ece": 0.5, "gate_max_baseline_auc_gap": 1.0}
 
 
 @pytest.fixture(autouse=True)
@@ -68,7 +68,7 @@ def test_pipeline_registers_a_challenger(isolated_settings):
 
 
 def test_failed_gate_registers_nothing_and_says_why(isolated_settings):
-    run_local("training", {**TINY, "min_test_auc": 0.999}, isolated_settings)
+    run_local("training", {**TINY, "gate_min_auc": 0.999}, isolated_settings)
 
     registry = ModelRegistry.from_settings(isolated_settings)
     assert registry.list_versions() == []

@@ -92,7 +92,7 @@ def transformers(predictor, feature_store, tmp_path_factory) -> dict[str, Server
                     log_dir / f"{protocol}.log",
                     MODEL_NAME,
                     protocol,
-                    feature_store.root,
+                    feature_store,
                 )
             )
         yield addresses

@@ -23,10 +23,16 @@ SERVE = "from loyaltylens.local.serve_cli import app; app()"
 def test_serve_all_prints_urls_serves_and_stops(model_dir, feature_store, tmp_path, stop_signal):
     http_port, grpc_port = free_port(), free_port()
     command = [
-        sys.executable, "-c", SERVE, "all", "--model-dir", str(model_dir), "--feature-store-dir",
-        str(feature_store.root), "--http-port", str(http_port), "--grpc-port", str(grpc_port),
+        sys.executable, "-c", SERVE, "all", "--model-dir", str(model_dir),
+        "--http-port", str(http_port), "--grpc-port", str(grpc_port),
     ]  # fmt: skip
-    env = {**os.environ, "LOYALTYLENS_DATA_DIR": str(tmp_path), "COLUMNS": "200"}
+    env = {
+        **os.environ,
+        "LOYALTYLENS_DATA_DIR": str(tmp_path),
+        "LOYALTYLENS_FEATURE_STORE_CATALOG": feature_store.catalog,  # the store is found through the settings
+        "LOYALTYLENS_FEATURE_STORE_URI": feature_store.data_path,
+        "COLUMNS": "200",
+    }
     cli = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
         transformer_url = f"http://{LOOPBACK}:{http_port}"

@@ -49,7 +49,7 @@ def train(
     from loyaltylens.propensity.workflow import train_from_feature_store
 
     settings = get_settings()
-    config = TrainConfig(seed=settings.seed)
+    config = TrainConfig.from_settings(settings)
     if max_epochs is not None:
         config = dataclasses.replace(config, max_epochs=max_epochs)
     with rich_progress("training propensity model") as report:
