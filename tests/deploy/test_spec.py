@@ -159,6 +159,7 @@ def test_cli_checks_spec_and_target_before_creating_any_client(monkeypatch, tmp_
         (["deploy", "--spec", str(SPECS / "propensity.yaml"), "--target", "gke"], "unknown target 'gke'"),
         (["status", "--spec", str(bad), "--target", "sagemaker"], "replicas.burst"),
         (["teardown", "--spec", str(tmp_path / "missing.yaml")], "cannot read spec"),
+        (["deploy", "--spec", str(SPECS / "propensity.yaml"), "--target", "sagemaker", "--pipelines"], "Vertex AI"),
         (["invoke", "--spec", str(SPECS / "generator.yaml"), "--target", "sagemaker", "--data", "{}"], "sagemaker:"),
     ):
         result = runner.invoke(deploy_cli.app, args)
