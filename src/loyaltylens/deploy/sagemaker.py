@@ -298,7 +298,7 @@ class SageMakerDeployer:
         try:
             return self.sagemaker.describe_endpoint(EndpointName=self.spec.name)
         except ClientError as exc:
-            if "Could not find" in str(exc):
+            if exc.response.get("Error", {}).get("Code") == "ValidationException" and "Could not find" in str(exc):
                 return None
             raise LoyaltyLensError(f"SageMaker describe_endpoint: {exc}") from None
 
@@ -317,6 +317,9 @@ class SageMakerDeployer:
 
         try:
             getattr(self.sagemaker, describe)(**kwargs)
-        except ClientError:
-            return False
+        except ClientError as exc:
+            # SageMaker reports a missing resource as a ValidationException; anything else is a real failure.
+            if exc.response.get("Error", {}).get("Code") == "ValidationException":
+                return False
+            raise LoyaltyLensError(f"SageMaker {describe}: {exc}") from None
         return True
