@@ -1,0 +1,78 @@
+"""Generation fixtures: one small trained copy model per session, offers from the synthetic catalogue, and the
+generator served by a real ``python -m serving.generator`` process on loopback."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from loyaltylens.generation.local_model import TEST_CONFIG, synthetic_offers, train_generator
+from loyaltylens.generation.prompts import load_prompt
+from loyaltylens.local.launcher import LOOPBACK, ServerProcess, free_port
+from loyaltylens.retrieval.base import OfferHit
+
+REPO = Path(__file__).resolve().parents[2]
+PROMPTS = REPO / "prompts"
+SERVED_NAME = "generator"
+
+
+@pytest.fixture(scope="session")
+def prompt():
+    return load_prompt(PROMPTS, "offer_copy")
+
+
+@pytest.fixture(scope="session")
+def catalogue():
+    return synthetic_offers(30, seed=3)
+
+
+@pytest.fixture(scope="session")
+def offers(catalogue) -> list[OfferHit]:
+    return [
+        OfferHit(
+            offer_id=int(row.offer_id),
+            score=1.0,
+            title=row.title,
+            category=row.category,
+            discount_pct=float(row.discount_pct),
+            channel=row.channel,
+            text=row.text,
+            min_spend=float(row.min_spend),
+        )
+        for row in catalogue.itertuples(index=False)
+    ]
+
+
+@pytest.fixture(scope="session")
+def model_dir(catalogue, prompt, tmp_path_factory) -> Path:
+    """The local model at test size (about 15 s on two cores)."""
+    out = tmp_path_factory.mktemp("generator") / "model"
+    train_generator(catalogue, prompt, out, TEST_CONFIG)
+    return out
+
+
+@pytest.fixture(scope="session")
+def generator_url(model_dir, tmp_path_factory) -> str:
+    """Base URL of the KServe generator serving ``model_dir``."""
+    http_port, grpc_port = free_port(), free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "serving.generator",
+        "--model_name",
+        SERVED_NAME,
+        "--model_dir",
+        str(model_dir),
+        "--http_port",
+        str(http_port),
+        "--grpc_port",
+        str(grpc_port),
+        "--enable_latency_logging",
+        "false",
+    ]
+    base = f"http://{LOOPBACK}:{http_port}"
+    log = tmp_path_factory.mktemp("generator-logs") / "server.log"
+    with ServerProcess(cmd, f"{base}/v2/models/{SERVED_NAME}/ready", log, cwd=REPO):
+        yield base
