@@ -23,7 +23,7 @@ import pytest
 import yaml
 from google.cloud.aiplatform_v1.types import Index
 
-from loyaltylens.deploy.spec import load_spec
+from loyaltylens.deploy.spec import load_spec, parse_spec
 from loyaltylens.deploy.vertex import DEPLOYMENT_LABEL, VertexDeployer, pipeline_templates, render_plan
 from loyaltylens.local.stack import start_propensity_stack
 from loyaltylens.propensity.contract import FeatureContract
@@ -249,6 +249,13 @@ def test_second_deploy_is_a_canary_with_the_spec_traffic_split(fake_vertex, depl
     }
     # Only one endpoint: the second deploy found it by display name instead of creating another.
     assert len(fake_vertex.sent("POST", "/endpoints")) == 1
+
+    # A full rollout (canary_percent 0): the new model takes all traffic, the older ones are undeployed.
+    deployer_for(parse_spec(spec.model_dump(mode="json") | {"canary_percent": 0})).deploy()
+    assert fake_vertex.sent("POST", ":deployModel")[-1]["trafficSplit"] == {"0": 100}
+    (latest,) = endpoint["deployedModels"]
+    assert endpoint["trafficSplit"] == {latest["id"]: 100}
+    assert len(fake_vertex.sent("POST", ":undeployModel")) == 2
 
     assert deployer.teardown()
     assert fake_vertex.endpoints == {} and fake_vertex.models == {}
