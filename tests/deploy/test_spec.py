@@ -72,6 +72,15 @@ def test_target_and_artifact_must_fit(target, artifact, message):
         spec.for_target(target)
 
 
+def test_sagemaker_refuses_protocols_its_handler_does_not_speak():
+    spec = parse_spec(
+        spec_document(model={"name": "propensity", "artifact_uri": "models:/m@champion", "protocol": "v2"})
+    )
+    with pytest.raises(InvalidSpecError, match="speaks KServe v1 JSON and CSV, not v2"):
+        spec.for_target("sagemaker")
+    assert spec.for_target("kserve").model.protocol == "v2"
+
+
 def test_generator_is_refused_by_sagemaker_with_the_reason():
     document = yaml.safe_load((SPECS / "generator.yaml").read_text())
     document["sagemaker"] = spec_document()["sagemaker"]

@@ -219,6 +219,10 @@ class DeploymentSpec(_Strict):
                 f"{self.name}: SageMaker containers must answer /ping and /invocations; the container runtime "
                 "(KServe/OpenAI routes) deploys to kserve or vertex"
             )
+        if chosen is Target.SAGEMAKER and self.model.protocol is not Protocol.V1:
+            raise InvalidSpecError(
+                f"{self.name}: the SageMaker handler speaks KServe v1 JSON and CSV, not {self.model.protocol}"
+            )
         if chosen is Target.SAGEMAKER and scheme is ArtifactScheme.S3:
             if not self.model.artifact_uri.endswith(".tar.gz"):
                 raise InvalidSpecError(

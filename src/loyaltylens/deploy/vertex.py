@@ -11,6 +11,7 @@ all of it with 0. Credentials: Google application-default credentials, never the
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import yaml
 
 from loyaltylens.deploy.kserve import health_route, model_args, predict_route
 from loyaltylens.deploy.sizing import VERTEX_MACHINES, InstanceType, choose
-from loyaltylens.deploy.spec import DeploymentSpec, Target
+from loyaltylens.deploy.spec import DeploymentSpec, Protocol, Target
 from loyaltylens.errors import InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:
@@ -148,10 +149,20 @@ class VertexDeployer:
         }
 
     def invoke(self, payload: dict) -> dict:
-        """A Vertex predict call: ``{"instances": [...]}`` reaches the container's KServe v1 route."""
+        """One request. KServe v1: a Vertex ``predict`` (``{"instances": [...]}`` reaches the v1 route as is).
+        Other protocols (v2, OpenAI) have their own body shapes, which ``predict`` would wrap, so they go
+        through ``rawPredict``, which forwards the body untouched."""
+        endpoint = self._require_endpoint()
+        if self.spec.model.protocol is not Protocol.V1:
+            response = endpoint.raw_predict(
+                body=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+            )
+            if response.status_code >= 400:
+                raise InvalidInputError(f"{self.spec.name}: HTTP {response.status_code} {response.text[:500]}")
+            return response.json()
         if "instances" not in payload:
             raise InvalidInputError('Vertex predict takes a JSON object with an "instances" list')
-        prediction = self._require_endpoint().predict(instances=payload["instances"])
+        prediction = endpoint.predict(instances=payload["instances"])
         return {"predictions": list(prediction.predictions), "deployed_model_id": prediction.deployed_model_id}
 
     def teardown(self) -> list[str]:
