@@ -9,7 +9,22 @@ from kfp import local
 from loyaltylens.data import GeneratorConfig, generate_dataset, load_table
 from loyaltylens.data.io import table_path
 from loyaltylens.features.store import FeatureStore
-from loyaltylens.kfp_runner.runner import compile_pipeline, load_pipeline, run_local
+from loyaltylens.config import get_settings
+from loyaltylens.kfp_runner.platform import (
+    CONFIG_MAP,
+    CONFIG_MAP_KEYS,
+    POD_LABEL,
+    SCRATCH_MOUNT,
+    SCRATCH_VOLUME,
+    SECRET_KEYS,
+)
+from loyaltylens.kfp_runner.runner import (
+    arguments_from_settings,
+    compile_pipeline,
+    load_pipeline,
+    parse_arguments,
+    run_local,
+)
 from loyaltylens.propensity.registry import ModelRegistry
 
 # Small enough to run the whole pipeline in well under a minute on 2 cores.
@@ -26,13 +41,19 @@ def reset_kfp_local():
 def test_compiled_yaml_is_current(tmp_path: Path):
     fresh = compile_pipeline("training", tmp_path / "training.yaml")
     committed = load_pipeline("training").COMPILED
-    assert yaml.safe_load(fresh.read_text()) == yaml.safe_load(committed.read_text()), (
+    assert list(yaml.safe_load_all(fresh.read_text())) == list(yaml.safe_load_all(committed.read_text())), (
         "pipelines/training.yaml is stale: run `loyaltylens pipeline compile`"
     )
 
 
+def compiled_documents() -> tuple[dict, dict]:
+    """The compiled IR: the pipeline spec, then the Kubernetes platform spec kfp-kubernetes adds."""
+    spec, platform = yaml.safe_load_all(load_pipeline("training").COMPILED.read_text())
+    return spec, platform
+
+
 def test_compiled_pipeline_gates_registration(tmp_path: Path):
-    spec = yaml.safe_load(load_pipeline("training").COMPILED.read_text())
+    spec, _ = compiled_documents()
     tasks = spec["root"]["dag"]["tasks"]
     assert {
         "load-data",
@@ -86,3 +107,32 @@ def test_invalid_data_stops_the_run_before_features(isolated_settings, tmp_path:
     with pytest.raises(RuntimeError, match="validate-data"):
         run_local("training", {"source": str(dataset), **TINY}, isolated_settings)
     assert FeatureStore.from_settings(isolated_settings).list_versions() == []
+
+
+def test_every_task_gets_its_cluster_env_and_no_shared_volume():
+    spec, platform = compiled_documents()
+    executors = spec["deploymentSpec"]["executors"]
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert set(k8s) == set(executors)  # every task, the gated ones included
+    for name, config in k8s.items():
+        (config_map,) = config["configMapAsEnv"]
+        assert config_map["configMapName"] == CONFIG_MAP, name
+        assert {e["configMapKey"] for e in config_map["keyToEnv"]} == set(CONFIG_MAP_KEYS), name
+        secrets = {s["secretName"]: {e["secretKey"] for e in s["keyToEnv"]} for s in config["secretAsEnv"]}
+        assert secrets == {secret: set(keys) for secret, keys in SECRET_KEYS.items()}, name
+        assert config["emptyDirMounts"] == [{"mountPath": SCRATCH_MOUNT, "volumeName": SCRATCH_VOLUME}], name
+        assert "pvcMount" not in config, f"{name} mounts a volume another step could share"
+        assert config["podMetadata"]["labels"] == dict([POD_LABEL]), name
+
+
+def test_run_arguments_default_to_the_settings(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("LOYALTYLENS_N_CUSTOMERS", "1234")
+    monkeypatch.setenv("LOYALTYLENS_GATE_MAX_ECE", "0.05")
+    get_settings.cache_clear()
+    try:
+        arguments = arguments_from_settings("training", get_settings(), parse_arguments("training", ["seed=7"]))
+    finally:
+        get_settings.cache_clear()
+    assert arguments["n_customers"] == 1234 and arguments["gate_max_ece"] == 0.05
+    assert arguments["seed"] == 7  # a -p argument wins over the setting
+    assert "source" not in arguments  # not a setting: the pipeline's own default applies
