@@ -42,6 +42,7 @@ def test_example_specs_load(name):
         ({"replicas": {"min": 3, "max": 1}}, "below replicas.min"),
         ({"resources": {"cpu": 2, "memroy_gib": 4}}, "resources.memroy_gib: Extra inputs are not permitted"),
         ({"name": "Bad_Name"}, "name: String should match pattern"),
+        ({"name": "a" * 51}, "name: String should have at most 50 characters"),
         ({"target": "gke"}, "target: Input should be 'kserve', 'sagemaker' or 'vertex'"),
         ({"aws_secret_access_key": "x"}, "aws_secret_access_key: Extra inputs are not permitted"),
         (

@@ -165,7 +165,10 @@ class VertexOptions(_Strict):
 class DeploymentSpec(_Strict):
     """Everything one deployment needs; see ``deploy/specs/*.yaml`` for examples."""
 
-    name: Annotated[str, Field(pattern=DNS_LABEL)] = Field(description="InferenceService / endpoint name")
+    # 50 leaves room for the 13-character content-hash suffix of SageMaker model and config names (max 63).
+    name: Annotated[str, Field(pattern=DNS_LABEL, max_length=50)] = Field(
+        description="InferenceService / endpoint name"
+    )
     model: ModelRef
     container: Container = Field(default_factory=Container)
     resources: Resources = Field(default_factory=Resources)
