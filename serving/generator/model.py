@@ -8,6 +8,7 @@ and offer or customer text can never reach the model as an instruction.
   - KServe v1 REST: ``POST /v1/models/{name}:predict`` ``{"instances": ["<user message>", ...]}`` →
     ``{"predictions": ["<copy JSON>", ...]}``.
   - Open Inference Protocol v2 (REST and gRPC): BYTES input ``prompt`` ``[N]`` → BYTES output ``completion`` ``[N]``.
+  Both take an optional sampling temperature in the request's ``parameters`` (0 = greedy).
   - OpenAI ``/openai/v1/{chat/completions,completions,models}``: see :mod:`serving.generator.openai_api`.
 
 Concurrent requests are generated together: a micro-batcher collects them into one ``generate`` call.
@@ -123,7 +124,8 @@ class GeneratorModel(Model):
         self, payload: dict | InferRequest, headers: dict[str, str] | None = None
     ) -> dict | InferResponse:
         if isinstance(payload, InferRequest):
-            generated = await self.generate([self.variables(p) for p in self._v2_prompts(payload)])
+            temperature = _temperature((payload.parameters or {}).get("temperature", DEFAULT_TEMPERATURE))
+            generated = await self.generate([self.variables(p) for p in self._v2_prompts(payload)], temperature)
             output = InferOutput(OUTPUT_NAME, [len(generated)], "BYTES", [g.text for g in generated])
             return InferResponse(payload.id or "", self.name, [output])
         if isinstance(payload, bytes | str):  # KServe passes non-JSON content types on as raw bytes
@@ -135,7 +137,11 @@ class GeneratorModel(Model):
         if not isinstance(instances, list) or not instances:
             raise InvalidInput('expected {"instances": ["<user message>", ...]} with at least one prompt')
         self._check_size(len(instances))
-        generated = await self.generate([self.variables(p) for p in instances])
+        parameters = payload.get("parameters") or {}
+        temperature = _temperature(
+            parameters.get("temperature", DEFAULT_TEMPERATURE) if isinstance(parameters, dict) else None
+        )
+        generated = await self.generate([self.variables(p) for p in instances], temperature)
         return {"predictions": [g.text for g in generated]}
 
     def _v2_prompts(self, request: InferRequest) -> list[str]:
@@ -154,3 +160,10 @@ class GeneratorModel(Model):
     def _check_size(self, n: int) -> None:
         if n > self.max_batch_size:
             raise InvalidInput(f"{n} prompts in one request; at most {self.max_batch_size}")
+
+
+def _temperature(value: object) -> float:
+    """The sampling temperature a v1/v2 request asks for in its ``parameters``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInput(f"parameters.temperature must be a number, got {value!r}")
+    return float(value)

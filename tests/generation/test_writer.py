@@ -114,3 +114,14 @@ def test_hf_backend_on_an_untrained_causal_lm_falls_back(prompt, offers, tmp_pat
     writer = CopyWriter(HFBackend(tmp_path), prompt.model_copy(update={"parameters": {"max_tokens": 8}}), max_retries=1)
     result = writer.write(offers[0], "premium", "web")
     assert result.source == "fallback" and len(result.attempts) == 2
+
+
+def test_writer_from_settings_uses_the_configured_local_model(isolated_settings, offers, model_dir):
+    from loyaltylens.config import Settings
+    from tests.generation.conftest import PROMPTS
+
+    settings = Settings(data_dir=isolated_settings.data_dir, prompts_dir=PROMPTS, generator_model_uri=str(model_dir))
+    writer = CopyWriter.from_settings(settings)
+    assert writer.version == "local:offer_copy@1.0.0"
+    copy = writer.generate(offers[3], "horeca", "web")
+    assert check_copy(copy, offer_variables(offers[3], "horeca", "web")) == []

@@ -13,17 +13,20 @@ from typing import Literal
 from pydantic import ValidationError
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt
 
+from loyaltylens.config import Settings, get_settings
 from loyaltylens.errors import LoyaltyLensError
-from loyaltylens.generation.backends import CopyBackend
+from loyaltylens.generation.backends import CopyBackend, backend_from_settings
 from loyaltylens.generation.guardrails import check_copy
 from loyaltylens.generation.offer_copy import OfferCopy
 from loyaltylens.generation.prompts import PromptSpec, offer_variables
+from loyaltylens.generation.registry import PromptRegistry
 from loyaltylens.generation.template import TemplateGenerator
 from loyaltylens.retrieval.base import OfferHit
 
 logger = logging.getLogger(__name__)
 
 _JSON_OBJECT = re.compile(r"\{.*\}", re.S)
+PROMPT_NAME = "offer_copy"
 
 
 class CopyRejected(LoyaltyLensError):
@@ -81,6 +84,17 @@ class CopyWriter:
     @property
     def version(self) -> str:
         return f"{self.backend.name}:{self.prompt.ref}"
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> CopyWriter:
+        """The configured backend under the registry's active ``offer_copy`` prompt."""
+        settings = settings or get_settings()
+        prompt = PromptRegistry.from_settings(settings).active(PROMPT_NAME)
+        return cls(backend_from_settings(settings), prompt, settings.generation_max_retries)
+
+    def generate(self, offer: OfferHit, segment: str, channel: str) -> OfferCopy:
+        """Same signature as ``TemplateGenerator.generate``: a drop-in for run_for_customer."""
+        return self.write(offer, segment, channel).copy
 
     def write(self, offer: OfferHit, segment: str, channel: str) -> CopyResult:
         variables = offer_variables(offer, segment, channel)
