@@ -29,7 +29,7 @@ def test_component_trains_registers_and_servers_resolve_the_champion(settings, t
     generate_dataset(GeneratorConfig(n_customers=20, n_days=60, n_offers=12, seed=5), dataset_dir)
     dataset = Dataset(uri=str(dataset_dir), metadata={"content_hash": "abc"})
     model = Model(uri=str(tmp_path / "model"))
-    outputs = train_generator_component.python_func(dataset=dataset, steps=20, seed=5, model=model)
+    outputs = train_generator_component.python_func(dataset=dataset, steps=5, seed=5, model=model)
 
     assert outputs.version == 1 and model.metadata["prompt"] == "offer_copy@1.0.0"
     assert (Path(model.path) / "generator.json").is_file()
@@ -50,3 +50,14 @@ def test_component_trains_registers_and_servers_resolve_the_champion(settings, t
 def test_a_directory_that_is_not_a_generator_is_refused(settings, tmp_path):
     with pytest.raises(NotFoundError, match="not a generator model directory"):
         resolve_generator_dir(tmp_path, settings)
+
+
+def test_component_compiles_with_a_model_artifact_output(tmp_path):
+    import yaml
+    from kfp import compiler
+
+    compiler.Compiler().compile(train_generator_component, str(tmp_path / "component.yaml"))
+    spec = yaml.safe_load((tmp_path / "component.yaml").read_text())
+    outputs = spec["components"]["comp-train-generator"]["outputDefinitions"]
+    assert outputs["artifacts"]["model"]["artifactType"]["schemaTitle"] == "system.Model"
+    assert set(outputs["parameters"]) == {"run_id", "version"}

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from loyaltylens.cli import app
+from loyaltylens.config import get_settings
 from loyaltylens.errors import InvalidInputError, NotFoundError
 from loyaltylens.generation.registry import PromptRegistry
 from tests.generation.conftest import PROMPTS
@@ -40,37 +44,48 @@ def sources(tmp_path) -> Path:
 
 def cli(sources: Path, state: Path, *args: str) -> subprocess.CompletedProcess:
     """The installed entry point in a subprocess: its error boundary (one line, exit 2) is part of the test."""
-    env = {"LOYALTYLENS_PROMPTS_DIR": str(sources), "LOYALTYLENS_PROMPT_REGISTRY_DIR": str(state), "PATH": ""}
+    env = {"LOYALTYLENS_PROMPTS_DIR": str(sources), "LOYALTYLENS_PROMPT_REGISTRY_DIR": str(state)}
     return subprocess.run(
         [sys.executable, "-c", "from loyaltylens.cli import main; main()", "prompt", *args],
         capture_output=True,
         text=True,
-        env={**__import__("os").environ, **env},
-        timeout=60,
+        env={**os.environ, **env},
+        timeout=120,
     )
 
 
-def test_cli_round_trip_activate_diff_rollback(sources, tmp_path):
+@pytest.fixture
+def run(sources, tmp_path, monkeypatch):
+    """The ``prompt`` commands in-process (the round trip; error lines are checked through ``cli``)."""
+    monkeypatch.setenv("LOYALTYLENS_PROMPTS_DIR", str(sources))
+    monkeypatch.setenv("LOYALTYLENS_PROMPT_REGISTRY_DIR", str(tmp_path / "state"))
+    get_settings.cache_clear()
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        result = runner.invoke(app, ["prompt", *args])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    yield invoke
+    get_settings.cache_clear()
+
+
+def test_cli_round_trip_activate_diff_rollback(run, sources, tmp_path):
     state = tmp_path / "state"
-    listed = cli(sources, state, "list")
-    assert listed.returncode == 0, listed.stderr
-    assert "1.0.0" in listed.stdout and "2.0.0" in listed.stdout
+    listed = run("list")
+    assert "1.0.0" in listed and "2.0.0" in listed
 
-    diff = cli(sources, state, "diff", "offer_copy", "1.1.0", "--from", "1.0.0")
-    assert diff.returncode == 0, diff.stderr
-    assert "--- offer_copy@1.0.0" in diff.stdout and "+++ offer_copy@1.1.0" in diff.stdout
-    assert "-version: 1.0.0" in diff.stdout and "+version: 1.1.0" in diff.stdout
+    diff = run("diff", "offer_copy", "1.1.0", "--from", "1.0.0")
+    assert "--- offer_copy@1.0.0" in diff and "+++ offer_copy@1.1.0" in diff
+    assert "-version: 1.0.0" in diff and "+version: 1.1.0" in diff
 
-    first = cli(sources, state, "activate", "offer_copy", "1.0.0", "--why", "baseline", "--who", "ana")
-    assert first.returncode == 0, first.stderr
-    second = cli(sources, state, "activate", "offer_copy", "1.1.0", "--why", "shorter system prompt", "--who", "ben")
-    assert second.returncode == 0, second.stderr
-    shown = cli(sources, state, "show", "offer_copy").stdout
+    run("activate", "offer_copy", "1.0.0", "--why", "baseline", "--who", "ana")
+    run("activate", "offer_copy", "1.1.0", "--why", "shorter system prompt", "--who", "ben")
+    shown = run("show", "offer_copy")
     assert "offer_copy@1.1.0 (active)" in shown and "upbeat loyalty copy" in shown
 
-    back = cli(sources, state, "rollback", "offer_copy", "--why", "CTR dropped", "--who", "ana")
-    assert back.returncode == 0, back.stderr
-    assert "active: offer_copy@1.0.0" in back.stdout
+    assert "active: offer_copy@1.0.0" in run("rollback", "offer_copy", "--why", "CTR dropped", "--who", "ana")
     registry = PromptRegistry(sources, state)
     assert registry.active("offer_copy").version == "1.0.0"
     log = [json.loads(line) for line in (state / "audit.jsonl").read_text().splitlines()]
@@ -84,7 +99,7 @@ def test_cli_round_trip_activate_diff_rollback(sources, tmp_path):
 
 def test_mismatched_prompt_is_refused_and_nothing_changes(sources, tmp_path):
     state = tmp_path / "state"
-    assert cli(sources, state, "activate", "offer_copy", "1.0.0", "--why", "baseline").returncode == 0
+    PromptRegistry(sources, state).activate("offer_copy", "1.0.0", why="baseline", who="t")
     before = (state / "state.json").read_text()
     refused = cli(sources, state, "activate", "offer_copy", "2.0.0", "--why", "personalise")
     assert refused.returncode == 2
@@ -122,12 +137,13 @@ def test_errors_are_one_line_and_exit_2(sources, tmp_path):
     state = tmp_path / "state"
     nothing = cli(sources, state, "rollback", "offer_copy", "--why", "oops")
     assert nothing.returncode == 2 and "no previous version" in nothing.stderr
-    unknown = cli(sources, state, "show", "offer_copy", "9.9.9")
-    assert unknown.returncode == 2 and "no version 9.9.9" in unknown.stderr
-    no_reason = cli(sources, state, "activate", "offer_copy", "1.0.0", "--why", " ")
-    assert no_reason.returncode == 2 and "say why" in no_reason.stderr
+    registry = PromptRegistry(sources, state)
+    with pytest.raises(NotFoundError, match="no version 9.9.9"):
+        registry.get("offer_copy", "9.9.9")
+    with pytest.raises(InvalidInputError, match="say why"):
+        registry.activate("offer_copy", "1.0.0", why=" ")
     with pytest.raises(NotFoundError):
-        PromptRegistry(sources, state).versions("nope")
+        registry.versions("nope")
 
 
 def test_repository_prompt_fits_the_pipeline():
