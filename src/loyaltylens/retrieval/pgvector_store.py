@@ -22,6 +22,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from loyaltylens.config import Settings
 from loyaltylens.errors import InvalidInputError, ServiceUnavailableError
 from loyaltylens.retrieval.base import (
     SEARCH_MODES,
@@ -53,9 +54,11 @@ HYBRID_DEPTH = 50
 
 @dataclass(frozen=True)
 class HnswParams:
-    m: int = 16
-    ef_construction: int = 64
-    ef_search: int = 100
+    """HNSW build (m, ef_construction) and search (ef_search) parameters; defaults from the settings."""
+
+    m: int = Settings.model_fields["hnsw_m"].default
+    ef_construction: int = Settings.model_fields["hnsw_ef_construction"].default
+    ef_search: int = Settings.model_fields["hnsw_ef_search"].default
 
 
 class PgVectorRetriever(OfferRetriever):
