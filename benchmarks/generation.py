@@ -38,14 +38,15 @@ from loyaltylens.generation.offer_copy import OfferCopy
 from loyaltylens.generation.prompts import load_prompt, offer_variables
 from loyaltylens.generation.template import TemplateGenerator
 from loyaltylens.generation.writer import CopyResult, CopyWriter
-from loyaltylens.local.launcher import LOOPBACK, ServerProcess, free_port
 from loyaltylens.retrieval.base import OfferHit
 from loyaltylens.vocabulary import CHANNELS, SEGMENT_SHARES, SEGMENTS
+from serving.generator.process import generator_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVED_NAME = "generator"
 N_OFFERS = 200
 TOKENS_REQUESTS = 64  # chat completions per concurrency level for tokens/s
+REPEAT_REQUESTS, REPEAT_SAMPLES = 20, 10  # same-request variety: requests x samples each
 
 
 def customers(n: int, offers: list[OfferHit], seed: int) -> list[tuple[OfferHit, str, str]]:
@@ -124,12 +125,29 @@ def tokens_per_second(base_url: str, messages: list[list[dict]], concurrency: in
     }
 
 
+def repeat_variety(base_url: str, messages: list[list[dict]], samples: int) -> float:
+    """Mean share of distinct bodies among ``samples`` answers to the same request (1/samples = always the same)."""
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{base_url}/openai/v1", api_key="unused", timeout=60, max_retries=0)
+    shares = []
+    for message in messages:
+        bodies = set()
+        for _ in range(samples):
+            content = client.chat.completions.create(model=SERVED_NAME, messages=message).choices[0].message.content
+            bodies.add(json.loads(content).get("body", content) if content.startswith("{") else content)
+        shares.append(len(bodies) / samples)
+    return float(np.mean(shares))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="Test-size model, 20 customers; print only.")
     parser.add_argument("--customers", type=int, default=200)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--model-dir", type=Path, help="Reuse a trained generator directory instead of training.")
+    parser.add_argument(
+        "--model-dir", type=Path, help="Generator directory: reused if it holds a model, else trained into it."
+    )
     args = parser.parse_args()
     n_customers = 20 if args.quick else args.customers
     prompt = load_prompt(ROOT / "prompts", "offer_copy")
@@ -139,8 +157,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-generation-") as work:
         work = Path(work)
         model_dir, training = args.model_dir, None
-        if model_dir is None:
-            model_dir = work / "model"
+        if model_dir is None or not (model_dir / "generator.json").is_file():
+            model_dir = model_dir or work / "model"
             config = TEST_CONFIG if args.quick else GeneratorConfig()
             report = train_generator(synthetic_offers(N_OFFERS, args.seed), prompt, model_dir, config)
             training = {
@@ -152,24 +170,8 @@ def main() -> None:
             }
             print(f"trained: {training}", file=sys.stderr)
 
-        port = free_port()
-        base = f"http://{LOOPBACK}:{port}"
-        cmd = [
-            sys.executable,
-            "-m",
-            "serving.generator",
-            "--model_name",
-            SERVED_NAME,
-            "--model_dir",
-            str(model_dir),
-            "--http_port",
-            str(port),
-            "--grpc_port",
-            str(free_port()),
-            "--enable_latency_logging",
-            "false",
-        ]
-        with ServerProcess(cmd, f"{base}/v2/models/{SERVED_NAME}/ready", work / "server.log", cwd=ROOT):
+        server, base = generator_process(model_dir, work / "server.log", SERVED_NAME)
+        with server:
             backend = OpenAIBackend(f"{base}/openai/v1", SERVED_NAME, timeout_s=30, max_retries=0)
             writer = CopyWriter(backend, prompt, max_retries=2)
             writer.write(*requests[0])  # warm-up
@@ -180,6 +182,7 @@ def main() -> None:
                 latencies.append(time.perf_counter() - started)
             messages = [prompt.render(offer_variables(*request)) for request in requests]
             throughput = {c: tokens_per_second(base, messages, c) for c in (1, 8)}
+            repeated = repeat_variety(base, messages[:REPEAT_REQUESTS], REPEAT_SAMPLES)
 
     template = TemplateGenerator(prompt)
     template_copies: list[OfferCopy] = []
@@ -206,6 +209,7 @@ def main() -> None:
         "quality": quality,
         "template_guardrail_pass": template_guardrails,
         "variety": {"model": model_variety, "template": template_variety},
+        "distinct_share_same_request": {"model": repeated, "template": 1 / REPEAT_SAMPLES},
         "samples": samples,
     }
     print(json.dumps(out, indent=2))
@@ -255,6 +259,12 @@ def main() -> None:
             "local model via KServe": f"{model_variety['distinct_1']:.3f} / {model_variety['distinct_2']:.3f}",
             "template baseline": f"{template_variety['distinct_1']:.3f} / {template_variety['distinct_2']:.3f}",
             "target": "higher = more varied",
+        },
+        {
+            "metric": f"distinct bodies in {REPEAT_SAMPLES} answers to one request",
+            "local model via KServe": f"{repeated * REPEAT_SAMPLES:.1f}",
+            "template baseline": "1 (deterministic)",
+            "target": "varied",
         },
         {
             "metric": "self-BLEU (bodies)",

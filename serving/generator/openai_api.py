@@ -18,11 +18,12 @@ Client errors are HTTP 400/404 with OpenAI's error body ``{"error": {"message", 
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import uuid
-from collections.abc import Iterator
-from typing import Literal
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, Literal
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -68,23 +69,18 @@ def add_openai_routes(app: FastAPI, model: GeneratorModel) -> None:
     async def list_models() -> dict:
         return {"object": "list", "data": [_model_card(model)]}
 
+    @_openai_errors
     async def completions(request: CompletionRequest):
-        try:
-            _check_model(model, request.model)
-            prompts = [request.prompt] if isinstance(request.prompt, str) else request.prompt
-            if not prompts:
-                raise InvalidInput("prompt is empty")
-            variables = [model.variables(p) for p in prompts]
-            if request.stream:
-                if len(variables) != 1:
-                    raise InvalidInput("streaming takes exactly one prompt")
-                pieces = model.stream(variables[0], request.temperature)
-                return _sse(_completion_chunks(model.name, pieces))
-            generated = await model.generate(variables, request.temperature)
-        except InvalidInput as exc:
-            return _error(400, str(exc))
-        except _UnknownModel as exc:
-            return _error(404, str(exc), "model_not_found")
+        _check_model(model, request.model)
+        prompts = [request.prompt] if isinstance(request.prompt, str) else request.prompt
+        if not prompts:
+            raise InvalidInput("prompt is empty")
+        variables = [model.variables(p) for p in prompts]
+        if request.stream:
+            if len(variables) != 1:
+                raise InvalidInput("streaming takes exactly one prompt")
+            return _sse(_completion_chunks(model.name, model.stream(variables[0], request.temperature)))
+        generated = await model.generate(variables, request.temperature)
         return {
             **_envelope("cmpl", "text_completion", model.name),
             "choices": [
@@ -93,20 +89,16 @@ def add_openai_routes(app: FastAPI, model: GeneratorModel) -> None:
             "usage": _usage(generated),
         }
 
+    @_openai_errors
     async def chat_completions(request: ChatCompletionRequest):
-        try:
-            _check_model(model, request.model)
-            user = next((m.content for m in request.messages if m.role == "user"), None)
-            if user is None:
-                raise InvalidInput("messages contain no user message with the offer prompt")
-            variables = model.variables(user)
-            if request.stream:
-                return _sse(_chat_chunks(model.name, model.stream(variables, request.temperature)))
-            (generated,) = await model.generate([variables], request.temperature)
-        except InvalidInput as exc:
-            return _error(400, str(exc))
-        except _UnknownModel as exc:
-            return _error(404, str(exc), "model_not_found")
+        _check_model(model, request.model)
+        user = next((m.content for m in request.messages if m.role == "user"), None)
+        if user is None:
+            raise InvalidInput("messages contain no user message with the offer prompt")
+        variables = model.variables(user)
+        if request.stream:
+            return _sse(_chat_chunks(model.name, model.stream(variables, request.temperature)))
+        (generated,) = await model.generate([variables], request.temperature)
         return {
             **_envelope("chatcmpl", "chat.completion", model.name),
             "choices": [
@@ -122,6 +114,21 @@ def add_openai_routes(app: FastAPI, model: GeneratorModel) -> None:
 
 class _UnknownModel(LookupError):
     pass
+
+
+def _openai_errors(handler: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], Awaitable[Any]]:
+    """Answer client errors of an OpenAI route with OpenAI's error body (400 bad request, 404 unknown model)."""
+
+    @functools.wraps(handler)  # keeps the request model in the signature FastAPI reads
+    async def answer(request):
+        try:
+            return await handler(request)
+        except InvalidInput as exc:
+            return _error(400, str(exc))
+        except _UnknownModel as exc:
+            return _error(404, str(exc), "model_not_found")
+
+    return answer
 
 
 def _check_model(model: GeneratorModel, requested: str) -> None:

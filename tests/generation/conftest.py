@@ -3,15 +3,14 @@ generator served by a real ``python -m serving.generator`` process on loopback."
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 from loyaltylens.generation.local_model import TEST_CONFIG, synthetic_offers, train_generator
 from loyaltylens.generation.prompts import load_prompt
-from loyaltylens.local.launcher import LOOPBACK, ServerProcess, free_port
 from loyaltylens.retrieval.base import OfferHit
+from serving.generator.process import generator_process
 
 REPO = Path(__file__).resolve().parents[2]
 PROMPTS = REPO / "prompts"
@@ -56,23 +55,8 @@ def model_dir(catalogue, prompt, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def generator_url(model_dir, tmp_path_factory) -> str:
     """Base URL of the KServe generator serving ``model_dir``."""
-    http_port, grpc_port = free_port(), free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "serving.generator",
-        "--model_name",
-        SERVED_NAME,
-        "--model_dir",
-        str(model_dir),
-        "--http_port",
-        str(http_port),
-        "--grpc_port",
-        str(grpc_port),
-        "--enable_latency_logging",
-        "false",
-    ]
-    base = f"http://{LOOPBACK}:{http_port}"
-    log = tmp_path_factory.mktemp("generator-logs") / "server.log"
-    with ServerProcess(cmd, f"{base}/v2/models/{SERVED_NAME}/ready", log, cwd=REPO):
-        yield base
+    server, base_url = generator_process(
+        model_dir, tmp_path_factory.mktemp("generator-logs") / "server.log", SERVED_NAME
+    )
+    with server:
+        yield base_url
