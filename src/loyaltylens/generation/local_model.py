@@ -58,6 +58,8 @@ OPENERS = (
     "Save [pct]% on [product] this time",
     "Your [pct]% discount covers [product] and more [label]",
     "Get [pct]% off everything in [label]",
+    "Enjoy [pct]% off all [label]",
+    "Save [pct]% across our [label] range",
 )
 SPEND_CLAUSES = (" when you spend €[spend] or more", " on a basket of €[spend] or more")
 SEGMENT_LINES = {
@@ -121,14 +123,20 @@ def offer_context(variables: dict[str, str]) -> str:
             f"expected one of {SEGMENTS} / {CHANNELS} / {tuple(CATEGORY_COPY)}"
         )
     spend = "yes" if _number(variables["min_spend"]) > 0 else "no"
-    return f"segment {segment} channel {channel} category {category} spend {spend}"
+    product = "yes" if _offer_product(variables) else "no"
+    return f"segment {segment} channel {channel} category {category} spend {spend} product {product}"
+
+
+def _offer_product(variables: dict[str, str]) -> str | None:
+    """The catalogue product the offer names, if it names one."""
+    text = f"{variables['offer_title']} {variables['offer_text']}".lower()
+    return next((p for p in CATEGORY_COPY[variables["category"]][1] if p.lower() in text), None)
 
 
 def slot_values(variables: dict[str, str]) -> dict[str, str]:
     """What each slot token stands for, taken from the offer only."""
-    label, products = CATEGORY_COPY[variables["category"]]
-    text = f"{variables['offer_title']} {variables['offer_text']}".lower()
-    product = next((p for p in products if p.lower() in text), label)
+    label = CATEGORY_COPY[variables["category"]][0]
+    product = _offer_product(variables) or label  # the model is told there is none, so it rarely asks
     return {
         "[pct]": f"{_number(variables['discount_pct']):g}",
         "[spend]": f"{_number(variables['min_spend']):g}",
@@ -160,8 +168,9 @@ def build_corpus(offers: pd.DataFrame, copies_per_pair: int, seed: int) -> list[
                     "offer_text": offer.text,
                 }
                 context = offer_context(variables)
+                has_product = _offer_product(variables) is not None
                 for _ in range(copies_per_pair):
-                    corpus.append((context, _sample_copy(rng, segment, channel, offer.min_spend > 0)))
+                    corpus.append((context, _sample_copy(rng, segment, channel, offer.min_spend > 0, has_product)))
     return corpus
 
 
@@ -177,9 +186,10 @@ def synthetic_offers(n_offers: int, seed: int) -> pd.DataFrame:
     return catalogue.table(date.fromisoformat(config.start_date)).to_pandas()
 
 
-def _sample_copy(rng: np.random.Generator, segment: str, channel: str, has_spend: bool) -> str:
+def _sample_copy(rng: np.random.Generator, segment: str, channel: str, has_spend: bool, has_product: bool) -> str:
     def pick(options: Sequence[str]) -> str:
-        return options[rng.integers(len(options))]
+        usable = [o for o in options if has_product or "roduct]" not in o]  # no product: phrases without one
+        return usable[rng.integers(len(usable))]
 
     spend = pick(SPEND_CLAUSES) if has_spend else ""
     copy = {
