@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 
 import numpy as np
@@ -213,7 +213,6 @@ class IndexReport:
     deleted: int = 0
     unchanged: int = 0
     seconds: float = 0.0
-    details: dict = field(default_factory=dict)
 
 
 class OfferRetriever(ABC):

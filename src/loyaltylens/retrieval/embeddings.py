@@ -60,6 +60,16 @@ class TextEmbedder:
         return self._cached_query.cache_info()
 
     def _embed_query(self, text: str) -> np.ndarray:
-        vector = self.embed([text])[0]
+        # One sentence is too little work to split across threads: on the shared 2-core machine one intra-op
+        # thread embeds a query in ~20 ms, two in ~200 ms (they spin against other processes). The previous
+        # count is restored, so batch embedding and other torch models keep theirs.
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            vector = self.embed([text])[0]
+        finally:
+            torch.set_num_threads(threads)
         vector.flags.writeable = False
         return vector

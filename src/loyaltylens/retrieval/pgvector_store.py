@@ -50,6 +50,8 @@ TEXT_SEARCH_CONFIG = "english"
 FILTERED_EF_SEARCH = 400
 # Each list hybrid search fuses is this deep (at least k): RRF needs more than the final k to re-rank.
 HYBRID_DEPTH = 50
+# Loading this many rows into an empty table goes through COPY with the HNSW index built afterwards.
+BULK_LOAD_ROWS = 1000
 
 
 @dataclass(frozen=True)
@@ -206,9 +208,8 @@ class PgVectorRetriever(OfferRetriever):
             with conn.transaction():
                 if gone:
                     conn.execute(sql.SQL("DELETE FROM {} WHERE node_id = ANY(%s)").format(self._table), (gone,))
-                new = [documents[i] for i in to_embed if documents[i].node_id not in stored]
-                if len(new) > 1000 and not stored:
-                    self._copy(conn, new, [vectors[i] for i in to_embed])
+                if len(to_embed) > BULK_LOAD_ROWS and not stored:
+                    self._copy(conn, [documents[i] for i in to_embed], [vectors[i] for i in to_embed])
                 else:
                     self._upsert(conn, [(documents[i], vectors[i]) for i in to_embed])
                 if metadata_only:
