@@ -170,8 +170,9 @@ def main() -> None:
             }
             print(f"trained: {training}", file=sys.stderr)
 
-        server, base = generator_process(model_dir, work / "server.log", SERVED_NAME)
-        with server:
+        server = generator_process(model_dir, work / "server.log", SERVED_NAME)
+        base = server.http_url
+        with server.process:
             backend = OpenAIBackend(f"{base}/openai/v1", SERVED_NAME, timeout_s=30, max_retries=0)
             writer = CopyWriter(backend, prompt, max_retries=2)
             writer.write(*requests[0])  # warm-up

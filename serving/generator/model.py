@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from kserve import InferOutput, InferRequest, InferResponse, Model
 from kserve.errors import InvalidInput
+from kserve.protocol.grpc.grpc_predict_v2_pb2 import InferParameter
 
 from loyaltylens.errors import InvalidInputError
 from loyaltylens.generation.local_model import LocalCopyModel, offer_context
@@ -151,7 +152,8 @@ class GeneratorModel(Model):
         tensor = inputs[0]
         if tensor.datatype != "BYTES":
             raise InvalidInput(f"input '{INPUT_NAME}' must be BYTES, got {tensor.datatype}")
-        prompts = [p.decode() if isinstance(p, bytes) else p for p in np.asarray(tensor.data, dtype=object).ravel()]
+        # as_numpy reads REST JSON data and gRPC raw contents alike
+        prompts = [p.decode() if isinstance(p, bytes) else p for p in tensor.as_numpy().ravel()]
         if not prompts:
             raise InvalidInput(f"input '{INPUT_NAME}' is empty")
         self._check_size(len(prompts))
@@ -164,6 +166,8 @@ class GeneratorModel(Model):
 
 def _temperature(value: object) -> float:
     """The sampling temperature a v1/v2 request asks for in its ``parameters``."""
+    if isinstance(value, InferParameter):  # gRPC: a oneof of typed fields
+        value = getattr(value, value.WhichOneof("parameter_choice") or "", None)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidInput(f"parameters.temperature must be a number, got {value!r}")
     return float(value)

@@ -10,7 +10,7 @@ import pytest
 from loyaltylens.generation.local_model import TEST_CONFIG, synthetic_offers, train_generator
 from loyaltylens.generation.prompts import load_prompt
 from loyaltylens.retrieval.base import OfferHit
-from serving.generator.process import generator_process
+from serving.generator.process import GeneratorServer, generator_process
 
 REPO = Path(__file__).resolve().parents[2]
 PROMPTS = REPO / "prompts"
@@ -53,10 +53,13 @@ def model_dir(catalogue, prompt, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def generator_url(model_dir, tmp_path_factory) -> str:
-    """Base URL of the KServe generator serving ``model_dir``."""
-    server, base_url = generator_process(
-        model_dir, tmp_path_factory.mktemp("generator-logs") / "server.log", SERVED_NAME
-    )
-    with server:
-        yield base_url
+def generator_server(model_dir, tmp_path_factory) -> GeneratorServer:
+    """The KServe generator serving ``model_dir`` (REST and gRPC)."""
+    server = generator_process(model_dir, tmp_path_factory.mktemp("generator-logs") / "server.log", SERVED_NAME)
+    with server.process:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def generator_url(generator_server) -> str:
+    return generator_server.http_url

@@ -6,6 +6,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import numpy as np
 import pytest
 from openai import BadRequestError, NotFoundError, OpenAI
 
@@ -162,3 +163,21 @@ def test_bad_requests_get_4xx_with_a_message(generator_url, messages, method, pa
     assert response.json()
     if message:
         assert message in response.text
+
+
+def test_v2_bytes_over_grpc(generator_server, messages):
+    import asyncio
+
+    from kserve import InferenceGRPCClient, InferInput, InferRequest
+
+    tensor = InferInput("prompt", [1], "BYTES")
+    tensor.set_data_from_numpy(np.array([messages[1]["content"]], dtype=object))
+    request = InferRequest(model_name=SERVED_NAME, infer_inputs=[tensor], parameters={"temperature": 0})
+
+    async def call():
+        async with InferenceGRPCClient(generator_server.grpc_target, retries=0) as client:
+            return await client.infer(request)
+
+    response = asyncio.run(call())
+    (completion,) = response.outputs[0].as_numpy().tolist()
+    parse_copy(completion.decode() if isinstance(completion, bytes) else completion)
