@@ -42,5 +42,7 @@ def test_services_up_writes_the_settings_serves_and_cleans_up(tmp_path: Path) ->
     _, alive = psutil.wait_procs([c for c in children if c.is_running()], timeout=15)
     assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]  # the services stopped with it
 
-    stopped = subprocess.run([sys.executable, "-c", SERVICES, "services", "env"], env=env, capture_output=True, text=True)
+    stopped = subprocess.run(
+        [sys.executable, "-c", SERVICES, "services", "env"], env=env, capture_output=True, text=True
+    )
     assert stopped.returncode == 2 and "no local services are running" in stopped.stderr
