@@ -7,6 +7,8 @@ saves it as an open_clip checkpoint file, and the scorer is built from that file
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -88,3 +90,14 @@ def test_no_images_is_invalid(tiny_clip):
 
     with pytest.raises(InvalidInputError):
         BrandImageScorer(*tiny_clip, GUIDELINES).score([])
+
+
+@pytest.mark.skipif(
+    not os.environ.get("LOYALTYLENS_CLIP_WEIGHTS_PATH"),
+    reason="LOYALTYLENS_CLIP_WEIGHTS_PATH not set (local open_clip ViT-B/32 checkpoint file)",
+)
+def test_vit_b32_from_the_configured_file_ranks_brand_above_noise():
+    scorer = BrandImageScorer.from_settings(Settings())
+    offer = OfferCopy(headline="15% off frozen food", body="Stock up for less.", cta="Activate in the app", tone="warm")
+    scores = scorer.score([render_offer_image(offer, GUIDELINES), noise_image(np.random.default_rng(1))])
+    assert scores[0] > scores[1]

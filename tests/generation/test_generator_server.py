@@ -3,6 +3,7 @@ and bad requests answered with 4xx and a message."""
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -181,3 +182,17 @@ def test_v2_bytes_over_grpc(generator_server, messages):
     response = asyncio.run(call())
     (completion,) = response.outputs[0].as_numpy().tolist()
     parse_copy(completion.decode() if isinstance(completion, bytes) else completion)
+
+
+@pytest.mark.skipif(
+    not os.environ.get("LOYALTYLENS_OPENAI_BASE_URL"),
+    reason="LOYALTYLENS_OPENAI_BASE_URL not set (an external OpenAI-compatible endpoint, e.g. vLLM or OpenAI)",
+)
+def test_openai_backend_against_an_external_endpoint(prompt, offers):
+    from loyaltylens.config import Settings
+    from loyaltylens.generation.backends import backend_from_settings
+    from loyaltylens.generation.guardrails import check_copy
+
+    backend = backend_from_settings(Settings(generator_backend="openai"))
+    result = CopyWriter(backend, prompt, max_retries=2).write(offers[0], "family", "mobile")
+    assert check_copy(result.copy, offer_variables(offers[0], "family", "mobile")) == []
