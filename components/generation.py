@@ -25,13 +25,13 @@ def train_generator(
     from collections import namedtuple
     from pathlib import Path
 
-    from loyaltylens.config import get_settings
+    from loyaltylens.config import task_settings
     from loyaltylens.data import load_table
     from loyaltylens.generation.local_model import GeneratorConfig, train_generator
     from loyaltylens.generation.model_store import generator_registry, register_generator
     from loyaltylens.generation.registry import PromptRegistry
 
-    settings = get_settings()
+    settings = task_settings()
     prompt = PromptRegistry.from_settings(settings).active("offer_copy")
     config = dataclasses.replace(GeneratorConfig(), steps=steps, seed=seed)
     offers = load_table(Path(dataset.path), "offers")

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     max_epochs: int = Field(default=30, ge=1, description="Training epochs at most (early stopping ends sooner).")
     gate_min_auc: float = Field(default=0.80, ge=0.0, le=1.0, description="Gate: the candidate's AUC at least this.")
     gate_max_ece: float = Field(default=0.03, ge=0.0, le=1.0, description="Gate: the candidate's ECE at most this.")
+    generator_train_steps: int = Field(
+        default=600, ge=1, description="Optimiser steps of the local copy generator in the training pipeline."
+    )
     gate_max_baseline_auc_gap: float = Field(
         default=0.01, ge=0.0, description="Gate: the candidate may trail the best baseline's AUC by this much."
     )

@@ -6,10 +6,13 @@ import pytest
 import yaml
 from kfp import local
 
+from loyaltylens.config import get_settings
 from loyaltylens.data import GeneratorConfig, generate_dataset, load_table
 from loyaltylens.data.io import table_path
+from loyaltylens.decision.chain import build_decision_chain
+from loyaltylens.decision.cli import scorer_for
 from loyaltylens.features.store import FeatureStore
-from loyaltylens.config import get_settings
+from loyaltylens.generation.model_store import generator_registry
 from loyaltylens.kfp_runner.platform import (
     CONFIG_MAP,
     CONFIG_MAP_KEYS,
@@ -28,7 +31,7 @@ from loyaltylens.kfp_runner.runner import (
 from loyaltylens.propensity.registry import ModelRegistry
 
 # Small enough to run the whole pipeline in well under a minute on 2 cores.
-TINY = {"n_customers": 1500, "n_days": 150, "max_epochs": 2}
+TINY = {"n_customers": 1500, "n_days": 150, "max_epochs": 2, "generator_train_steps": 30}
 PERMISSIVE_GATE = {"gate_min_auc": 0.5, "gate_max_ece": 0.5, "gate_max_baseline_auc_gap": 1.0}
 
 
@@ -75,7 +78,7 @@ def test_compiled_pipeline_gates_registration(tmp_path: Path):
     assert images == {"ghcr.io/loyaltylens/loyaltylens-train:0.1.0"}
 
 
-def test_pipeline_registers_a_challenger(isolated_settings):
+def test_pipeline_registers_a_challenger_and_fills_what_the_decision_chain_reads(isolated_settings):
     run_local("training", {**TINY, **PERMISSIVE_GATE}, isolated_settings)
 
     versions = ModelRegistry.from_settings(isolated_settings).list_versions()
@@ -86,6 +89,16 @@ def test_pipeline_registers_a_challenger(isolated_settings):
     assert {"model.pt", "feature_contract.json", "model_card.md", "propensity.mar"} <= {
         p.name for p in model_dir.iterdir()
     }
+
+    # The offer index and the copy generator the same run built are what run_for_customer uses.
+    assert ModelRegistry.from_settings(isolated_settings).ensure_champion() == 1
+    assert generator_registry(isolated_settings).ensure_champion() == 1
+    everyone = isolated_settings.model_copy(update={"propensity_threshold": 0.0})
+    chain = build_decision_chain(everyone, scorer_for(everyone, None, None))
+    customer = int(store.get_online_frame()["customer_id"].iloc[0])
+    decision = chain.run_for_customer(customer)
+    assert decision.retriever == "pgvector" and decision.offers and decision.copy is not None
+    assert decision.generator.startswith("local:")  # the copy writer over the generator the run trained
 
 
 def test_failed_gate_registers_nothing_and_says_why(isolated_settings):

