@@ -153,7 +153,9 @@ class KServeDeployer:
         if self._api is None:
             from kubernetes import client, config
 
-            config.load_kube_config()  # the standard chain: $KUBECONFIG, ~/.kube/config
+            # The same chain ($KUBECONFIG, then ~/.kube/config), read now: the client's own default is the
+            # value $KUBECONFIG had when `kubernetes.config` was first imported.
+            config.load_kube_config(config_file=str(kubeconfig_path() or KUBECONFIG_DEFAULT.expanduser()))
             self._api = client.CustomObjectsApi()
         return self._api
 
