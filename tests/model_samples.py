@@ -39,9 +39,7 @@ def export_untrained_model(
     answers still differ from row to row; ``pairs`` gives it the (customer, offer) pair contract."""
     contract = (FeatureContract.for_pairs if pairs else FeatureContract.from_definitions)(feature_version)
     torch.manual_seed(seed)
-    model = TabTransformer(
-        PropensityConfig(contract.numeric_index, contract.categorical_index, contract.cardinalities)
-    )
+    model = TabTransformer(PropensityConfig(contract.numeric_index, contract.categorical_index, contract.cardinalities))
     rows = torch.from_numpy(random_feature_rows(contract, 512, seed=seed + 1))
     numeric = torch.log1p(rows[:, contract.numeric_index])
     model.set_normalization(numeric.mean(0), numeric.std(0))

@@ -67,7 +67,9 @@ class Settings(BaseSettings):
     gate_min_auc: float = Field(
         default=0.65, ge=0.0, le=1.0, description="Gate: the candidate's validation AUC at least this."
     )
-    gate_max_ece: float = Field(default=0.03, ge=0.0, le=1.0, description="Gate: the candidate's validation ECE at most this.")
+    gate_max_ece: float = Field(
+        default=0.03, ge=0.0, le=1.0, description="Gate: the candidate's validation ECE at most this."
+    )
     gate_max_baseline_auc_gap: float = Field(
         default=0.01, ge=0.0, description="Gate: the candidate may trail the best baseline's AUC by this much."
     )

@@ -1,13 +1,10 @@
 """Point-in-time features: agreement with the simulator, no future leakage, defaults, labels, learnability."""
 
-import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -16,7 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from loyaltylens.data import load_table, read_manifest
-from loyaltylens.data.schema import OFFER_CHANNELS, schema_of, table_relpath
+from loyaltylens.data.schema import OFFER_CHANNELS
 from loyaltylens.features.compute import (
     FEATURE_EXPRESSIONS,
     TRAINING_COLUMNS,
@@ -35,31 +32,9 @@ from loyaltylens.features.definitions import (
 from loyaltylens.features.store import FeatureStore, VersionInfo
 from loyaltylens.groundtruth import attach_true_propensity
 from loyaltylens.vocabulary import PRODUCT_CATEGORIES
+from tests.features.planting import append_rows, purchase
 
 AS_OF = as_of_timestamp("2026-06-01")
-
-
-@pytest.fixture
-def dataset_copy(dataset_dir: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(dataset_dir, tmp_path / "copy"))
-
-
-def _append(dataset: Path, table: str, rows: dict) -> None:
-    path = dataset / table_relpath(table)
-    extra = pa.Table.from_pydict(rows, schema=schema_of(table))
-    pq.write_table(pa.concat_tables([pq.read_table(path), extra]), path)
-
-
-def _purchase(customer_id: int, ts: datetime, amount: float = 40.0, category: str = "baby") -> dict:
-    return {
-        "txn_id": [10**9 + int(ts.timestamp())],
-        "customer_id": [customer_id],
-        "ts": [ts],
-        "amount": [amount],
-        "category": [category],
-        "channel": ["web"],
-        "offer_id": [None],
-    }
 
 
 def _offer_events(customer_id: int, ts: datetime) -> dict:
@@ -127,9 +102,9 @@ def test_simulator_propensity_is_not_a_function_of_these_features(dataset_dir: P
 def test_planted_future_events_do_not_change_features(dataset_dir: Path, dataset_copy: Path) -> None:
     before = compute_features(connect(dataset_dir), AS_OF)
     customer = int(before["customer_id"].iloc[10])
-    _append(dataset_copy, "transactions", _purchase(customer, AS_OF))  # exactly at as-of: not before it
-    _append(dataset_copy, "transactions", _purchase(customer, AS_OF + timedelta(days=3)))
-    _append(dataset_copy, "offer_events", _offer_events(customer, AS_OF))
+    append_rows(dataset_copy, "transactions", purchase(customer, AS_OF))  # exactly at as-of: not before it
+    append_rows(dataset_copy, "transactions", purchase(customer, AS_OF + timedelta(days=3)))
+    append_rows(dataset_copy, "offer_events", _offer_events(customer, AS_OF))
     after = compute_features(connect(dataset_copy), AS_OF)
     pd.testing.assert_frame_equal(before, after)
 
@@ -137,8 +112,8 @@ def test_planted_future_events_do_not_change_features(dataset_dir: Path, dataset
 def test_event_just_before_as_of_changes_features(dataset_dir: Path, dataset_copy: Path) -> None:
     before = compute_features(connect(dataset_dir), AS_OF).set_index("customer_id")
     customer = int(before.index[10])
-    _append(dataset_copy, "transactions", _purchase(customer, AS_OF - timedelta(seconds=1), amount=40.0))
-    _append(dataset_copy, "offer_events", _offer_events(customer, AS_OF - timedelta(hours=3)))
+    append_rows(dataset_copy, "transactions", purchase(customer, AS_OF - timedelta(seconds=1), amount=40.0))
+    append_rows(dataset_copy, "offer_events", _offer_events(customer, AS_OF - timedelta(hours=3)))
     after = compute_features(connect(dataset_copy), AS_OF).set_index("customer_id")
 
     changed = after.loc[customer]
@@ -153,7 +128,7 @@ def test_event_just_before_as_of_changes_features(dataset_dir: Path, dataset_cop
 def test_customer_without_events_gets_defaults(dataset_copy: Path) -> None:
     customers = load_table(dataset_copy, "customers")
     newcomer = int(customers["customer_id"].max()) + 1
-    _append(
+    append_rows(
         dataset_copy,
         "customers",
         {
@@ -166,13 +141,7 @@ def test_customer_without_events_gets_defaults(dataset_copy: Path) -> None:
     )
     row = compute_features(connect(dataset_copy), AS_OF).set_index("customer_id").loc[newcomer]
     assert row["recency_days"] == RECENCY_CAP_DAYS and row["days_since_last_redemption"] == RECENCY_CAP_DAYS
-    assert (
-        row["frequency_30d"]
-        == row["monetary_90d"]
-        == row["avg_basket_90d"]
-        == row["offers_received_180d"]
-        == 0
-    )
+    assert row["frequency_30d"] == row["monetary_90d"] == row["avg_basket_90d"] == row["offers_received_180d"] == 0
     assert row["offer_redemption_rate"] == pytest.approx(REDEMPTION_RATE_PRIOR)
     assert row["engagement_score"] == pytest.approx(OPEN_RATE_PRIOR)
     assert row["favorite_category"] == 0 and row["tenure_days"] == 10

@@ -1,17 +1,13 @@
 """Offer-aware pair features: point in time, hand-checked affinities, one call for many pairs, labels per offer."""
 
-import shutil
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from loyaltylens.data import load_table
-from loyaltylens.data.schema import schema_of, table_relpath
 from loyaltylens.errors import NotFoundError
 from loyaltylens.features.compute import as_of_timestamp, connect, snapshot_dates
 from loyaltylens.features.definitions import PAIR_FEATURE_NAMES, PAIR_FEATURES, RECENCY_CAP_DAYS
@@ -22,6 +18,7 @@ from loyaltylens.features.pairs import (
     compute_pair_training_frame,
 )
 from loyaltylens.vocabulary import validate_matrix
+from tests.features.planting import append_rows, purchase
 
 AS_OF = as_of_timestamp("2026-06-01")
 
@@ -29,29 +26,6 @@ AS_OF = as_of_timestamp("2026-06-01")
 @pytest.fixture(scope="module")
 def index(dataset_dir: Path):
     return build_pair_index(connect(dataset_dir), AS_OF)
-
-
-@pytest.fixture
-def dataset_copy(dataset_dir: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(dataset_dir, tmp_path / "copy"))
-
-
-def _append(dataset: Path, table: str, rows: dict) -> None:
-    path = dataset / table_relpath(table)
-    extra = pa.Table.from_pydict(rows, schema=schema_of(table))
-    pq.write_table(pa.concat_tables([pq.read_table(path), extra]), path)
-
-
-def _purchase(customer_id: int, ts: datetime, category: str) -> dict:
-    return {
-        "txn_id": [10**9 + int(ts.timestamp())],
-        "customer_id": [customer_id],
-        "ts": [ts],
-        "amount": [30.0],
-        "category": [category],
-        "channel": ["web"],
-        "offer_id": [None],
-    }
 
 
 def _all_pairs(index, customers: int = 50) -> pd.DataFrame:
@@ -104,9 +78,15 @@ def test_planted_future_events_do_not_change_pair_features(dataset_dir: Path, da
     pairs = _all_pairs(index, customers=5)
     customer = int(pairs["customer_id"].iloc[0])
     offer = load_table(dataset_dir, "offers").iloc[0]
-    _append(dataset_copy, "transactions", _purchase(customer, AS_OF, offer["category"]))  # at as-of: not before
-    _append(dataset_copy, "transactions", _purchase(customer, AS_OF + timedelta(days=3), offer["category"]))
-    _append(
+    append_rows(
+        dataset_copy, "transactions", purchase(customer, AS_OF, amount=30.0, category=offer["category"])
+    )  # at as-of: not before
+    append_rows(
+        dataset_copy,
+        "transactions",
+        purchase(customer, AS_OF + timedelta(days=3), amount=30.0, category=offer["category"]),
+    )
+    append_rows(
         dataset_copy,
         "offer_events",
         {
@@ -122,10 +102,16 @@ def test_planted_future_events_do_not_change_pair_features(dataset_dir: Path, da
     pd.testing.assert_frame_equal(before, after)
 
 
-def test_a_purchase_just_before_as_of_changes_the_category_features(dataset_dir: Path, dataset_copy: Path, index) -> None:
+def test_a_purchase_just_before_as_of_changes_the_category_features(
+    dataset_dir: Path, dataset_copy: Path, index
+) -> None:
     offer = load_table(dataset_dir, "offers").iloc[0]
     customer = int(index.customer_ids[3])
-    _append(dataset_copy, "transactions", _purchase(customer, AS_OF - timedelta(hours=12), offer["category"]))
+    append_rows(
+        dataset_copy,
+        "transactions",
+        purchase(customer, AS_OF - timedelta(hours=12), amount=30.0, category=offer["category"]),
+    )
     pairs = pd.DataFrame({"customer_id": [customer], "offer_id": [int(offer["offer_id"])]})
     before = compute_pair_features(connect(dataset_dir), AS_OF, pairs).iloc[0]
     after = compute_pair_features(connect(dataset_copy), AS_OF, pairs).iloc[0]

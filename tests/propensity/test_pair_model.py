@@ -16,12 +16,11 @@ from loyaltylens.features.definitions import OFFER_CHANNELS
 from loyaltylens.propensity.contract import FeatureContract
 from loyaltylens.propensity.export import PARITY_TOLERANCE, export_model, export_onnx, load_model_dir
 from loyaltylens.propensity.frame import feature_matrix
+from loyaltylens.propensity.metrics import expected_calibration_error
 from loyaltylens.propensity.rolling import TABTRANSFORMER, rolling_origin
 from loyaltylens.propensity.train import TrainConfig, train_propensity
 from loyaltylens.propensity.uncertainty import bootstrap_auc, ece_noise_floor
-from loyaltylens.propensity.metrics import expected_calibration_error
 from loyaltylens.vocabulary import PRODUCT_CATEGORIES
-
 
 PAIR_CONFIG = TrainConfig(max_epochs=4, patience=2, seed=7, num_threads=1)
 PAIRS = FeatureContract.for_pairs()
@@ -51,7 +50,9 @@ def synthetic_pair_frame(make_frame, n_customers: int = 1000, n_snapshots: int =
         "category_redemption_rate": rng.beta(1, 15, n),
     }
     logit = np.log(frame["true_propensity"] / (1 - frame["true_propensity"])) - 2.0
-    logit += 0.06 * (pair["discount_pct"] - 20) + 1.5 * (channel_match - 0.5) + 6.0 * (pair["category_share_365d"] - 0.15)
+    logit += (
+        0.06 * (pair["discount_pct"] - 20) + 1.5 * (channel_match - 0.5) + 6.0 * (pair["category_share_365d"] - 0.15)
+    )
     p = 1 / (1 + np.exp(-logit))
     return frame.assign(**pair, label=(rng.random(n) < p).astype(np.int64), true_propensity=p)
 

@@ -28,8 +28,9 @@ FATIGUE_HALF_LIFE_DAYS = 21.0
 OPT_OUT_INTERCEPT = -5.6  # logit of opting out of offers after one send to a rested, average customer
 
 # Economics of one send, in EUR: the retailer earns GROSS_MARGIN of a basket; a redemption costs the
-# discount on the offer's category in the redeemed basket plus the offer's bonus points; every send costs SEND_COST_EUR; a customer
-# who opts out is worth OPT_OUT_LOSS_BASKETS baskets of margin less (the future offers they will not get).
+# discount on the offer's category in the redeemed basket plus the offer's bonus points; every send costs
+# SEND_COST_EUR; a customer who opts out is worth OPT_OUT_LOSS_BASKETS baskets of margin less (the future
+# offers they will not get).
 GROSS_MARGIN = 0.30
 DISCOUNTED_SHARE = 0.4  # share of a redeemed basket in the offer's category, which the discount applies to
 POINT_VALUE_EUR = 0.01
@@ -90,7 +91,6 @@ def calendar_factors(start_date: date, n_days: int) -> np.ndarray:
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
-
 
 
 def fatigue_decay(days: float) -> float:

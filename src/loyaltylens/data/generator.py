@@ -78,8 +78,7 @@ class GeneratorConfig:
         shortest = self.campaign_every_days + self.label_window_days
         if self.n_days < shortest:
             raise InvalidInputError(
-                f"n_days={self.n_days} leaves no room for a campaign and its label window "
-                f"(need >= {shortest})"
+                f"n_days={self.n_days} leaves no room for a campaign and its label window (need >= {shortest})"
             )
 
     @property
@@ -142,9 +141,7 @@ def generate_customers(config: GeneratorConfig) -> pd.DataFrame:
     return population.customers_table(config.start).to_pandas(date_as_object=False)
 
 
-def generate_dataset(
-    config: GeneratorConfig, out_dir: Path, progress: ProgressCallback | None = None
-) -> DatasetInfo:
+def generate_dataset(config: GeneratorConfig, out_dir: Path, progress: ProgressCallback | None = None) -> DatasetInfo:
     """Simulate ``config`` and write the dataset to ``out_dir`` (replacing an older one there).
 
     Args:
@@ -286,14 +283,10 @@ def _manifest(config: GeneratorConfig, dataset_dir: Path, summary: dict, seconds
         "period": {
             "start_date": config.start.isoformat(),
             "end_date": config.end.isoformat(),  # exclusive
-            "campaign_dates": [
-                (config.start + timedelta(days=int(d))).isoformat() for d in campaign_days(config)
-            ],
+            "campaign_dates": [(config.start + timedelta(days=int(d))).isoformat() for d in campaign_days(config)],
         },
         "row_counts": summary["row_counts"],
-        "schemas": {
-            name: schema_to_dict(schema) for name, schema in {**TABLE_SCHEMAS, **TRUTH_SCHEMAS}.items()
-        },
+        "schemas": {name: schema_to_dict(schema) for name, schema in {**TABLE_SCHEMAS, **TRUTH_SCHEMAS}.items()},
         "content_hash": content_hash(dataset_dir),
         "truth_summary": summary["truth_summary"],
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),

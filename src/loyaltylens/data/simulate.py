@@ -42,9 +42,7 @@ if TYPE_CHECKING:
 DAY = 86_400  # seconds; all times inside the simulation are integer seconds since the start date
 PREFERRED_CHANNEL_SHARE = 0.8  # share of a customer's purchases on their preferred channel
 MOBILE = CHANNELS.index("mobile")
-SENT, OPENED, REDEEMED, UNSUBSCRIBED = (
-    EVENT_TYPES.index(e) for e in ("sent", "opened", "redeemed", "unsubscribed")
-)
+SENT, OPENED, REDEEMED, UNSUBSCRIBED = (EVENT_TYPES.index(e) for e in ("sent", "opened", "redeemed", "unsubscribed"))
 UNSUBSCRIBE_DELAY_SECONDS = 2 * 3600  # an opt-out follows the send it answers
 
 
@@ -248,9 +246,7 @@ def simulate_chunk(
     assignment_id = first_assignment_id + np.arange(len(assignments.customer), dtype=np.int64)
     redemptions = _redemption_purchases(pop, offers, assignments)
     timestamps = _Timestamps(start_epoch_second)
-    pair_truth = (
-        pa.concat_tables(pair_tables) if pair_tables else TRUTH_SCHEMAS["pair_truth"].empty_table()
-    )
+    pair_truth = pa.concat_tables(pair_tables) if pair_tables else TRUTH_SCHEMAS["pair_truth"].empty_table()
     return ChunkTables(
         transactions=_transactions_table(pop, baseline.purchases, redemptions, first_txn_id, timestamps),
         campaigns=_campaigns_table(pop, offers, assignments, assignment_id, timestamps),
@@ -449,9 +445,7 @@ def _redemption_purchases(pop: Population, offers: OfferCatalogue, assignments: 
         second=assignments.redemption_second[realised],
         amount=assignments.redemption_amount[realised],
         category=offers.category[offer],
-        channel=np.where(
-            offer_channel == OFFER_CHANNELS.index("any"), pop.channel_preference[customer], offer_channel
-        ),
+        channel=np.where(offer_channel == OFFER_CHANNELS.index("any"), pop.channel_preference[customer], offer_channel),
         offer_id=offers.offer_id[offer],
     )
 
@@ -460,10 +454,7 @@ def _transactions_table(
     pop: Population, baseline: Purchases, redemptions: Purchases, first_txn_id: int, timestamps: _Timestamps
 ) -> pa.Table:
     purchases = Purchases(
-        *(
-            np.concatenate([getattr(baseline, f.name), getattr(redemptions, f.name)])
-            for f in fields(Purchases)
-        )
+        *(np.concatenate([getattr(baseline, f.name), getattr(redemptions, f.name)]) for f in fields(Purchases))
     )
     order = np.lexsort((purchases.customer, purchases.second))  # by time, then customer
     offer_id = purchases.offer_id[order]

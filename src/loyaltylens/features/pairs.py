@@ -179,9 +179,7 @@ def build_pair_index(con: duckdb.DuckDBPyConnection, as_of: datetime) -> PairFea
     )
 
 
-def compute_pair_features(
-    con: duckdb.DuckDBPyConnection, as_of: datetime, pairs: pd.DataFrame
-) -> pd.DataFrame:
+def compute_pair_features(con: duckdb.DuckDBPyConnection, as_of: datetime, pairs: pd.DataFrame) -> pd.DataFrame:
     """``pairs`` (``customer_id``, ``offer_id`` and any other columns) with ``PAIR_FEATURE_NAMES`` appended.
 
     Raises:
@@ -252,4 +250,3 @@ def _affinity_columns(
     channel_match = np.where(offer_channel == OFFER_CHANNEL_ANY, 0.5, same.astype(np.float64))
     ratio = np.divide(min_spend, avg_basket, out=np.full(len(min_spend), MIN_SPEND_RATIO_CAP), where=avg_basket > 0)
     return {"channel_match": channel_match, "min_spend_ratio": np.minimum(ratio, MIN_SPEND_RATIO_CAP)}
-

@@ -40,9 +40,7 @@ def export_model(
         with torch.no_grad():
             diff = (scripted(parity_rows) - model(parity_rows)).abs().max().item()
         if diff > PARITY_TOLERANCE:
-            raise LoyaltyLensError(
-                f"TorchScript parity check failed: max abs diff {diff:.2e} > {PARITY_TOLERANCE}"
-            )
+            raise LoyaltyLensError(f"TorchScript parity check failed: max abs diff {diff:.2e} > {PARITY_TOLERANCE}")
     scripted.save(str(out_dir / MODEL_FILENAME))
     contract.save(out_dir / CONTRACT_FILENAME)
     return out_dir

@@ -90,9 +90,7 @@ def validate_training_frame(frame: pd.DataFrame, contract: FeatureContract | Non
         raise DataValidationError(f"column '{LABEL_COLUMN}' must hold only 0 and 1")
     treated = frame[frame[TREATED_COLUMN].astype(bool)]
     if treated.empty:
-        raise DataValidationError(
-            f"no row has {TREATED_COLUMN}=1: labels are only meaningful where an offer was sent"
-        )
+        raise DataValidationError(f"no row has {TREATED_COLUMN}=1: labels are only meaningful where an offer was sent")
     classes = treated[LABEL_COLUMN].unique()
     if len(classes) < 2:
         raise DataValidationError(
@@ -134,8 +132,7 @@ def temporal_split(
     for name, part in split.parts().items():
         if len(part) < config.min_rows_per_split:
             raise DataValidationError(
-                f"{name} split has {len(part)} treated rows, "
-                f"fewer than the minimum of {config.min_rows_per_split}"
+                f"{name} split has {len(part)} treated rows, fewer than the minimum of {config.min_rows_per_split}"
             )
         if part[LABEL_COLUMN].nunique() < 2:
             raise DataValidationError(f"{name} split holds a single label class; AUC is undefined there")

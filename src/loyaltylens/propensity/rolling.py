@@ -39,7 +39,7 @@ class Fold:
 
 
 def rolling_origin(
-    frame: pd.DataFrame, contract: FeatureContract, config: TrainConfig = TrainConfig(), n_folds: int = 3
+    frame: pd.DataFrame, contract: FeatureContract, config: TrainConfig | None = None, n_folds: int = 3
 ) -> list[Fold]:
     """Train and score every model at each of the last ``n_folds`` as-of snapshots of ``frame``.
 
@@ -52,6 +52,7 @@ def rolling_origin(
         raise DataValidationError(
             f"rolling origin over {n_folds} test campaigns needs at least {n_folds + 2} snapshots, got {len(dates)}"
         )
+    config = config or TrainConfig()
     fold_config = dataclasses.replace(config, split=SplitConfig(n_test_snapshots=1, n_val_snapshots=1))
     folds = []
     for test_as_of in dates[-n_folds:]:
