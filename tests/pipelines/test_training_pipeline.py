@@ -26,13 +26,14 @@ def reset_kfp_local():
 def test_compiled_yaml_is_current(tmp_path: Path):
     fresh = compile_pipeline("training", tmp_path / "training.yaml")
     committed = load_pipeline("training").COMPILED
-    assert yaml.safe_load(fresh.read_text()) == yaml.safe_load(committed.read_text()), (
+    # Two documents: the pipeline spec, then the kfp-kubernetes platform spec.
+    assert list(yaml.safe_load_all(fresh.read_text())) == list(yaml.safe_load_all(committed.read_text())), (
         "pipelines/training.yaml is stale: run `loyaltylens pipeline compile`"
     )
 
 
 def test_compiled_pipeline_gates_registration(tmp_path: Path):
-    spec = yaml.safe_load(load_pipeline("training").COMPILED.read_text())
+    spec = next(yaml.safe_load_all(load_pipeline("training").COMPILED.read_text()))
     tasks = spec["root"]["dag"]["tasks"]
     assert {
         "load-data",
