@@ -33,6 +33,8 @@ bench: $(INSTALLED)
 	$(BIN)/python -m benchmarks.feature_lookup
 	$(BIN)/python -m benchmarks.training
 	$(BIN)/python -m benchmarks.serving
+	$(BIN)/python -m benchmarks.retrieval
+	$(BIN)/python -m benchmarks.generation
 
 compile: $(INSTALLED)
 	$(BIN)/loyaltylens pipeline compile

@@ -1,4 +1,5 @@
-"""The training pipeline: data → validation → features → train → evaluate → (gate) → register; + TorchServe export.
+"""The training pipeline: data → validation → features → train → evaluate → (gate) → register; + TorchServe export;
+and from the same dataset, the offer catalog's retrieval index and the local copy generator.
 
 Run locally: ``loyaltylens pipeline run training`` (kfp.local); on a cluster: ``--host URL``.
 Compile: ``python -m pipelines.training`` (writes training.yaml beside this file; a test checks it is current).
@@ -12,6 +13,8 @@ from kfp import compiler, dsl
 
 from components.data import load_data, validate_data
 from components.features import build_features
+from components.generation import train_generator
+from components.retrieval import index_offers
 from components.training import (
     evaluate_model,
     export_torchserve,
@@ -38,11 +41,16 @@ def pipeline(
     gate_min_auc: float = setting_default("gate_min_auc"),
     gate_max_ece: float = setting_default("gate_max_ece"),
     gate_max_baseline_auc_gap: float = setting_default("gate_max_baseline_auc_gap"),
+    generator_train_steps: int = setting_default("generator_train_steps"),
 ):
     data = on_cluster(load_data(source=source, n_customers=n_customers, n_days=n_days, seed=seed))
     validation = on_cluster(validate_data(dataset=data.outputs["dataset"]))
     features = on_cluster(
         build_features(dataset=data.outputs["dataset"], label_window_days=label_window_days).after(validation)
+    )
+    on_cluster(index_offers(dataset=data.outputs["dataset"]).after(validation))
+    on_cluster(
+        train_generator(dataset=data.outputs["dataset"], steps=generator_train_steps, seed=seed).after(validation)
     )
     training = on_cluster(
         train_model(

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from loyaltylens.data.cli import app as data_app
 from loyaltylens.decision.cli import app as offers_app
+from loyaltylens.deploy.cli import app as deploy_app
 from loyaltylens.errors import LoyaltyLensError
 from loyaltylens.features.cli import app as features_app
 from loyaltylens.generation.cli import app as prompt_app
@@ -38,6 +39,8 @@ app.add_typer(
 app.add_typer(pipeline_app, name="pipeline", help="Compile and run the KFP pipelines (locally or on a host).")
 app.add_typer(offers_app, name="offers", help="Decide and write offers for customers.")
 app.add_typer(prompt_app, name="prompt", help="Versioned prompts: list, show, diff, activate, roll back.")
+# No name: deploy, status, invoke and teardown are top-level commands (--spec FILE --target kserve|sagemaker|vertex).
+app.add_typer(deploy_app)
 app.command("run", help="The main job: data -> training pipeline -> propensity server -> offers.")(
     run_main_job
 )

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     gate_max_ece: float = Field(
         default=0.03, ge=0.0, le=1.0, description="Gate: the candidate's validation ECE at most this."
     )
+    generator_train_steps: int = Field(
+        default=600, ge=1, description="Optimiser steps of the local copy generator in the training pipeline."
+    )
     gate_max_baseline_auc_gap: float = Field(
         default=0.01, ge=0.0, description="Gate: the candidate may trail the best baseline's AUC by this much."
     )
@@ -87,9 +90,10 @@ class Settings(BaseSettings):
     offers_table: str = Field(default="offers", description="Offer index name (Postgres table data_<name>).")
     weaviate_url: str | None = Field(default=None, description="Weaviate REST URL, e.g. http://127.0.0.1:8080.")
     weaviate_grpc_port: int = Field(default=50051, description="Weaviate gRPC port (on the REST URL's host).")
-    # pgvector's defaults (m 16, ef_construction 64) with a wider search beam: recall@10 >= 0.99 at 100k offers.
-    hnsw_m: int = Field(default=16, ge=2, le=100, description="HNSW graph degree.")
-    hnsw_ef_construction: int = Field(default=64, ge=4, le=1000, description="HNSW build beam width.")
+    # A denser graph than pgvector's defaults (m 16, ef_construction 64) buys recall at the same search beam;
+    # benchmarks/retrieval.py measures recall@10 and latency at 100k offers for several ef_search values.
+    hnsw_m: int = Field(default=24, ge=2, le=100, description="HNSW graph degree.")
+    hnsw_ef_construction: int = Field(default=128, ge=4, le=1000, description="HNSW build beam width.")
     hnsw_ef_search: int = Field(default=100, ge=1, le=1000, description="HNSW query beam width.")
     query_cache_size: int = Field(default=4096, ge=0, description="Query embeddings kept in memory (LRU).")
     # --- generation (offer copy) ---

@@ -34,3 +34,7 @@ class UnknownVersionError(NotFoundError):
 
 class DataValidationError(LoyaltyLensError):
     """A dataset or feature version breaks its schema or value ranges; nothing downstream may use it."""
+
+
+class ServiceUnavailableError(LoyaltyLensError):
+    """A backing service (Postgres, Weaviate, ...) cannot be reached within its timeout."""

@@ -22,13 +22,15 @@ def run_main_job(
     show: Annotated[int, typer.Option(help="Customers to print offers for.")] = 6,
     max_epochs: Annotated[int | None, typer.Option(help="Training epochs at most (default: settings).")] = None,
 ) -> None:
-    """Generate data → run the training pipeline with kfp.local → start the KServe servers → offers."""
+    """Generate data → run the training pipeline with kfp.local (features, propensity model, offer index, copy
+    generator) → start the KServe servers → offers."""
     import numpy as np
 
     from loyaltylens.decision.chain import build_decision_chain
     from loyaltylens.decision.cli import print_decisions
     from loyaltylens.decision.scorers import KServeV2Scorer
     from loyaltylens.features.store import FeatureStore
+    from loyaltylens.generation.model_store import generator_registry
     from loyaltylens.kfp_runner.cli import run_pipeline
     from loyaltylens.kfp_runner.runner import arguments_from_settings
     from loyaltylens.local.stack import start_propensity_stack
@@ -46,9 +48,10 @@ def run_main_job(
     run = run_pipeline("training", arguments, settings)
     console.print(f"pipeline finished in {run.seconds:.1f}s; artifacts under {run.pipeline_root}")
     registry = ModelRegistry.from_settings(settings)
-    promoted = registry.ensure_champion()
-    if promoted is not None:
-        console.print(f"no champion yet: promoted challenger v{promoted} to champion")
+    for model_registry in (registry, generator_registry(settings)):
+        promoted = model_registry.ensure_champion()
+        if promoted is not None:
+            console.print(f"{model_registry.model_name}: no champion yet, promoted challenger v{promoted}")
     console.print(versions_table(registry.list_versions()))
 
     console.rule("[bold]3/4 KServe servers (predictor + feature transformer, loopback)")
@@ -57,11 +60,11 @@ def run_main_job(
         console.print(f"predictor   {stack.predictor.http_url}  (gRPC {stack.predictor.grpc_target})")
         console.print(f"transformer {stack.transformer.http_url}  (calls the predictor over gRPC v2)")
         console.rule("[bold]4/4 offers via run_for_customer (propensity from the KServe predictor)")
-        chain = build_decision_chain(settings, KServeV2Scorer(stack.predictor.http_url, stack.model_name), dataset_dir)
+        chain = build_decision_chain(settings, KServeV2Scorer(stack.predictor.http_url, stack.model_name))
         online = store.describe("latest")
         rng = np.random.default_rng(settings.seed)
         ids = sorted(int(c) for c in rng.choice(np.arange(1, online.online_rows + 1), size=show, replace=False))
-        chain.run_for_customer(ids[0])  # warm-up: first call loads MiniLM and the online table
+        chain.run_for_customer(ids[0])  # warm-up: the first call loads MiniLM, the generator and the online table
         print_decisions([chain.run_for_customer(c) for c in ids])
         _check_transformer(stack, ids, chain)
     console.print(

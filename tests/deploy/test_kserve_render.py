@@ -98,13 +98,18 @@ class _KubeHandler(BaseHTTPRequestHandler):
         objects = self.server.objects
         name = path.removeprefix(COLLECTION + "/") if path.startswith(COLLECTION + "/") else None
         if method == "POST" and path == COLLECTION:
-            objects[body["metadata"]["name"]] = body | {"status": {"url": "http://isvc.example"}}
-            return self._answer(201, objects[body["metadata"]["name"]])
+            metadata = body["metadata"] | {"resourceVersion": "1"}
+            objects[metadata["name"]] = body | {"metadata": metadata, "status": {"url": "http://isvc.example"}}
+            return self._answer(201, objects[metadata["name"]])
         if name in objects:
             if method == "GET":
                 return self._answer(200, objects[name])
-            if method == "PATCH":
-                objects[name] = objects[name] | {"spec": body["spec"]}
+            if method == "PUT":
+                current = objects[name]["metadata"]["resourceVersion"]
+                if body["metadata"].get("resourceVersion") != current:  # optimistic concurrency, as the API server
+                    return self._answer(409, {"kind": "Status", "code": 409, "reason": "Conflict"})
+                metadata = body["metadata"] | {"resourceVersion": str(int(current) + 1)}
+                objects[name] = body | {"metadata": metadata, "status": objects[name]["status"]}
                 return self._answer(200, objects[name])
             if method == "DELETE":
                 del objects[name]
@@ -117,8 +122,8 @@ class _KubeHandler(BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802
         self._serve("POST")
 
-    def do_PATCH(self):  # noqa: N802
-        self._serve("PATCH")
+    def do_PUT(self):  # noqa: N802
+        self._serve("PUT")
 
     def do_DELETE(self):  # noqa: N802
         self._serve("DELETE")
@@ -144,26 +149,26 @@ def fake_cluster(tmp_path, monkeypatch):
     server.server_close()
 
 
-def test_apply_creates_then_patches_then_deletes(fake_cluster):
+def test_apply_creates_replaces_promotes_and_deletes(fake_cluster):
     spec = load_spec(SPECS / "propensity.yaml")
     assert kubeconfig_path() is not None
-    deployer = KServeDeployer(spec)
-    deployer.deploy()
+    KServeDeployer(spec).deploy()
     canary = KServeDeployer(spec.with_artifact("models:/loyaltylens-propensity/7"))
     canary.deploy()
 
     methods = [(m, p.rsplit("/", 1)[-1]) for m, p, _ in fake_cluster.requests]
-    assert methods == [
-        ("GET", spec.name),
-        ("POST", "inferenceservices"),
-        ("GET", spec.name),
-        ("PATCH", spec.name),
-    ]
-    created, patched = fake_cluster.requests[1][2], fake_cluster.requests[3][2]
+    assert methods == [("GET", spec.name), ("POST", "inferenceservices"), ("GET", spec.name), ("PUT", spec.name)]
+    created, replaced = fake_cluster.requests[1][2], fake_cluster.requests[3][2]
     assert created == render_inference_service(spec)
-    assert patched["spec"]["predictor"]["canaryTrafficPercent"] == 10
-    assert "--model_uri=models:/loyaltylens-propensity/7" in patched["spec"]["predictor"]["containers"][0]["args"]
+    assert replaced["metadata"]["resourceVersion"] == "1"
+    assert replaced["spec"]["predictor"]["canaryTrafficPercent"] == 10
+    assert "--model_uri=models:/loyaltylens-propensity/7" in replaced["spec"]["predictor"]["containers"][0]["args"]
     assert canary.status()["url"] == "http://isvc.example"
+
+    # Promotion: the same artifact with canary_percent 0; the canary field must disappear, not linger.
+    promoted = parse_spec(canary.spec.model_dump(mode="json") | {"canary_percent": 0})
+    KServeDeployer(promoted).deploy()
+    assert "canaryTrafficPercent" not in fake_cluster.objects[spec.name]["spec"]["predictor"]
 
     canary.teardown()
     assert fake_cluster.objects == {}

@@ -135,14 +135,26 @@ def test_deploy_invoke_canary_teardown(moto_url, session, models, tmp_path):
 
     assert len(scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]) == 2
 
-    # 5. Teardown removes the scaling, the endpoint, both configs and both models.
-    deleted = canary.teardown()
-    assert len(deleted) == 7  # 2 scalable targets, the endpoint, 2 configs, 2 models
+    # 5. Promotion: the canary's artifact with canary_percent 0 takes all traffic; the old variant and its
+    #    scaling registration go.
+    promoted = SageMakerDeployer(
+        parse_spec(canary.spec.model_dump(mode="json") | {"canary_percent": 0}), session, moto_url, waiter_delay=1
+    )
+    promoted_plan = promoted.deploy()
+    (canary_variant,) = promoted_plan.endpoint_config["ProductionVariants"]
+    assert canary_variant["ModelName"] == canary_plan.model_name
+    assert promoted.status()["variants"] == {canary_variant["VariantName"]: 100.0}
+    (target,) = scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+    assert target["ResourceId"].endswith(f"/variant/{canary_variant['VariantName']}")
+
+    # 6. Teardown removes the scaling, the endpoint, the three configs and both models.
+    deleted = promoted.teardown()
+    assert len(deleted) == 7  # 1 scalable target, the endpoint, 3 configs, 2 models
     assert scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"] == []
     assert sagemaker.list_endpoints()["Endpoints"] == []
     assert sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
     assert sagemaker.list_models()["Models"] == []
-    assert canary.teardown() == []
+    assert promoted.teardown() == []
 
 
 def test_s3_tarball_artifact_is_used_as_is(moto_url, session):

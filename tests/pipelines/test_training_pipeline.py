@@ -6,14 +6,32 @@ import pytest
 import yaml
 from kfp import local
 
+from loyaltylens.config import get_settings
 from loyaltylens.data import GeneratorConfig, generate_dataset, load_table
 from loyaltylens.data.io import table_path
+from loyaltylens.decision.chain import build_decision_chain
+from loyaltylens.decision.cli import scorer_for
 from loyaltylens.features.store import FeatureStore
-from loyaltylens.kfp_runner.runner import compile_pipeline, load_pipeline, run_local
+from loyaltylens.generation.model_store import generator_registry
+from loyaltylens.kfp_runner.platform import (
+    CONFIG_MAP,
+    CONFIG_MAP_KEYS,
+    POD_LABEL,
+    SCRATCH_MOUNT,
+    SCRATCH_VOLUME,
+    SECRET_KEYS,
+)
+from loyaltylens.kfp_runner.runner import (
+    arguments_from_settings,
+    compile_pipeline,
+    load_pipeline,
+    parse_arguments,
+    run_local,
+)
 from loyaltylens.propensity.registry import ModelRegistry
 
 # Small enough to run the whole pipeline in well under a minute on 2 cores.
-TINY = {"n_customers": 1500, "n_days": 150, "max_epochs": 2}
+TINY = {"n_customers": 1500, "n_days": 150, "max_epochs": 2, "generator_train_steps": 30}
 PERMISSIVE_GATE = {"gate_min_auc": 0.5, "gate_max_ece": 0.5, "gate_max_baseline_auc_gap": 1.0}
 
 
@@ -26,14 +44,19 @@ def reset_kfp_local():
 def test_compiled_yaml_is_current(tmp_path: Path):
     fresh = compile_pipeline("training", tmp_path / "training.yaml")
     committed = load_pipeline("training").COMPILED
-    # Two documents: the pipeline spec, then the kfp-kubernetes platform spec.
     assert list(yaml.safe_load_all(fresh.read_text())) == list(yaml.safe_load_all(committed.read_text())), (
         "pipelines/training.yaml is stale: run `loyaltylens pipeline compile`"
     )
 
 
+def compiled_documents() -> tuple[dict, dict]:
+    """The compiled IR: the pipeline spec, then the Kubernetes platform spec kfp-kubernetes adds."""
+    spec, platform = yaml.safe_load_all(load_pipeline("training").COMPILED.read_text())
+    return spec, platform
+
+
 def test_compiled_pipeline_gates_registration(tmp_path: Path):
-    spec = next(yaml.safe_load_all(load_pipeline("training").COMPILED.read_text()))
+    spec, _ = compiled_documents()
     tasks = spec["root"]["dag"]["tasks"]
     assert {
         "load-data",
@@ -55,7 +78,7 @@ def test_compiled_pipeline_gates_registration(tmp_path: Path):
     assert images == {"ghcr.io/loyaltylens/loyaltylens-train:0.1.0"}
 
 
-def test_pipeline_registers_a_challenger(isolated_settings):
+def test_pipeline_registers_a_challenger_and_fills_what_the_decision_chain_reads(isolated_settings):
     run_local("training", {**TINY, **PERMISSIVE_GATE}, isolated_settings)
 
     versions = ModelRegistry.from_settings(isolated_settings).list_versions()
@@ -66,6 +89,16 @@ def test_pipeline_registers_a_challenger(isolated_settings):
     assert {"model.pt", "feature_contract.json", "model_card.md", "propensity.mar"} <= {
         p.name for p in model_dir.iterdir()
     }
+
+    # The offer index and the copy generator the same run built are what run_for_customer uses.
+    assert ModelRegistry.from_settings(isolated_settings).ensure_champion() == 1
+    assert generator_registry(isolated_settings).ensure_champion() == 1
+    everyone = isolated_settings.model_copy(update={"propensity_threshold": 0.0})
+    chain = build_decision_chain(everyone, scorer_for(everyone, None, None))
+    customer = int(store.get_online_frame()["customer_id"].iloc[0])
+    decision = chain.run_for_customer(customer)
+    assert decision.retriever == "pgvector" and decision.offers and decision.copy is not None
+    assert decision.generator.startswith("local:")  # the copy writer over the generator the run trained
 
 
 def test_failed_gate_registers_nothing_and_says_why(isolated_settings):
@@ -87,3 +120,32 @@ def test_invalid_data_stops_the_run_before_features(isolated_settings, tmp_path:
     with pytest.raises(RuntimeError, match="validate-data"):
         run_local("training", {"source": str(dataset), **TINY}, isolated_settings)
     assert FeatureStore.from_settings(isolated_settings).list_versions() == []
+
+
+def test_every_task_gets_its_cluster_env_and_no_shared_volume():
+    spec, platform = compiled_documents()
+    executors = spec["deploymentSpec"]["executors"]
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert set(k8s) == set(executors)  # every task, the gated ones included
+    for name, config in k8s.items():
+        (config_map,) = config["configMapAsEnv"]
+        assert config_map["configMapName"] == CONFIG_MAP, name
+        assert {e["configMapKey"] for e in config_map["keyToEnv"]} == set(CONFIG_MAP_KEYS), name
+        secrets = {s["secretName"]: {e["secretKey"] for e in s["keyToEnv"]} for s in config["secretAsEnv"]}
+        assert secrets == {secret: set(keys) for secret, keys in SECRET_KEYS.items()}, name
+        assert config["emptyDirMounts"] == [{"mountPath": SCRATCH_MOUNT, "volumeName": SCRATCH_VOLUME}], name
+        assert "pvcMount" not in config, f"{name} mounts a volume another step could share"
+        assert config["podMetadata"]["labels"] == dict([POD_LABEL]), name
+
+
+def test_run_arguments_default_to_the_settings(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("LOYALTYLENS_N_CUSTOMERS", "1234")
+    monkeypatch.setenv("LOYALTYLENS_GATE_MAX_ECE", "0.05")
+    get_settings.cache_clear()
+    try:
+        arguments = arguments_from_settings("training", get_settings(), parse_arguments("training", ["seed=7"]))
+    finally:
+        get_settings.cache_clear()
+    assert arguments["n_customers"] == 1234 and arguments["gate_max_ece"] == 0.05
+    assert arguments["seed"] == 7  # a -p argument wins over the setting
+    assert "source" not in arguments  # not a setting: the pipeline's own default applies

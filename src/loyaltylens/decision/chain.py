@@ -1,23 +1,36 @@
 """``DecisionChain.run_for_customer``: features → propensity → (threshold) → offer retrieval → copy.
 
-Each stage is timed; the result says which versions produced it. The walking skeleton uses exact
-retrieval and the template generator; later stages (recommender, LLM generation, guardrails) are added
-here as steps of the same chain.
+Each stage is timed; the result says which versions produced it. Retrieval is the backend the settings
+name (pgvector by default) or the one a request asks for (the ``retriever`` A/B parameter), hybrid
+(full text + vector) where the backend has it; the copy comes from the configured generator behind its
+guardrails, with the template copy as the safe fallback.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from datetime import date
+from typing import Protocol
 
 from loyaltylens.config import Settings
 from loyaltylens.decision.scorers import PropensityScorer
 from loyaltylens.features.store import FeatureStore
 from loyaltylens.generation.offer_copy import OfferCopy
-from loyaltylens.generation.template import TemplateGenerator
-from loyaltylens.retrieval.exact import ExactOfferIndex, OfferHit, customer_query
+from loyaltylens.retrieval.base import OfferHit, OfferRetriever
+from loyaltylens.retrieval.query import build_customer_query
+
+HYBRID = "hybrid"  # full text + vector with rank fusion: the best mode where a backend has it (BENCHMARKS.md)
+
+
+class CopyGenerator(Protocol):
+    """What the chain needs of a copy generator: the template generator and the guarded CopyWriter both fit."""
+
+    version: str
+
+    def generate(self, offer: OfferHit, segment: str, channel: str) -> OfferCopy: ...
 
 
 @dataclass
@@ -31,6 +44,7 @@ class OfferDecision:
     feature_version: str
     scorer: str
     generator: str
+    retriever: str
     latency_ms: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -43,12 +57,13 @@ class DecisionChain:
         self,
         store: FeatureStore,
         scorer: PropensityScorer,
-        retriever: ExactOfferIndex,
-        generator: TemplateGenerator,
+        retriever: Callable[[str | None], OfferRetriever],
+        generator: CopyGenerator,
         threshold: float,
         top_k: int = 3,
         feature_version: str = "latest",
     ):
+        """``retriever(name)`` gives the backend ``name`` (``None``: the configured one), e.g. ``Retrievers.get``."""
         self.store = store
         self.scorer = scorer
         self.retriever = retriever
@@ -57,31 +72,31 @@ class DecisionChain:
         self.top_k = top_k
         self.feature_version = feature_version
 
-    def run_for_customer(self, customer_id: int) -> OfferDecision:
+    def run_for_customer(self, customer_id: int, retriever: str | None = None) -> OfferDecision:
+        """Decide for one customer; ``retriever`` picks the retrieval backend for this request (A/B)."""
         timings: dict[str, float] = {}
         with _timed(timings, "features"):
             batch = self.store.get_features([customer_id], self.feature_version)
             record = batch.to_records()[0]
         with _timed(timings, "propensity"):
             propensity = float(self.scorer.score(batch.values)[0])
+        backend = self.retriever(retriever)
         common = dict(
             customer_id=customer_id,
             propensity=propensity,
             feature_version=batch.version,
             scorer=self.scorer.name,
             generator=self.generator.version,
+            retriever=backend.name,
             latency_ms=timings,
         )
         if propensity < self.threshold:
             reason = f"propensity {propensity:.3f} below threshold {self.threshold:.3f}"
             return OfferDecision(send_offer=False, reason=reason, offers=[], copy=None, **common)
         with _timed(timings, "retrieval"):
-            offers = self.retriever.search(
-                customer_query(record),
-                k=self.top_k,
-                channel=record["channel_preference"],
-                active_at=batch.as_of,
-            )
+            query = build_customer_query(record, active_at=date.fromisoformat(batch.as_of))
+            mode = HYBRID if HYBRID in backend.modes else "dense"
+            offers = backend.search(query.text, k=self.top_k, filters=query.filters, mode=mode)
         if not offers:
             return OfferDecision(send_offer=False, reason="no eligible offer", offers=[], copy=None, **common)
         with _timed(timings, "generation"):
@@ -100,20 +115,18 @@ def _timed(timings: dict[str, float], stage: str):
 
 
 def build_decision_chain(
-    settings: Settings, scorer: PropensityScorer, dataset_dir: Path, feature_version: str = "latest"
+    settings: Settings, scorer: PropensityScorer, feature_version: str = "latest"
 ) -> DecisionChain:
-    """Wire the skeleton's stages from settings: the feature store, the offer catalog of ``dataset_dir``
-    (embeddings cached by content hash), and the template generator over ``prompts/offer_copy.yaml``."""
-    from loyaltylens.data import load_table
-    from loyaltylens.generation.prompts import load_prompt
-    from loyaltylens.retrieval.embeddings import TextEmbedder
+    """Wire the stages from settings: the feature store, the retrieval backends (the offer index the training
+    pipeline's ``index_offers`` step filled) and the configured copy writer with its guardrails."""
+    from loyaltylens.generation.writer import CopyWriter
+    from loyaltylens.retrieval.factory import Retrievers
 
-    retriever = ExactOfferIndex.build(load_table(dataset_dir, "offers"), TextEmbedder(), settings.retrieval_dir)
     return DecisionChain(
         store=FeatureStore.from_settings(settings),
         scorer=scorer,
-        retriever=retriever,
-        generator=TemplateGenerator(load_prompt(settings.prompts_dir, "offer_copy")),
+        retriever=Retrievers(settings).get,
+        generator=CopyWriter.from_settings(settings),
         threshold=settings.propensity_threshold,
         feature_version=feature_version,
     )

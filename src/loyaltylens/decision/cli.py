@@ -10,10 +10,13 @@ from rich.table import Table
 
 from loyaltylens.config import Settings, get_settings
 from loyaltylens.decision.chain import OfferDecision
+from loyaltylens.retrieval.cli import app as retrieval_app
 
 console = Console()
 STAGES = ("features", "propensity", "retrieval", "generation")
 app = typer.Typer(no_args_is_help=True)
+# `offers index|search|eval` (the offer catalog's retrieval index) sit beside `offers for`.
+app.registered_commands.extend(retrieval_app.registered_commands)
 
 
 @app.command("for")
@@ -24,15 +27,16 @@ def offers_for(
     ] = None,
     model: Annotated[str | None, typer.Option(help="Model dir or models:/ URI; default: the champion.")] = None,
     feature_version: Annotated[str, typer.Option(help="Feature-store version.")] = "latest",
+    retriever: Annotated[
+        str | None, typer.Option(help="Retrieval backend for these requests (default: settings).")
+    ] = None,
 ) -> None:
     """Run run_for_customer for each customer and print the decisions with stage latencies."""
-    from loyaltylens.data.generator import default_dataset_dir
     from loyaltylens.decision.chain import build_decision_chain
 
     settings = get_settings()
-    scorer = scorer_for(settings, predictor_url, model)
-    chain = build_decision_chain(settings, scorer, default_dataset_dir(settings), feature_version)
-    print_decisions([chain.run_for_customer(c) for c in customer_ids])
+    chain = build_decision_chain(settings, scorer_for(settings, predictor_url, model), feature_version)
+    print_decisions([chain.run_for_customer(c, retriever) for c in customer_ids])
 
 
 def scorer_for(settings: Settings, predictor_url: str | None, model: str | None):

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from loyaltylens.config import get_settings
-from loyaltylens.deploy.spec import DeploymentSpec, Target, load_spec, parse_target
+from loyaltylens.deploy.spec import DeploymentSpec, InvalidSpecError, Target, load_spec, parse_target
 from loyaltylens.errors import InvalidInputError, LoyaltyLensError
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
@@ -76,9 +76,19 @@ def deploy(
     pipelines: Annotated[
         bool, typer.Option(help="vertex: also submit every pipelines/*.yaml as a PipelineJob.")
     ] = False,
+    index_offers: Annotated[
+        Path | None, typer.Option(help="vertex: also index this dataset directory's offers in Vector Search.")
+    ] = None,
 ) -> None:
     """Deploy (or update, as a canary when the spec says so) the spec's model on the target."""
     spec = resolve(spec_path, target, artifact)
+    if (pipelines or index_offers) and spec.target is not Target.VERTEX:
+        raise InvalidSpecError(f"--pipelines and --index-offers are Vertex AI options, not {spec.target}'s")
+    offers = None
+    if index_offers:
+        from loyaltylens.data import load_table
+
+        offers = load_table(index_offers, "offers")  # read before any cloud call: a bad path costs nothing
     if spec.target is Target.KSERVE:
         from loyaltylens.deploy.kserve import kubeconfig_path, render_inference_service, to_yaml
 
@@ -92,9 +102,14 @@ def deploy(
         target_deployer = deployer(spec)
         result = target_deployer.deploy()
         console.print(f"deployed {spec.name} on {spec.target}")
-        if spec.target is Target.VERTEX and pipelines:
+        if pipelines:
             for job in target_deployer.submit_pipelines():
                 console.print(f"submitted pipeline job {job.resource_name}")
+        if offers is not None:
+            from loyaltylens.retrieval.embeddings import TextEmbedder
+
+            index = target_deployer.index_offers(offers, TextEmbedder())
+            console.print(f"indexed {len(offers)} offers in {index.resource_name}")
         if spec.target is Target.KSERVE:
             console.print_json(data=result.get("metadata", {}))
 

@@ -172,13 +172,18 @@ class KServeDeployer:
             raise LoyaltyLensError(f"Kubernetes API {method}: HTTP {exc.status} {exc.reason}") from None
 
     def deploy(self) -> dict:
-        """Create the InferenceService, or merge-patch it (a new revision, a canary if the spec says so)."""
+        """Create the InferenceService, or replace it (a new revision, a canary if the spec says so).
+
+        Replace rather than merge-patch: the spec owns the whole object, so a field it no longer renders
+        (``canaryTrafficPercent`` when a canary is promoted) must go, which a merge patch would keep.
+        """
         body = render_inference_service(self.spec)
         try:
-            self._call("get_namespaced_custom_object", name=self.spec.name)
+            current = self._call("get_namespaced_custom_object", name=self.spec.name)
         except NotFoundError:
             return self._call("create_namespaced_custom_object", body=body)
-        return self._call("patch_namespaced_custom_object", name=self.spec.name, body=body)
+        body["metadata"]["resourceVersion"] = current["metadata"].get("resourceVersion")
+        return self._call("replace_namespaced_custom_object", name=self.spec.name, body=body)
 
     def status(self) -> dict:
         obj = self._call("get_namespaced_custom_object", name=self.spec.name)

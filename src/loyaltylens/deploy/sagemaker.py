@@ -235,6 +235,9 @@ class SageMakerDeployer:
         if serving_now is None:
             self.sagemaker.create_endpoint(EndpointName=self.spec.name, EndpointConfigName=config_name)
         else:
+            # Application Auto Scaling refuses an update that removes a variant it still scales.
+            kept = {variant["VariantName"] for variant in plan.endpoint_config["ProductionVariants"]}
+            self._deregister_scaling(keep=kept)
             self.sagemaker.update_endpoint(EndpointName=self.spec.name, EndpointConfigName=config_name)
         self.sagemaker.get_waiter("endpoint_in_service").wait(
             EndpointName=self.spec.name, WaiterConfig=self.waiter_config
@@ -266,17 +269,8 @@ class SageMakerDeployer:
     def teardown(self) -> list[str]:
         """Delete the endpoint, then every endpoint config and model this deployment created (tagged by
         name prefix). The S3 archives stay: they cost cents and make a redeploy reproducible."""
-        deleted = []
         # Scaling registrations outlive the endpoint unless removed first.
-        targets = self.autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
-        for target in targets:
-            if target["ResourceId"].startswith(f"endpoint/{self.spec.name}/variant/"):
-                self.autoscaling.deregister_scalable_target(
-                    ServiceNamespace="sagemaker",
-                    ResourceId=target["ResourceId"],
-                    ScalableDimension=target["ScalableDimension"],
-                )
-                deleted.append(f"scalable target {target['ResourceId']}")
+        deleted = [f"scalable target {resource}" for resource in self._deregister_scaling(keep=set())]
         if self._describe_endpoint() is not None:
             self.sagemaker.delete_endpoint(EndpointName=self.spec.name)
             deleted.append(f"endpoint {self.spec.name}")
@@ -292,13 +286,27 @@ class SageMakerDeployer:
         return deleted
 
     # --- helpers -------------------------------------------------------------------------------------
+    def _deregister_scaling(self, keep: set[str]) -> list[str]:
+        """Deregister the endpoint's scalable variants not named in ``keep``; returns their resource ids."""
+        prefix = f"endpoint/{self.spec.name}/variant/"
+        targets = self.autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+        removed = []
+        for target in targets:
+            resource = target["ResourceId"]
+            if resource.startswith(prefix) and resource.removeprefix(prefix) not in keep:
+                self.autoscaling.deregister_scalable_target(
+                    ServiceNamespace="sagemaker", ResourceId=resource, ScalableDimension=target["ScalableDimension"]
+                )
+                removed.append(resource)
+        return removed
+
     def _describe_endpoint(self) -> dict | None:
         from botocore.exceptions import ClientError
 
         try:
             return self.sagemaker.describe_endpoint(EndpointName=self.spec.name)
         except ClientError as exc:
-            if "Could not find" in str(exc):
+            if exc.response.get("Error", {}).get("Code") == "ValidationException" and "Could not find" in str(exc):
                 return None
             raise LoyaltyLensError(f"SageMaker describe_endpoint: {exc}") from None
 
@@ -317,6 +325,9 @@ class SageMakerDeployer:
 
         try:
             getattr(self.sagemaker, describe)(**kwargs)
-        except ClientError:
-            return False
+        except ClientError as exc:
+            # SageMaker reports a missing resource as a ValidationException; anything else is a real failure.
+            if exc.response.get("Error", {}).get("Code") == "ValidationException":
+                return False
+            raise LoyaltyLensError(f"SageMaker {describe}: {exc}") from None
         return True

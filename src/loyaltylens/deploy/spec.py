@@ -165,7 +165,10 @@ class VertexOptions(_Strict):
 class DeploymentSpec(_Strict):
     """Everything one deployment needs; see ``deploy/specs/*.yaml`` for examples."""
 
-    name: Annotated[str, Field(pattern=DNS_LABEL)] = Field(description="InferenceService / endpoint name")
+    # 50 leaves room for the 13-character content-hash suffix of SageMaker model and config names (max 63).
+    name: Annotated[str, Field(pattern=DNS_LABEL, max_length=50)] = Field(
+        description="InferenceService / endpoint name"
+    )
     model: ModelRef
     container: Container = Field(default_factory=Container)
     resources: Resources = Field(default_factory=Resources)
@@ -218,6 +221,10 @@ class DeploymentSpec(_Strict):
             raise InvalidSpecError(
                 f"{self.name}: SageMaker containers must answer /ping and /invocations; the container runtime "
                 "(KServe/OpenAI routes) deploys to kserve or vertex"
+            )
+        if chosen is Target.SAGEMAKER and self.model.protocol is not Protocol.V1:
+            raise InvalidSpecError(
+                f"{self.name}: the SageMaker handler speaks KServe v1 JSON and CSV, not {self.model.protocol}"
             )
         if chosen is Target.SAGEMAKER and scheme is ArtifactScheme.S3:
             if not self.model.artifact_uri.endswith(".tar.gz"):

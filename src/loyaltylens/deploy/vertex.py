@@ -11,23 +11,30 @@ all of it with 0. Credentials: Google application-default credentials, never the
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 import yaml
 
 from loyaltylens.deploy.kserve import health_route, model_args, predict_route
 from loyaltylens.deploy.sizing import VERTEX_MACHINES, InstanceType, choose
-from loyaltylens.deploy.spec import DeploymentSpec, Target
+from loyaltylens.deploy.spec import DeploymentSpec, Protocol, Target
 from loyaltylens.errors import InvalidInputError, NotFoundError
+
+if TYPE_CHECKING:
+    from loyaltylens.retrieval.embeddings import TextEmbedder
 
 logger = logging.getLogger(__name__)
 
 PIPELINES_DIR = Path(__file__).resolve().parents[3] / "pipelines"
 DEPLOYMENT_LABEL = "loyaltylens-deployment"
+RESTRICT_KEYS = ("channel", "category")  # the offer filters Vector Search can apply (token restricts)
 
 
 @dataclass(frozen=True)
@@ -142,10 +149,20 @@ class VertexDeployer:
         }
 
     def invoke(self, payload: dict) -> dict:
-        """A Vertex predict call: ``{"instances": [...]}`` reaches the container's KServe v1 route."""
+        """One request. KServe v1: a Vertex ``predict`` (``{"instances": [...]}`` reaches the v1 route as is).
+        Other protocols (v2, OpenAI) have their own body shapes, which ``predict`` would wrap, so they go
+        through ``rawPredict``, which forwards the body untouched."""
+        endpoint = self._require_endpoint()
+        if self.spec.model.protocol is not Protocol.V1:
+            response = endpoint.raw_predict(
+                body=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+            )
+            if response.status_code >= 400:
+                raise InvalidInputError(f"{self.spec.name}: HTTP {response.status_code} {response.text[:500]}")
+            return response.json()
         if "instances" not in payload:
             raise InvalidInputError('Vertex predict takes a JSON object with an "instances" list')
-        prediction = self._require_endpoint().predict(instances=payload["instances"])
+        prediction = endpoint.predict(instances=payload["instances"])
         return {"predictions": list(prediction.predictions), "deployed_model_id": prediction.deployed_model_id}
 
     def teardown(self) -> list[str]:
@@ -195,11 +212,26 @@ class VertexDeployer:
                 jobs.append(job)
         return jobs
 
+    def index_offers(self, offers: pd.DataFrame, embedder: TextEmbedder):
+        """The offer catalog as the pgvector store holds it (same documents, same MiniLM text embedding),
+        in a Vertex Vector Search index, with ``channel`` and ``category`` restricts for filtering."""
+        from loyaltylens.retrieval.base import offer_documents
+
+        documents = offer_documents(offers)
+        vectors = embedder.embed([document.search_text for document in documents])
+        restricts = {
+            document.node_id: {key: [document.metadata[key]] for key in RESTRICT_KEYS} for document in documents
+        }
+        return self.index_offer_embeddings([d.node_id for d in documents], vectors, restricts)
+
     def index_offer_embeddings(
-        self, offer_ids: list[str], embeddings: np.ndarray, restricts: dict[str, list[str]] | None = None
+        self,
+        offer_ids: list[str],
+        embeddings: np.ndarray,
+        restricts: dict[str, dict[str, list[str]]] | None = None,
     ):
         """A stream-updated Vector Search index of the offer embeddings (unit vectors, so dot product is
-        cosine, as in the pgvector store); ``restricts`` maps offer id -> channel tokens for filtering.
+        cosine, as in the pgvector store); ``restricts`` maps offer id -> namespace -> allowed tokens.
         Deploying the index to an IndexEndpoint (the part that costs by the hour) is left to the operator."""
         from google.cloud.aiplatform_v1.types import IndexDatapoint
 
@@ -217,15 +249,15 @@ class VertexDeployer:
             labels={DEPLOYMENT_LABEL: self.spec.name},
             sync=True,
         )
+        restricts = restricts or {}
         datapoints = [
             IndexDatapoint(
                 datapoint_id=str(offer_id),
                 feature_vector=vector.tolist(),
                 restricts=[
-                    IndexDatapoint.Restriction(namespace="channel", allow_list=(restricts or {}).get(offer_id, []))
-                ]
-                if restricts and offer_id in restricts
-                else [],
+                    IndexDatapoint.Restriction(namespace=namespace, allow_list=tokens)
+                    for namespace, tokens in restricts.get(offer_id, {}).items()
+                ],
             )
             for offer_id, vector in zip(offer_ids, embeddings, strict=True)
         ]

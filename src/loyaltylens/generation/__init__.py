@@ -1,5 +1,6 @@
-"""Offer copy generation: versioned prompts, generator backends, validated OfferCopy.
+"""Offer copy generation: versioned prompts, generator backends, validated and guarded OfferCopy.
 
-The walking skeleton has one backend, a deterministic template generator; LLM backends (OpenAI-compatible
-endpoints, a local model served on KServe) slot in behind the same ``generate`` signature.
+``registry`` (prompt versions, activation, audit) → ``backends`` (openai | hf | local) → ``writer`` (parse,
+validate, ``guardrails``, retry, fallback to ``template``); ``local_model`` is the small GPT-style model trained
+from the offer catalogue and ``model_store`` its MLflow registry entry; ``brand`` scores offer images with CLIP.
 """

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from loyaltylens.generation.offer_copy import OfferCopy
-from loyaltylens.generation.prompts import PromptSpec
-from loyaltylens.retrieval.exact import OfferHit
+from loyaltylens.generation.prompts import PromptSpec, offer_variables
+from loyaltylens.retrieval.base import OfferHit
 
 
 class TemplateGenerator:
@@ -21,15 +21,7 @@ class TemplateGenerator:
         return f"{self.prompt.name}@{self.prompt.version}"
 
     def generate(self, offer: OfferHit, segment: str, channel: str) -> OfferCopy:
-        values = {
-            "segment": segment,
-            "channel": channel,
-            "offer_title": offer.title,
-            "offer_text": offer.text,
-            "category": offer.category,
-            "discount_pct": f"{offer.discount_pct:g}",
-            "min_spend": f"{offer.min_spend:g}",
-        }
+        values = offer_variables(offer, segment, channel)
         self.prompt.check_variables(values)
         fill = {
             **values,
@@ -39,6 +31,20 @@ class TemplateGenerator:
         return OfferCopy(
             headline=self.template["headline"].format(**fill)[:60],
             body=self.template["body"].format(**fill)[:280],
+            cta=self.template["cta_by_channel"][channel],
+            tone=self.template["tone_by_segment"][segment],
+        )
+
+    def generate_from_fields(self, offer: OfferHit, segment: str, channel: str) -> OfferCopy:
+        """Copy from the offer's discount, category and minimum spend only, never its free text: the
+        fallback for offers whose text the guardrails reject."""
+        category = offer.category.replace("_", " ")
+        spend = f" when you spend €{offer.min_spend:g} or more" if offer.min_spend > 0 else ""
+        return OfferCopy(
+            headline=self.template["headline"].format(discount_pct=f"{offer.discount_pct:g}", category_label=category)[
+                :60
+            ],
+            body=f"{offer.discount_pct:g}% off {category}{spend}. {self.template['segment_line_by_segment'][segment]}",
             cta=self.template["cta_by_channel"][channel],
             tone=self.template["tone_by_segment"][segment],
         )

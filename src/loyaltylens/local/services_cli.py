@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
+from contextlib import ExitStack
 
 import typer
 from rich.console import Console
@@ -32,10 +33,9 @@ def up() -> None:
     env_path = settings.services_env_path
     signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops the services the way Ctrl-C does
     try:
-        with console.status("starting the object store, Postgres and the MLflow tracking server"):
-            running = local_services(settings)
-            services = running.__enter__()
-        with running:
+        with ExitStack() as running:
+            with console.status("starting the object store, Postgres and the MLflow tracking server"):
+                services = running.enter_context(local_services(settings))
             env_path.parent.mkdir(parents=True, exist_ok=True)
             env_path.write_text(services.env_file())
             console.print(f"object store (S3)   {services.s3_endpoint_url}  bucket s3://loyaltylens")

@@ -3,30 +3,31 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import time
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from loyaltylens.errors import InvalidInputError
+from loyaltylens.retrieval.base import (
+    IndexReport,
+    OfferFilters,
+    OfferHit,
+    OfferRetriever,
+    check_k,
+    check_mode,
+    check_query,
+    check_vector,
+    offer_documents,
+    parse_filters,
+)
 from loyaltylens.retrieval.embeddings import TextEmbedder
+from loyaltylens.retrieval.query import customer_query
 
-ANY_CHANNEL = "any"
-
-
-@dataclass(frozen=True)
-class OfferHit:
-    offer_id: int
-    score: float
-    title: str
-    category: str
-    discount_pct: float
-    channel: str
-    text: str
-    min_spend: float
+__all__ = ["ExactOfferIndex", "ExactRetriever", "OfferHit", "catalog_hash", "customer_query"]
 
 
 def catalog_hash(offers: pd.DataFrame) -> str:
@@ -44,12 +45,12 @@ class ExactOfferIndex:
         if len(offers) != len(embeddings):
             raise InvalidInputError(f"{len(offers)} offers but {len(embeddings)} embeddings")
         self.offers = offers.reset_index(drop=True)
-        self.embeddings = embeddings
+        self.embeddings = np.asarray(embeddings, dtype=np.float32)
         self.embedder = embedder
         self._channels = self.offers["channel"].to_numpy()
+        self._categories = self.offers["category"].to_numpy()
         self._start = pd.to_datetime(self.offers["start_date"]).to_numpy()
         self._end = pd.to_datetime(self.offers["end_date"]).to_numpy()
-        self._embed_query = lru_cache(maxsize=4096)(self._embed_one)
 
     @classmethod
     def build(cls, offers: pd.DataFrame, embedder: TextEmbedder, cache_dir: Path | None = None) -> ExactOfferIndex:
@@ -64,28 +65,35 @@ class ExactOfferIndex:
                 np.save(cache, embeddings)
         return cls(offers, embeddings, embedder)
 
-    def _embed_one(self, text: str) -> np.ndarray:
-        return self.embedder.embed([text])[0]
-
     def search(
         self, query: str, k: int = 5, channel: str | None = None, active_at: datetime | date | str | None = None
     ) -> list[OfferHit]:
         """Top-``k`` offers by cosine similarity to ``query``, restricted to the channel and to offers active at
         ``active_at`` (anything ``pd.Timestamp`` reads: a datetime, a date, an ISO string)."""
-        if not query.strip():
-            raise InvalidInputError("query must not be empty")
-        if k < 1:
-            raise InvalidInputError(f"k must be >= 1, got {k}")
-        scores = self.embeddings @ self._embed_query(query)
-        eligible = np.ones(len(scores), dtype=bool)
-        if channel is not None:
-            eligible &= (self._channels == channel) | (self._channels == ANY_CHANNEL)
-        if active_at is not None:
-            moment = np.datetime64(pd.Timestamp(active_at).to_datetime64())
-            eligible &= (self._start <= moment) & (moment <= self._end)
-        candidates = np.flatnonzero(eligible)
+        check_query(query, k)
+        day = None if active_at is None else pd.Timestamp(active_at).date()
+        filters = OfferFilters(channel=channel, active_from=day, active_to=day)
+        return self.search_vector(self.embedder.embed_query(query), k, filters)
+
+    def search_vector(self, vector: np.ndarray, k: int, filters: OfferFilters) -> list[OfferHit]:
+        """Top-``k`` eligible offers by cosine similarity to a unit-length ``vector``."""
+        check_k(k)
+        scores = self.embeddings @ check_vector(vector, self.embeddings.shape[1])
+        candidates = np.flatnonzero(self._eligible(filters))
         top = candidates[np.argsort(-scores[candidates], kind="stable")[:k]]
         return [self._hit(i, float(scores[i])) for i in top]
+
+    def _eligible(self, filters: OfferFilters) -> np.ndarray:
+        eligible = np.ones(len(self.offers), dtype=bool)
+        if filters.channel is not None:
+            eligible &= np.isin(self._channels, filters.channels)
+        if filters.categories:
+            eligible &= np.isin(self._categories, list(filters.categories))
+        if filters.active_from is not None:
+            eligible &= self._start <= np.datetime64(filters.active_from)
+        if filters.active_to is not None:
+            eligible &= self._end >= np.datetime64(filters.active_to)
+        return eligible
 
     def _hit(self, row: int, score: float) -> OfferHit:
         offer = self.offers.iloc[row]
@@ -101,9 +109,63 @@ class ExactOfferIndex:
         )
 
 
-def customer_query(record: dict) -> str:
-    """The retrieval query for a customer, built from their online features (labels, not codes)."""
-    category = record["favorite_category"]
-    interest = "everyday groceries" if category == "none" else category.replace("_", " ")
-    channel = record["channel_preference"].replace("_", " ")
-    return f"{interest} offer for a {record['segment']} shopper who buys {channel}"
+class ExactRetriever(OfferRetriever):
+    """The ``OfferRetriever`` over an in-memory ``ExactOfferIndex`` (dense mode only).
+
+    Offers are embedded by their search text (as every backend does) and embeddings are kept per text
+    hash, so re-indexing unchanged offers embeds nothing.
+    """
+
+    name = "exact"
+    modes = ("dense",)
+
+    def __init__(self, embedder: TextEmbedder):
+        self.embedder = embedder
+        self._index = ExactOfferIndex(_empty_offers(), np.zeros((0, embedder.dimension), np.float32), embedder)
+        self._by_hash: dict[str, np.ndarray] = {}
+
+    def index(self, offers: pd.DataFrame, embeddings: np.ndarray | None = None, prune: bool = True) -> IndexReport:
+        started = time.perf_counter()
+        documents = offer_documents(offers)
+        if embeddings is not None:
+            self._by_hash.update((d.text_hash, v) for d, v in zip(documents, np.asarray(embeddings), strict=True))
+        new = [d for d in documents if d.text_hash not in self._by_hash]
+        if new:
+            vectors = self.embedder.embed([d.search_text for d in new])
+            self._by_hash.update((d.text_hash, v) for d, v in zip(new, vectors, strict=True))
+        current = self._index.offers
+        kept = current.iloc[0:0] if prune else current[~current["offer_id"].isin(offers["offer_id"])]
+        merged = pd.concat([kept, offers[list(current.columns)]], ignore_index=True)
+        matrix = np.stack([self._by_hash[d.text_hash] for d in offer_documents(merged)])
+        self._index = ExactOfferIndex(merged, matrix, self.embedder)
+        deleted = len(set(current["offer_id"]) - set(merged["offer_id"]))
+        return IndexReport(
+            embedded=len(new), written=len(documents), deleted=deleted, seconds=time.perf_counter() - started
+        )
+
+    def delete(self, offer_ids: Sequence[int]) -> int:
+        offers = self._index.offers
+        gone = offers["offer_id"].isin(list(offer_ids)).to_numpy()
+        self._index = ExactOfferIndex(offers[~gone], self._index.embeddings[~gone], self.embedder)
+        return int(gone.sum())
+
+    def search(
+        self, query: str, k: int = 5, filters: OfferFilters | Mapping[str, object] | None = None, mode: str = "dense"
+    ) -> list[OfferHit]:
+        check_query(query, k)
+        check_mode(mode, self.modes, self.name)
+        return self._index.search_vector(self.embedder.embed_query(query), k, parse_filters(filters))
+
+    def search_vector(
+        self, vector: np.ndarray, k: int = 5, filters: OfferFilters | Mapping[str, object] | None = None
+    ) -> list[OfferHit]:
+        return self._index.search_vector(vector, k, parse_filters(filters))
+
+    def count(self) -> int:
+        return len(self._index.offers)
+
+
+def _empty_offers() -> pd.DataFrame:
+    from loyaltylens.data.schema import TABLE_SCHEMAS
+
+    return TABLE_SCHEMAS["offers"].empty_table().to_pandas(date_as_object=False)

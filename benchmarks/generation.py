@@ -1,0 +1,293 @@
+"""Generation benchmark: offer copy for 200 customers from the local model served on KServe, against the
+template generator (the baseline and safe fallback), in one run.
+
+For each customer (segment and channel drawn with the population's segment shares) and an offer from the
+synthetic catalogue, the copy pipeline (``CopyWriter``: OpenAI client → ``serving.generator`` → parse →
+validate → guardrails → retries → fallback) writes the copy. Measured:
+  - latency per copy (end to end through KServe, retries included) p50 / p99 at concurrency 1;
+  - generated tokens per second at concurrency 1 and 8 (chat completions, the server batches concurrent ones);
+  - valid-JSON rate of first attempts and after retries; guardrail pass rate of first attempts; share of
+    copies that needed the fallback; faithfulness violations in the final copy (target 0);
+  - variety: distinct-1 / distinct-2 over the bodies and self-BLEU (each body against all others; lower =
+    more varied), for the model and the template baseline.
+
+The model is trained first (full size, ``GeneratorConfig()``) on the catalogue, and its training time recorded.
+
+    .venv/bin/python -m benchmarks.generation            # full run, recorded in BENCHMARKS.md
+    .venv/bin/python -m benchmarks.generation --quick    # smoke run (test-size model, 20 customers), printed only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from sacrebleu.metrics import BLEU
+
+from benchmarks.report import record
+from loyaltylens.generation.backends import OpenAIBackend
+from loyaltylens.generation.guardrails import check_copy, check_faithfulness
+from loyaltylens.generation.local_model import TEST_CONFIG, GeneratorConfig, synthetic_offers, train_generator
+from loyaltylens.generation.offer_copy import OfferCopy
+from loyaltylens.generation.prompts import load_prompt, offer_variables
+from loyaltylens.generation.template import TemplateGenerator
+from loyaltylens.generation.writer import CopyResult, CopyWriter
+from loyaltylens.retrieval.base import OfferHit
+from loyaltylens.vocabulary import CHANNELS, SEGMENT_SHARES, SEGMENTS
+from serving.generator.process import generator_process
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVED_NAME = "generator"
+N_OFFERS = 200
+TOKENS_REQUESTS = 64  # chat completions per concurrency level for tokens/s
+REPEAT_REQUESTS, REPEAT_SAMPLES = 20, 10  # same-request variety: requests x samples each
+
+
+def customers(n: int, offers: list[OfferHit], seed: int) -> list[tuple[OfferHit, str, str]]:
+    rng = np.random.default_rng(seed)
+    segments = rng.choice(len(SEGMENTS), n, p=SEGMENT_SHARES)
+    channels = rng.integers(0, len(CHANNELS), n)
+    picks = rng.integers(0, len(offers), n)
+    return [(offers[o], SEGMENTS[s], CHANNELS[c]) for o, s, c in zip(picks, segments, channels, strict=True)]
+
+
+def offer_hits(seed: int) -> list[OfferHit]:
+    return [
+        OfferHit(
+            int(r.offer_id), 1.0, r.title, r.category, float(r.discount_pct), r.channel, r.text, float(r.min_spend)
+        )
+        for r in synthetic_offers(N_OFFERS, seed).itertuples(index=False)
+    ]
+
+
+def variety(texts: list[str]) -> dict:
+    """distinct-1/2 (unique n-grams / n-grams) and self-BLEU (mean BLEU of each text against all others)."""
+    tokens = [t.lower().split() for t in texts]
+    out = {}
+    for n in (1, 2):
+        grams = [tuple(words[i : i + n]) for words in tokens for i in range(len(words) - n + 1)]
+        out[f"distinct_{n}"] = len(set(grams)) / max(1, len(grams))
+    bleu = BLEU(effective_order=True)
+    scores = [bleu.sentence_score(text, texts[:i] + texts[i + 1 :]).score for i, text in enumerate(texts)]
+    out["self_bleu"] = float(np.mean(scores))
+    return out
+
+
+def percentiles(seconds: list[float]) -> dict:
+    ms = np.array(seconds) * 1e3
+    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99))}
+
+
+def copy_quality(results: list[CopyResult], requests: list[tuple[OfferHit, str, str]]) -> dict:
+    first = [r.attempts[0] for r in results]
+    parsed_first = [a.kind not in ("parse", "schema", "backend") for a in first]
+    parsed_any = [any(a.kind not in ("parse", "schema", "backend") for a in r.attempts) for r in results]
+    guardrail_first = [a.error is None for a in first]
+    faithfulness = sum(
+        len(check_faithfulness(f"{r.copy.headline}\n{r.copy.body}\n{r.copy.cta}", offer_variables(*req)))
+        for r, req in zip(results, requests, strict=True)
+    )
+    return {
+        "valid_json_first_attempt": float(np.mean(parsed_first)),
+        "valid_json_after_retries": float(np.mean(parsed_any)),
+        "guardrail_pass_first_attempt": float(np.mean(guardrail_first)),
+        "fallback_share": float(np.mean([r.source == "fallback" for r in results])),
+        "mean_attempts": float(np.mean([len(r.attempts) for r in results])),
+        "faithfulness_violations_in_output": faithfulness,
+    }
+
+
+def tokens_per_second(base_url: str, messages: list[list[dict]], concurrency: int) -> dict:
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{base_url}/openai/v1", api_key="unused", timeout=60, max_retries=0)
+
+    def ask(i: int) -> int:
+        response = client.chat.completions.create(model=SERVED_NAME, messages=messages[i % len(messages)])
+        return response.usage.completion_tokens
+
+    ask(0)  # warm the connection
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        tokens = sum(pool.map(ask, range(TOKENS_REQUESTS)))
+    elapsed = time.perf_counter() - started
+    return {
+        "tokens": tokens,
+        "seconds": round(elapsed, 3),
+        "tokens_per_s": tokens / elapsed,
+        "copies_per_s": TOKENS_REQUESTS / elapsed,
+    }
+
+
+def repeat_variety(base_url: str, messages: list[list[dict]], samples: int) -> float:
+    """Mean share of distinct bodies among ``samples`` answers to the same request (1/samples = always the same)."""
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{base_url}/openai/v1", api_key="unused", timeout=60, max_retries=0)
+    shares = []
+    for message in messages:
+        bodies = set()
+        for _ in range(samples):
+            content = client.chat.completions.create(model=SERVED_NAME, messages=message).choices[0].message.content
+            bodies.add(json.loads(content).get("body", content) if content.startswith("{") else content)
+        shares.append(len(bodies) / samples)
+    return float(np.mean(shares))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="Test-size model, 20 customers; print only.")
+    parser.add_argument("--customers", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--model-dir", type=Path, help="Generator directory: reused if it holds a model, else trained into it."
+    )
+    args = parser.parse_args()
+    n_customers = 20 if args.quick else args.customers
+    prompt = load_prompt(ROOT / "prompts", "offer_copy")
+    offers = offer_hits(args.seed)
+    requests = customers(n_customers, offers, args.seed + 1)
+
+    with tempfile.TemporaryDirectory(prefix="bench-generation-") as work:
+        work = Path(work)
+        model_dir, training = args.model_dir, None
+        if model_dir is None or not (model_dir / "generator.json").is_file():
+            model_dir = model_dir or work / "model"
+            config = TEST_CONFIG if args.quick else GeneratorConfig()
+            report = train_generator(synthetic_offers(N_OFFERS, args.seed), prompt, model_dir, config)
+            training = {
+                "seconds": report.seconds,
+                "final_loss": report.final_loss,
+                "parameters": report.n_parameters,
+                "corpus": report.corpus_size,
+                "steps": report.steps,
+            }
+            print(f"trained: {training}", file=sys.stderr)
+
+        server = generator_process(model_dir, work / "server.log", SERVED_NAME)
+        base = server.http_url
+        with server.process:
+            backend = OpenAIBackend(f"{base}/openai/v1", SERVED_NAME, timeout_s=30, max_retries=0)
+            writer = CopyWriter(backend, prompt, max_retries=2)
+            writer.write(*requests[0])  # warm-up
+            results, latencies = [], []
+            for request in requests:
+                started = time.perf_counter()
+                results.append(writer.write(*request))
+                latencies.append(time.perf_counter() - started)
+            messages = [prompt.render(offer_variables(*request)) for request in requests]
+            throughput = {c: tokens_per_second(base, messages, c) for c in (1, 8)}
+            repeated = repeat_variety(base, messages[:REPEAT_REQUESTS], REPEAT_SAMPLES)
+
+    template = TemplateGenerator(prompt)
+    template_copies: list[OfferCopy] = []
+    template_latencies = []
+    for request in requests:
+        started = time.perf_counter()
+        template_copies.append(template.generate(*request))
+        template_latencies.append(time.perf_counter() - started)
+    template_guardrails = float(
+        np.mean([not check_copy(c, offer_variables(*r)) for c, r in zip(template_copies, requests, strict=True)])
+    )
+
+    model_latency, template_latency = percentiles(latencies), percentiles(template_latencies)
+    quality = copy_quality(results, requests)
+    model_variety = variety([r.copy.body for r in results if r.source == "model"] or [""])
+    template_variety = variety([c.body for c in template_copies])
+    samples = [r.copy.model_dump() for r in results[:5]]
+    out = {
+        "customers": n_customers,
+        "training": training,
+        "latency_per_copy_via_kserve": model_latency,
+        "template_latency_per_copy": template_latency,
+        "throughput": {f"concurrency_{c}": v for c, v in throughput.items()},
+        "quality": quality,
+        "template_guardrail_pass": template_guardrails,
+        "variety": {"model": model_variety, "template": template_variety},
+        "distinct_share_same_request": {"model": repeated, "template": 1 / REPEAT_SAMPLES},
+        "samples": samples,
+    }
+    print(json.dumps(out, indent=2))
+    if args.quick:
+        return
+    rows = [
+        {
+            "metric": "latency per copy p50 / p99 (ms)",
+            "local model via KServe": f"{model_latency['p50_ms']:.0f} / {model_latency['p99_ms']:.0f}",
+            "template baseline": f"{template_latency['p50_ms']:.3f} / {template_latency['p99_ms']:.3f}",
+            "target": "p50 ≤ 250 ms",
+        },
+        {
+            "metric": "tokens/s at concurrency 1 / 8",
+            "local model via KServe": f"{throughput[1]['tokens_per_s']:.0f} / {throughput[8]['tokens_per_s']:.0f}",
+            "template baseline": "–",
+            "target": f"c8/c1 = {throughput[8]['tokens_per_s'] / throughput[1]['tokens_per_s']:.2f}×",
+        },
+        {
+            "metric": "valid JSON, first attempt / after retries",
+            "local model via KServe": (
+                f"{quality['valid_json_first_attempt']:.1%} / {quality['valid_json_after_retries']:.1%}"
+            ),
+            "template baseline": "100% (no parsing)",
+            "target": "≥ 99.5 % after",
+        },
+        {
+            "metric": "guardrail pass, first attempt",
+            "local model via KServe": f"{quality['guardrail_pass_first_attempt']:.1%}",
+            "template baseline": f"{template_guardrails:.1%}",
+            "target": "–",
+        },
+        {
+            "metric": "copies needing the fallback",
+            "local model via KServe": f"{quality['fallback_share']:.1%}",
+            "template baseline": "–",
+            "target": "–",
+        },
+        {
+            "metric": "faithfulness violations in output",
+            "local model via KServe": quality["faithfulness_violations_in_output"],
+            "template baseline": "–",
+            "target": "0",
+        },
+        {
+            "metric": "distinct-1 / distinct-2 (bodies)",
+            "local model via KServe": f"{model_variety['distinct_1']:.3f} / {model_variety['distinct_2']:.3f}",
+            "template baseline": f"{template_variety['distinct_1']:.3f} / {template_variety['distinct_2']:.3f}",
+            "target": "higher = more varied",
+        },
+        {
+            "metric": f"distinct bodies in {REPEAT_SAMPLES} answers to one request",
+            "local model via KServe": f"{repeated * REPEAT_SAMPLES:.1f}",
+            "template baseline": "1 (deterministic)",
+            "target": "varied",
+        },
+        {
+            "metric": "self-BLEU (bodies)",
+            "local model via KServe": f"{model_variety['self_bleu']:.1f}",
+            "template baseline": f"{template_variety['self_bleu']:.1f}",
+            "target": "lower = more varied",
+        },
+    ]
+    trained = (
+        f" Model trained in {training['seconds']:.0f} s ({training['parameters']:,} parameters, "
+        f"{training['steps']} steps)."
+        if training
+        else ""
+    )
+    notes = (
+        f"{n_customers} customers (segment by the population's shares, channel uniform, offer uniform over a "
+        f"{N_OFFERS}-offer synthetic catalogue); copy through CopyWriter → openai client → serving.generator, at most "
+        "2 retries then the template fallback. Template baseline: TemplateGenerator in-process (no model, no network)."
+        + trained
+    )
+    record("generation", "Generation: local copy model on KServe vs the template generator", out, rows, notes)
+
+
+if __name__ == "__main__":
+    main()
