@@ -9,7 +9,11 @@ One run measures:
   * scoring all customers' online features with ``score_frame`` (chunked, one thread per core) against one
     plain call of the same TorchScript module (the baseline), target ≤ 2 s.
 
-Run from the repository root:  .venv/bin/python -m benchmarks.training [--customers N]
+With ``--offers`` it runs the offer-aware evaluation instead (``benchmarks/training_offers.py``: pair model
+and baselines by rolling origin with bootstrap intervals, truth ceilings, NDCG@10, batch pair scoring,
+1M-customer generation) and records it as its own section.
+
+Run from the repository root:  .venv/bin/python -m benchmarks.training [--customers N] [--offers [--million]]
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks import training_offers
 from benchmarks.report import record
 from loyaltylens.config import get_settings
 from loyaltylens.features.store import FeatureStore
@@ -56,7 +61,17 @@ def best_of(repeats: int, fn) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=50_000)
+    parser.add_argument("--offers", action="store_true", help="run the offer-aware evaluation instead")
+    parser.add_argument("--max-epochs", type=int, default=10, help="TabTransformer epochs per fold (--offers)")
+    parser.add_argument("--million", action="store_true", help="also generate 1M customers (--offers)")
     args = parser.parse_args()
+    if args.offers:
+        with tempfile.TemporaryDirectory(prefix="bench-offers-") as tmp:
+            results, rows, notes = training_offers.run(args.customers, Path(tmp), args.max_epochs, args.million)
+        record("training_offers", "Which offer, honestly measured (pair model, rolling origin)", results, rows, notes)
+        for row in rows:
+            print(row)
+        return
 
     with tempfile.TemporaryDirectory(prefix="bench-training-") as tmp:
         workdir = Path(tmp)

@@ -61,8 +61,15 @@ class Settings(BaseSettings):
     )
     # --- training pipeline: its parameters default to these ---
     max_epochs: int = Field(default=30, ge=1, description="Training epochs at most (early stopping ends sooner).")
-    gate_min_auc: float = Field(default=0.80, ge=0.0, le=1.0, description="Gate: the candidate's AUC at least this.")
-    gate_max_ece: float = Field(default=0.03, ge=0.0, le=1.0, description="Gate: the candidate's ECE at most this.")
+    # Simulator v2 hides the latent state behind redemption: a customer-only model reaches ~0.69 validation AUC
+    # at 20k customers (the truth, which knows the latent state and the offer, 0.86): 0.65 rejects a broken
+    # model, not an honest one.
+    gate_min_auc: float = Field(
+        default=0.65, ge=0.0, le=1.0, description="Gate: the candidate's validation AUC at least this."
+    )
+    gate_max_ece: float = Field(
+        default=0.03, ge=0.0, le=1.0, description="Gate: the candidate's validation ECE at most this."
+    )
     generator_train_steps: int = Field(
         default=600, ge=1, description="Optimiser steps of the local copy generator in the training pipeline."
     )

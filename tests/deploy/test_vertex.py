@@ -284,6 +284,7 @@ OFFERS = pd.DataFrame(
         "discount_pct": [20, 30, 10],
         "channel": ["mobile", "any", "web"],
         "min_spend": [10.0, 20.0, 0.0],
+        "bonus_points": [0, 50, 0],
         "start_date": pd.to_datetime(["2026-01-01"] * 3),
         "end_date": pd.to_datetime(["2026-12-31"] * 3),
         "title": ["Dairy deal", "Nappies deal", "Drinks deal"],

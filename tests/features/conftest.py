@@ -1,5 +1,6 @@
 """A small dataset and a feature store built from it, shared by the feature tests."""
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,9 @@ def built_version(built_store: FeatureStore) -> VersionInfo:
 def store(tmp_path: Path) -> FeatureStore:
     """An empty store of the test's own."""
     return FeatureStore.at(tmp_path / "feature_store")
+
+
+@pytest.fixture
+def dataset_copy(dataset_dir: Path, tmp_path: Path) -> Path:
+    """A copy of the shared dataset that a test may plant events into."""
+    return Path(shutil.copytree(dataset_dir, tmp_path / "copy"))

@@ -1,23 +1,19 @@
 """Point-in-time features: agreement with the simulator, no future leakage, defaults, labels, learnability."""
 
-import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from sklearn.compose import ColumnTransformer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from loyaltylens.data import load_table, read_manifest
-from loyaltylens.data.behaviour import redemption_logit, sigmoid
-from loyaltylens.data.schema import OFFER_CHANNELS, schema_of, table_relpath
+from loyaltylens.data.schema import OFFER_CHANNELS
 from loyaltylens.features.compute import (
     FEATURE_EXPRESSIONS,
     TRAINING_COLUMNS,
@@ -36,31 +32,9 @@ from loyaltylens.features.definitions import (
 from loyaltylens.features.store import FeatureStore, VersionInfo
 from loyaltylens.groundtruth import attach_true_propensity
 from loyaltylens.vocabulary import PRODUCT_CATEGORIES
+from tests.features.planting import append_rows, purchase
 
 AS_OF = as_of_timestamp("2026-06-01")
-
-
-@pytest.fixture
-def dataset_copy(dataset_dir: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(dataset_dir, tmp_path / "copy"))
-
-
-def _append(dataset: Path, table: str, rows: dict) -> None:
-    path = dataset / table_relpath(table)
-    extra = pa.Table.from_pydict(rows, schema=schema_of(table))
-    pq.write_table(pa.concat_tables([pq.read_table(path), extra]), path)
-
-
-def _purchase(customer_id: int, ts: datetime, amount: float = 40.0, category: str = "baby") -> dict:
-    return {
-        "txn_id": [10**9 + int(ts.timestamp())],
-        "customer_id": [customer_id],
-        "ts": [ts],
-        "amount": [amount],
-        "category": [category],
-        "channel": ["web"],
-        "offer_id": [None],
-    }
 
 
 def _offer_events(customer_id: int, ts: datetime) -> dict:
@@ -85,46 +59,52 @@ def test_features_are_in_definition_order_with_storage_types(dataset_dir: Path) 
     assert features["customer_id"].is_monotonic_increasing
 
 
-def test_simulator_propensity_is_computed_from_these_features(dataset_dir: Path) -> None:
-    """The hidden p_redeem was drawn from the customer state the simulator tracked; recomputing it from
-    the SQL features at each send date must give the same probability."""
+def test_simulator_propensity_is_not_a_function_of_these_features(dataset_dir: Path) -> None:
+    """The hidden p_redeem comes from latent state (engagement, fatigue, traits) that the features only see
+    through noisy windows: a linear model of its logit on the send-time features and the offer's attributes
+    explains a part of it, far from all of it (the v1 simulator was reproduced to 3e-8)."""
     manifest = read_manifest(dataset_dir)
     truth = load_table(dataset_dir, "assignments_truth")
-    traits = load_table(dataset_dir, "customers_truth").set_index("customer_id")
     offers = load_table(dataset_dir, "offers").set_index("offer_id")
     con = connect(dataset_dir)
-    for campaign_id in (1, 8, len(manifest["period"]["campaign_dates"])):
+    rows = []
+    for campaign_id in range(8, len(manifest["period"]["campaign_dates"]) + 1, 4):
         send_date = as_of_timestamp(manifest["period"]["campaign_dates"][campaign_id - 1])
         assignments = truth[truth["campaign_id"] == campaign_id]
         state = compute_features(con, send_date).set_index("customer_id").loc[assignments["customer_id"]]
-        trait = traits.loc[assignments["customer_id"]]
         offer = offers.loc[assignments["offer_id"]]
-        category = offer["category"].map(PRODUCT_CATEGORIES.index).to_numpy()
-        affinity = trait[[f"affinity_{c}" for c in PRODUCT_CATEGORIES]].to_numpy()[
-            np.arange(len(trait)), category
-        ]
-        recomputed = sigmoid(
-            redemption_logit(
-                {name: state[name].to_numpy(np.float64) for name in NUMERIC_FEATURES},
-                deal_proneness=trait["deal_proneness"].to_numpy(),
-                price_sensitivity=trait["price_sensitivity"].to_numpy(),
-                category_affinity=affinity,
-                segment=state["segment"].to_numpy(),
-                channel_preference=state["channel_preference"].to_numpy(),
+        rows.append(
+            state.reset_index(drop=True).assign(
                 discount_pct=offer["discount_pct"].to_numpy(),
-                offer_channel=offer["channel"].map(OFFER_CHANNELS.index).to_numpy(),
                 min_spend=offer["min_spend"].to_numpy(),
+                offer_channel=offer["channel"].map(OFFER_CHANNELS.index).to_numpy(),
+                offer_category=offer["category"].map(PRODUCT_CATEGORIES.index).to_numpy(),
+                logit=np.log(assignments["p_redeem"] / (1 - assignments["p_redeem"])).to_numpy(),
             )
         )
-        np.testing.assert_allclose(recomputed, assignments["p_redeem"], atol=1e-5)
+    frame = pd.concat(rows, ignore_index=True)
+    categorical = [*CATEGORICAL_FEATURES, "offer_channel", "offer_category"]
+    numeric = [*NUMERIC_FEATURES, "discount_pct", "min_spend"]
+    model = make_pipeline(
+        ColumnTransformer(
+            [
+                ("numeric", StandardScaler(), numeric),
+                ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
+            ]
+        ),
+        LinearRegression(),
+    )
+    logged = frame.assign(**{n: np.log1p(frame[n]) for n in NUMERIC_FEATURES})
+    r_squared = model.fit(logged, frame["logit"]).score(logged, frame["logit"])
+    assert 0.2 < r_squared < 0.8
 
 
 def test_planted_future_events_do_not_change_features(dataset_dir: Path, dataset_copy: Path) -> None:
     before = compute_features(connect(dataset_dir), AS_OF)
     customer = int(before["customer_id"].iloc[10])
-    _append(dataset_copy, "transactions", _purchase(customer, AS_OF))  # exactly at as-of: not before it
-    _append(dataset_copy, "transactions", _purchase(customer, AS_OF + timedelta(days=3)))
-    _append(dataset_copy, "offer_events", _offer_events(customer, AS_OF))
+    append_rows(dataset_copy, "transactions", purchase(customer, AS_OF))  # exactly at as-of: not before it
+    append_rows(dataset_copy, "transactions", purchase(customer, AS_OF + timedelta(days=3)))
+    append_rows(dataset_copy, "offer_events", _offer_events(customer, AS_OF))
     after = compute_features(connect(dataset_copy), AS_OF)
     pd.testing.assert_frame_equal(before, after)
 
@@ -132,8 +112,8 @@ def test_planted_future_events_do_not_change_features(dataset_dir: Path, dataset
 def test_event_just_before_as_of_changes_features(dataset_dir: Path, dataset_copy: Path) -> None:
     before = compute_features(connect(dataset_dir), AS_OF).set_index("customer_id")
     customer = int(before.index[10])
-    _append(dataset_copy, "transactions", _purchase(customer, AS_OF - timedelta(seconds=1), amount=40.0))
-    _append(dataset_copy, "offer_events", _offer_events(customer, AS_OF - timedelta(hours=3)))
+    append_rows(dataset_copy, "transactions", purchase(customer, AS_OF - timedelta(seconds=1), amount=40.0))
+    append_rows(dataset_copy, "offer_events", _offer_events(customer, AS_OF - timedelta(hours=3)))
     after = compute_features(connect(dataset_copy), AS_OF).set_index("customer_id")
 
     changed = after.loc[customer]
@@ -148,7 +128,7 @@ def test_event_just_before_as_of_changes_features(dataset_dir: Path, dataset_cop
 def test_customer_without_events_gets_defaults(dataset_copy: Path) -> None:
     customers = load_table(dataset_copy, "customers")
     newcomer = int(customers["customer_id"].max()) + 1
-    _append(
+    append_rows(
         dataset_copy,
         "customers",
         {
@@ -161,13 +141,7 @@ def test_customer_without_events_gets_defaults(dataset_copy: Path) -> None:
     )
     row = compute_features(connect(dataset_copy), AS_OF).set_index("customer_id").loc[newcomer]
     assert row["recency_days"] == RECENCY_CAP_DAYS and row["days_since_last_redemption"] == RECENCY_CAP_DAYS
-    assert (
-        row["frequency_30d"]
-        == row["monetary_90d"]
-        == row["avg_basket_90d"]
-        == row["offers_received_180d"]
-        == 0
-    )
+    assert row["frequency_30d"] == row["monetary_90d"] == row["avg_basket_90d"] == row["offers_received_180d"] == 0
     assert row["offer_redemption_rate"] == pytest.approx(REDEMPTION_RATE_PRIOR)
     assert row["engagement_score"] == pytest.approx(OPEN_RATE_PRIOR)
     assert row["favorite_category"] == 0 and row["tenure_days"] == 10
@@ -226,5 +200,5 @@ def test_ground_truth_is_learnable_from_the_features(built_store: FeatureStore, 
     model.fit(log_features(train), train["label"])
     auc = roc_auc_score(test["label"], model.predict_proba(log_features(test))[:, 1])
     oracle = roc_auc_score(test["label"], test["true_propensity"])
-    assert auc > 0.78
-    assert oracle > auc  # the truth knows hidden traits the features only hint at
+    assert auc > 0.6
+    assert oracle > auc + 0.05  # the truth knows the latent state and the offer the features only hint at

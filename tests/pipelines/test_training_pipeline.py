@@ -108,7 +108,7 @@ def test_failed_gate_registers_nothing_and_says_why(isolated_settings):
     assert registry.list_versions() == []
     runs = registry.client.search_runs([registry._experiment_id()])
     assert len(runs) == 1
-    assert runs[0].data.tags["loyaltylens.gate"].startswith("rejected: test AUC")
+    assert runs[0].data.tags["loyaltylens.gate"].startswith("rejected: validation AUC")
 
 
 def test_invalid_data_stops_the_run_before_features(isolated_settings, tmp_path: Path):

@@ -38,7 +38,7 @@ def test_model_card_has_slices_for_every_segment_and_channel(candidate) -> None:
         "transformer",
         "uncalibrated",
         "logistic_regression",
-        "hist_gradient_boosting",
+        "lightgbm",
     }
     assert card.data["test"]["rows"] > 0 and card.lineage["dataset_hash"] == "d" * 12
     assert card.calibration["temperature"] > 0
@@ -55,14 +55,14 @@ def test_evaluate_model_dir_matches_the_candidate_metrics(candidate, trained, tm
 @pytest.mark.parametrize(
     ("metrics", "reasons"),
     [
-        ({"test_auc": 0.85, "test_ece": 0.02, "logistic_regression_test_auc": 0.855}, []),
-        ({"test_auc": 0.75, "test_ece": 0.02}, ["test AUC 0.7500 < required 0.8000"]),
-        ({"test_auc": 0.85, "test_ece": 0.05}, ["test ECE 0.0500 > allowed 0.0300"]),
+        ({"val_auc": 0.85, "val_ece": 0.02, "logistic_regression_val_auc": 0.855}, []),
+        ({"val_auc": 0.60, "val_ece": 0.02, "test_auc": 0.95}, ["validation AUC 0.6000 < required 0.6500"]),
+        ({"val_auc": 0.85, "val_ece": 0.05, "test_ece": 0.0}, ["validation ECE 0.0500 > allowed 0.0300"]),
         (
-            {"test_auc": 0.85, "test_ece": 0.02, "hist_gradient_boosting_test_auc": 0.87},
-            ["test AUC 0.8500 trails hist_gradient_boosting (0.8700) by more than 0.0100"],
+            {"val_auc": 0.85, "val_ece": 0.02, "lightgbm_val_auc": 0.87, "lightgbm_test_auc": 0.5},
+            ["validation AUC 0.8500 trails lightgbm (0.8700) by more than 0.0100"],
         ),
-        ({"test_ece": 0.02}, ["metric 'test_auc' is missing"]),
+        ({"val_ece": 0.02, "test_auc": 0.9}, ["metric 'val_auc' is missing"]),
     ],
 )
 def test_registration_gate(metrics: dict, reasons: list[str]) -> None:

@@ -19,6 +19,7 @@ OFFERS = pd.DataFrame(
         "discount_pct": [20, 30, 10, 15, 25, 10],
         "channel": ["mobile", "any", "web", "in_store", "any", "in_store"],
         "min_spend": [10.0, 20.0, 0.0, 5.0, 0.0, 15.0],
+        "bonus_points": [0, 50, 0, 0, 100, 0],
         "start_date": pd.to_datetime(["2026-01-01"] * 3 + ["2026-06-01"] + ["2026-01-01"] * 2),
         "end_date": pd.to_datetime(["2026-12-31"] * 3 + ["2026-06-30"] + ["2026-12-31"] * 2),
         "title": ["Dairy deal", "Nappies deal", "Drinks deal", "Cheese week", "Crisps deal", "Cleaning deal"],

@@ -6,7 +6,6 @@ import pytest
 
 from loyaltylens.retrieval.evaluate import is_held_out, ndcg_at, true_redemption_probability
 from loyaltylens.retrieval.query import build_customer_query, customer_histories
-from loyaltylens.vocabulary import PRODUCT_CATEGORIES
 
 
 def test_held_out_split_is_stable_and_about_a_fifth():
@@ -21,23 +20,21 @@ def test_ndcg():
     assert ndcg_at(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0]), 10) < 1.0
 
 
-def test_truth_prefers_the_customers_category_and_channel(offers):
-    record = {
-        "customer_id": 1,
-        "recency_days": 3.0,
-        "frequency_30d": 5.0,
-        "monetary_90d": 300.0,
-        "avg_basket_90d": 30.0,
-        "offer_redemption_rate": 0.2,
-        "engagement_score": 0.4,
-        "segment": "family",
-        "channel_preference": "mobile",
-    }
-    affinity = {f"affinity_{c}": 0.01 for c in PRODUCT_CATEGORIES} | {"affinity_baby": 0.91}
-    truth = pd.DataFrame([{"customer_id": 1, "deal_proneness": 0.0, "price_sensitivity": 1.0, **affinity}])
-    p = true_redemption_probability([record], truth, offers)[0]
-    assert p.shape == (len(offers),) and ((0 < p) & (p < 1)).all()
-    assert p.argmax() == 1  # the baby offer, on every channel
+def test_truth_is_the_latest_campaigns_pair_truth(offers):
+    pair_truth = pd.DataFrame(
+        {
+            "campaign_id": [1, 2, 2, 2],
+            "customer_id": [1, 1, 1, 2],
+            "offer_id": [2, 2, 5, 1],
+            "p_redeem": [0.9, 0.3, 0.1, 0.2],
+            "incremental_margin": [0.0, 0.0, 0.0, 0.0],
+        }
+    )
+    p = true_redemption_probability([1, 2, 3], pair_truth, offers)
+    assert p.shape == (3, len(offers))
+    assert p[0, 1] == pytest.approx(0.3) and p[0, 4] == pytest.approx(0.1)  # the latest campaign wins
+    assert p[1, 0] == pytest.approx(0.2) and p[2].sum() == 0.0  # not eligible or unknown: no gain
+    assert (p[0, [0, 2, 3, 5]] == 0).all()
 
 
 def test_query_from_features_and_history(offers):

@@ -1,12 +1,14 @@
-"""The hidden behaviour model: segment profiles, calendar effects and the true redemption propensity.
+"""The hidden behaviour model: latent customer state, calendar effects, true redemption and its economics.
 
 Everything the simulator needs to know about how customers behave lives here, so the ground truth
-can be read in one place. None of it is visible to feature or model code, which only sees the events.
+can be read in one place. None of it is visible to feature or model code, which only sees the events;
+and none of it comes from the feature code: redemption is driven by latent state (an evolving engagement
+process, purchase rate, category preferences, price sensitivity, channel habit, fatigue from earlier
+sends, churn) that the event tables reveal only through noisy, windowed traces.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -15,16 +17,25 @@ import numpy as np
 from loyaltylens.data.schema import OFFER_CHANNELS
 from loyaltylens.vocabulary import PRODUCT_CATEGORIES, SEGMENTS
 
-# How the simulated customers remember their own past: the windows and smoothing of the behavioural state
-# that drives their redemption propensity. They belong to the simulator, not to the feature code (which it
-# never imports); the feature definitions happen to use the same windows today.
-RECENCY_CAP_DAYS = 365.0
-SHORT_WINDOW_DAYS = 30
-LONG_WINDOW_DAYS = 90
-OFFER_HISTORY_DAYS = 180
-RATE_PRIOR_STRENGTH = 2.0
-REDEMPTION_RATE_PRIOR = 0.15
-OPEN_RATE_PRIOR = 0.35
+# Engagement: a weekly AR(1) process per customer, stationary N(0, 1). It scales the purchase rate (so
+# purchase counts are a noisy, lagged proxy of it) and the redemption odds.
+ENGAGEMENT_PERSISTENCE = 0.85  # week-to-week autocorrelation
+ENGAGEMENT_PURCHASE_EFFECT = 0.35  # log purchase-rate change per standard deviation
+ENGAGEMENT_REDEMPTION_EFFECT = 0.6  # redemption logit change per standard deviation
+# Fatigue: every offer sent adds one unit that halves every FATIGUE_HALF_LIFE_DAYS (the simulator's own
+# memory, unrelated to any feature window). It lowers redemption odds and raises the odds of opting out.
+FATIGUE_HALF_LIFE_DAYS = 21.0
+OPT_OUT_INTERCEPT = -5.6  # logit of opting out of offers after one send to a rested, average customer
+
+# Economics of one send, in EUR: the retailer earns GROSS_MARGIN of a basket; a redemption costs the
+# discount on the offer's category in the redeemed basket plus the offer's bonus points; every send costs
+# SEND_COST_EUR; a customer who opts out is worth OPT_OUT_LOSS_BASKETS baskets of margin less (the future
+# offers they will not get).
+GROSS_MARGIN = 0.30
+DISCOUNTED_SHARE = 0.4  # share of a redeemed basket in the offer's category, which the discount applies to
+POINT_VALUE_EUR = 0.01
+SEND_COST_EUR = 0.02
+OPT_OUT_LOSS_BASKETS = 1.5
 
 
 @dataclass(frozen=True)
@@ -82,53 +93,86 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def fatigue_decay(days: float) -> float:
+    """Share of fatigue left after ``days`` days."""
+    return 0.5 ** (days / FATIGUE_HALF_LIFE_DAYS)
+
+
 # Channel term of the redemption logit, indexed [preferred channel, offer channel (schema.OFFER_CHANNELS)]:
 # an offer on the channel the customer uses is easy to redeem, one on another channel much less so.
-_CHANNEL_MATCH = 0.5
-_CHANNEL_ANY = 0.2
-_CHANNEL_MISMATCH = -0.6
+_CHANNEL_MATCH = 0.4
+_CHANNEL_ANY = 0.1
+_CHANNEL_MISMATCH = -0.7
 CHANNEL_TERM = np.full((3, len(OFFER_CHANNELS)), _CHANNEL_MISMATCH)
 CHANNEL_TERM[np.arange(3), np.arange(3)] = _CHANNEL_MATCH
 CHANNEL_TERM[:, OFFER_CHANNELS.index("any")] = _CHANNEL_ANY
 SEGMENT_TERM = np.array([SEGMENT_PROFILES[s].redemption_offset for s in SEGMENTS])
+REDEMPTION_INTERCEPT = -3.4
 
 
-def redemption_logit(
-    state: Mapping[str, np.ndarray],
-    *,
-    deal_proneness: np.ndarray,
-    price_sensitivity: np.ndarray,
-    category_affinity: np.ndarray,
-    segment: np.ndarray,
-    channel_preference: np.ndarray,
-    discount_pct: np.ndarray,
-    offer_channel: np.ndarray,
-    min_spend: np.ndarray,
-) -> np.ndarray:
-    """Logit of the TRUE probability that a customer redeems an offer sent now.
+@dataclass(frozen=True)
+class PairState:
+    """Latent state of (customer, offer) pairs at send time, one element per pair; codes for categoricals."""
 
-    ``state`` holds the customer's features at send time, named and computed exactly as
-    ``loyaltylens.features.compute`` does (recency_days, frequency_30d, monetary_90d, avg_basket_90d,
-    offer_redemption_rate, engagement_score). The other inputs are hidden traits of the customer
-    (``category_affinity`` is the affinity for the offer's category) and attributes of the offer;
-    categorical inputs are integer codes. Most of the spread comes from the observable state, so a
-    model on the features can learn it; the hidden and offer terms keep it from being perfect.
-    """
+    engagement: np.ndarray  # current value of the engagement process (z-score)
+    purchase_rate: np.ndarray  # expected purchases per day now (0 once churned)
+    deal_proneness: np.ndarray
+    price_sensitivity: np.ndarray
+    category_affinity: np.ndarray  # affinity for the offer's category (a customer's affinities sum to 1)
+    segment: np.ndarray
+    channel_preference: np.ndarray
+    basket_mean: np.ndarray
+    fatigue: np.ndarray  # decayed count of offers sent before
+    fatigue_sensitivity: np.ndarray
+    discount_pct: np.ndarray
+    offer_channel: np.ndarray
+    min_spend: np.ndarray
+    bonus_points: np.ndarray
+
+
+def redemption_logit(s: PairState) -> np.ndarray:
+    """Logit of the TRUE probability that the customer redeems the offer if it is sent now."""
     habit = (
-        0.38 * np.log1p(state["frequency_30d"])  # regular shoppers are in the store to redeem
-        - 0.38 * np.log1p(state["recency_days"])  # lapsed customers ignore offers
-        + 0.07 * np.log1p(state["monetary_90d"])
-    )
-    history = (
-        2.5 * (state["offer_redemption_rate"] - REDEMPTION_RATE_PRIOR)  # redeemed before, will again
-        + 2.0 * (state["engagement_score"] - OPEN_RATE_PRIOR)  # opens offers
-        + 0.7 * deal_proneness  # the part of deal-hunting the history has not revealed yet
+        ENGAGEMENT_REDEMPTION_EFFECT * s.engagement
+        + 0.45 * np.log(7.0 * s.purchase_rate + 0.1)  # regular shoppers are in the shop to redeem
+        + 0.6 * s.deal_proneness
     )
     fit = (
-        CHANNEL_TERM[channel_preference, offer_channel]
-        + 0.5 * np.clip(np.log(category_affinity * len(PRODUCT_CATEGORIES)), -2.0, 2.0)
-        + 0.04 * (discount_pct - 20.0) * price_sensitivity
-        - 0.5 * (min_spend > state["avg_basket_90d"])  # minimum spend above a usual basket is a hurdle
-        + SEGMENT_TERM[segment]
+        CHANNEL_TERM[s.channel_preference, s.offer_channel]
+        + 0.6 * np.clip(np.log(s.category_affinity * len(PRODUCT_CATEGORIES)), -2.0, 2.0)
+        + 0.04 * (s.discount_pct - 20.0) * s.price_sensitivity
+        + 0.002 * s.bonus_points
+        - 0.8 * np.clip(s.min_spend / s.basket_mean - 1.0, 0.0, 2.0)  # a minimum spend above the usual basket
+        + SEGMENT_TERM[s.segment]
     )
-    return -2.2 + habit + history + fit
+    return REDEMPTION_INTERCEPT + habit + fit - 0.5 * s.fatigue_sensitivity * s.fatigue
+
+
+def opt_out_probability(s: PairState) -> np.ndarray:
+    """P(the customer opts out of offers after this send): tired, deal-averse customers leave."""
+    return sigmoid(OPT_OUT_INTERCEPT + s.fatigue_sensitivity * s.fatigue - 0.4 * s.deal_proneness)
+
+
+def subsidy_probability(s: PairState, window_days: int) -> np.ndarray:
+    """P(the customer buys in the offer's category within the window anyway): a redemption then only
+    discounts a purchase that would have happened without the offer."""
+    return 1.0 - np.exp(-window_days * s.purchase_rate * s.category_affinity)
+
+
+def redemption_basket(s: PairState) -> np.ndarray:
+    """Expected amount of the redeemed basket: a usual basket, topped up to the minimum spend."""
+    return np.maximum(s.basket_mean, 1.125 * s.min_spend)
+
+
+def incremental_margin(s: PairState, p_redeem: np.ndarray, window_days: int) -> np.ndarray:
+    """Expected margin (EUR) of sending the offer minus not sending it.
+
+    A redemption earns the margin of its basket only if the purchase would not have happened anyway, and
+    always costs the discount and the points; every send costs the send and risks an opt-out. Deep discounts
+    on purchases the customer makes anyway, or sends to tired customers, lose money.
+    """
+    basket = redemption_basket(s)
+    redemption_cost = s.discount_pct / 100.0 * DISCOUNTED_SHARE * basket + POINT_VALUE_EUR * s.bonus_points
+    gain_if_redeemed = (1.0 - subsidy_probability(s, window_days)) * GROSS_MARGIN * basket - redemption_cost
+    opt_out_loss = opt_out_probability(s) * OPT_OUT_LOSS_BASKETS * GROSS_MARGIN * s.basket_mean
+    return p_redeem * gain_if_redeemed - SEND_COST_EUR - opt_out_loss

@@ -55,6 +55,9 @@ def dataset_summary(info: DatasetInfo) -> Table:
         table.add_row(f"{name} rows", f"{rows:,}")
     table.add_row("redemption rate (treated)", f"{truth['redemption_rate']:.1%}")
     table.add_row("oracle AUC (true p_redeem)", f"{truth['oracle_auc']:.3f}")
+    if "negative_incremental_margin_share" in truth:
+        table.add_row("sends with negative true margin", f"{truth['negative_incremental_margin_share']:.1%}")
+        table.add_row("redemptions of a purchase made anyway", f"{truth['subsidised_share_of_redemptions']:.1%}")
     table.add_row("generation time", f"{manifest['generation_seconds']:.1f}s")
     table.add_row("content hash", manifest["content_hash"][:23] + "...")
     return table

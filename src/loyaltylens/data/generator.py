@@ -22,11 +22,12 @@ import pyarrow.parquet as pq
 from loyaltylens.config import Settings
 from loyaltylens.data.behaviour import calendar_factors
 from loyaltylens.data.io import content_hash, read_manifest
-from loyaltylens.data.offers import generate_offers
+from loyaltylens.data.offers import OfferCatalogue, generate_offers
 from loyaltylens.data.population import generate_population
 from loyaltylens.data.progress import ProgressCallback
 from loyaltylens.data.schema import (
     MANIFEST_FILENAME,
+    OFFER_CHANNELS,
     TABLE_SCHEMAS,
     TRUTH_DIRNAME,
     TRUTH_SCHEMAS,
@@ -34,12 +35,13 @@ from loyaltylens.data.schema import (
     schema_to_dict,
     table_relpath,
 )
-from loyaltylens.data.simulate import campaign_days, simulate_chunk
+from loyaltylens.data.simulate import Assignments, campaign_days, simulate_chunk
 from loyaltylens.data.staging import new_staging_dir, remove_stale_staging, replace_dir
 from loyaltylens.errors import InvalidInputError
+from loyaltylens.vocabulary import SEGMENTS
 
 CHUNK_SIZE = 25_000  # customers simulated together; bounds memory at ~1 GB whatever the population size
-GENERATOR_VERSION = 1  # bump when the same config would produce different data
+GENERATOR_VERSION = 2  # bump when the same config would produce different data
 
 # Independent random streams, so e.g. changing the offer count does not reshuffle the customers.
 _POPULATION_STREAM, _OFFER_STREAM, _CHUNK_STREAM = 0, 1, 2
@@ -58,6 +60,7 @@ class GeneratorConfig:
     target_share: float = 0.30  # share of members each campaign targets
     holdout_share: float = 0.10  # share of targeted customers held out (not sent) as control
     label_window_days: int = 14  # a redemption happens within this many days of the send
+    pair_truth_campaigns: int = 6  # last campaigns whose every (customer, eligible offer) pair gets its truth
 
     def __post_init__(self) -> None:
         try:
@@ -67,14 +70,15 @@ class GeneratorConfig:
         for name in ("n_customers", "n_offers", "campaign_every_days", "label_window_days"):
             if getattr(self, name) < 1:
                 raise InvalidInputError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.pair_truth_campaigns < 0:
+            raise InvalidInputError(f"pair_truth_campaigns must be >= 0, got {self.pair_truth_campaigns}")
         for name in ("target_share", "holdout_share"):
             if not 0.0 < getattr(self, name) < 1.0:
                 raise InvalidInputError(f"{name} must be in (0, 1), got {getattr(self, name)}")
         shortest = self.campaign_every_days + self.label_window_days
         if self.n_days < shortest:
             raise InvalidInputError(
-                f"n_days={self.n_days} leaves no room for a campaign and its label window "
-                f"(need >= {shortest})"
+                f"n_days={self.n_days} leaves no room for a campaign and its label window (need >= {shortest})"
             )
 
     @property
@@ -137,9 +141,7 @@ def generate_customers(config: GeneratorConfig) -> pd.DataFrame:
     return population.customers_table(config.start).to_pandas(date_as_object=False)
 
 
-def generate_dataset(
-    config: GeneratorConfig, out_dir: Path, progress: ProgressCallback | None = None
-) -> DatasetInfo:
+def generate_dataset(config: GeneratorConfig, out_dir: Path, progress: ProgressCallback | None = None) -> DatasetInfo:
     """Simulate ``config`` and write the dataset to ``out_dir`` (replacing an older one there).
 
     Args:
@@ -204,12 +206,12 @@ def _write_tables(config: GeneratorConfig, target: Path, report: ProgressCallbac
     pq.write_table(offers.table(config.start), target / table_relpath("offers"))
     pq.write_table(population.truth_table(config.n_days), target / table_relpath("customers_truth"))
 
-    chunked = ("transactions", "campaigns", "offer_events", "assignments_truth")
+    chunked = ("transactions", "campaigns", "offer_events", "assignments_truth", "pair_truth")
     writers = {name: pq.ParquetWriter(target / table_relpath(name), schema_of(name)) for name in chunked}
     day_factor = calendar_factors(config.start, config.n_days)
     start_epoch_second = int(np.datetime64(config.start, "s").astype(np.int64))
     rows = dict.fromkeys(chunked, 0)
-    treated_p, treated_redeemed = [], []
+    treated = []
     try:
         for index, chunk_start in enumerate(range(0, config.n_customers, CHUNK_SIZE)):
             chunk_stop = min(chunk_start + CHUNK_SIZE, config.n_customers)
@@ -228,26 +230,49 @@ def _write_tables(config: GeneratorConfig, target: Path, report: ProgressCallbac
                 table = getattr(tables, name)
                 writers[name].write_table(table)
                 rows[name] += table.num_rows
-            treated_p.append(tables.treated_p_redeem)
-            treated_redeemed.append(tables.treated_redeemed)
+            treated.append(tables.treated)
     finally:
         for writer in writers.values():
             writer.close()
 
-    p_redeem, redeemed = np.concatenate(treated_p), np.concatenate(treated_redeemed)
     row_counts = {
         "customers": len(population),
         "offers": len(offers),
         **rows,
         "customers_truth": len(population),
     }
-    truth_summary = {
-        "treated_assignments": int(len(p_redeem)),
-        "redemption_rate": float(redeemed.mean()) if len(redeemed) else 0.0,
-        "mean_p_redeem": float(p_redeem.mean()) if len(p_redeem) else 0.0,
-        "oracle_auc": roc_auc(redeemed, p_redeem),
-    }
+    truth_summary = _truth_summary(Assignments.concat(treated), population.segment, offers)
     return {"row_counts": row_counts, "truth_summary": truth_summary}
+
+
+def _truth_summary(treated: Assignments, segment: np.ndarray, offers: OfferCatalogue) -> dict:
+    """What the hidden truth says about the sends that happened: rates by segment, discount and channel
+    match, the oracle AUC, and the economics (subsidised redemptions, incremental margin)."""
+    redeemed, p_redeem = treated.redeemed_if_treated, treated.p_redeem
+    if not len(redeemed):
+        return {"treated_assignments": 0, "redemption_rate": 0.0, "mean_p_redeem": 0.0, "oracle_auc": None}
+
+    def rates(codes: np.ndarray, names: tuple) -> dict[str, float]:
+        return {str(names[c]): float(redeemed[codes == c].mean()) for c in np.unique(codes)}
+
+    discounts = np.unique(offers.discount_pct)
+    return {
+        "treated_assignments": int(len(redeemed)),
+        "redemption_rate": float(redeemed.mean()),
+        "mean_p_redeem": float(p_redeem.mean()),
+        "oracle_auc": roc_auc(redeemed, p_redeem),
+        "redemption_rate_by_segment": rates(segment[treated.customer], SEGMENTS),
+        "redemption_rate_by_discount": rates(
+            np.searchsorted(discounts, offers.discount_pct[treated.offer_index]), tuple(discounts.tolist())
+        ),
+        "redemption_rate_by_offer_channel": rates(offers.channel[treated.offer_index], OFFER_CHANNELS),
+        "subsidised_share_of_redemptions": float(treated.subsidised_if_treated[redeemed].mean())
+        if redeemed.any()
+        else 0.0,
+        "opt_out_rate_per_send": float(treated.opted_out_if_treated.mean()),
+        "mean_incremental_margin_eur": float(treated.incremental_margin.mean()),
+        "negative_incremental_margin_share": float((treated.incremental_margin < 0).mean()),
+    }
 
 
 def _manifest(config: GeneratorConfig, dataset_dir: Path, summary: dict, seconds: float) -> dict:
@@ -258,14 +283,10 @@ def _manifest(config: GeneratorConfig, dataset_dir: Path, summary: dict, seconds
         "period": {
             "start_date": config.start.isoformat(),
             "end_date": config.end.isoformat(),  # exclusive
-            "campaign_dates": [
-                (config.start + timedelta(days=int(d))).isoformat() for d in campaign_days(config)
-            ],
+            "campaign_dates": [(config.start + timedelta(days=int(d))).isoformat() for d in campaign_days(config)],
         },
         "row_counts": summary["row_counts"],
-        "schemas": {
-            name: schema_to_dict(schema) for name, schema in {**TABLE_SCHEMAS, **TRUTH_SCHEMAS}.items()
-        },
+        "schemas": {name: schema_to_dict(schema) for name, schema in {**TABLE_SCHEMAS, **TRUTH_SCHEMAS}.items()},
         "content_hash": content_hash(dataset_dir),
         "truth_summary": summary["truth_summary"],
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 DISCOUNTS = np.array([5, 10, 15, 20, 25, 30, 40])
 MIN_SPENDS = np.array([0, 0, 10, 15, 20, 25, 30, 50, 75], dtype=float)
+BONUS_POINTS = np.array([0, 0, 0, 50, 100, 250])
 OFFER_CHANNEL_SHARES = (0.35, 0.25, 0.15, 0.25)  # in_store, mobile, web, any
 DURATION_DAYS = (28, 92)  # active window length range [low, high)
 
@@ -70,6 +71,7 @@ class OfferCatalogue:
     discount_pct: np.ndarray
     channel: np.ndarray
     min_spend: np.ndarray
+    bonus_points: np.ndarray
     start_day: np.ndarray
     end_day: np.ndarray
     title: list[str]
@@ -88,6 +90,7 @@ class OfferCatalogue:
                 pa.array(self.discount_pct.astype(np.int32)),
                 labels(self.channel, OFFER_CHANNELS),
                 pa.array(self.min_spend),
+                pa.array(self.bonus_points.astype(np.int32)),
                 pa.array((epoch_day + self.start_day).astype(np.int32)).cast(pa.date32()),
                 pa.array((epoch_day + self.end_day).astype(np.int32)).cast(pa.date32()),
                 pa.array(self.title),
@@ -107,6 +110,7 @@ def generate_offers(config: GeneratorConfig, rng: np.random.Generator) -> OfferC
     start_day = rng.integers(-30, max(1, config.n_days - config.label_window_days), n)
     end_day = start_day + rng.integers(*DURATION_DAYS, n) - 1
     copy_choices = rng.integers(0, 1 << 30, (n, 4))  # template, product, channel phrase, title
+    bonus_points = rng.choice(BONUS_POINTS, n)
 
     start = date.fromisoformat(config.start_date)
     titles, texts = [], []
@@ -118,7 +122,8 @@ def generate_offers(config: GeneratorConfig, rng: np.random.Generator) -> OfferC
             "label": label,
             "product": products[product % len(products)],
             "where": CHANNEL_COPY[OFFER_CHANNELS[channel[i]]][where % 3],
-            "spend": f" when you spend €{min_spend[i]:.0f} or more" if min_spend[i] > 0 else "",
+            "spend": (f" when you spend €{min_spend[i]:.0f} or more" if min_spend[i] > 0 else "")
+            + (f", plus {bonus_points[i]} bonus points" if bonus_points[i] > 0 else ""),
             "end": (start + timedelta(days=int(end_day[i]))).strftime("%d %B"),
         }
         words["Product"] = words["product"][0].upper() + words["product"][1:]
@@ -131,6 +136,7 @@ def generate_offers(config: GeneratorConfig, rng: np.random.Generator) -> OfferC
         discount_pct=discount.astype(np.int64),
         channel=channel.astype(np.int8),
         min_spend=min_spend,
+        bonus_points=bonus_points.astype(np.int64),
         start_day=start_day.astype(np.int32),
         end_day=end_day.astype(np.int32),
         title=titles,

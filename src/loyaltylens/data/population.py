@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 AFFINITY_CONCENTRATION = 4.0
 ACTIVITY_SIGMA = 0.6  # lognormal spread of personal purchase frequency
 TRAIT_SIGMA = 0.3  # lognormal spread of basket size and price sensitivity
+FATIGUE_SIGMA = 0.7  # lognormal spread of fatigue sensitivity: a few customers are easily annoyed
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Population:
     deal_proneness: np.ndarray
     open_propensity: np.ndarray
     price_sensitivity: np.ndarray
+    fatigue_sensitivity: np.ndarray  # how much earlier sends annoy (lower redemption, raise opt-out)
     category_affinity: np.ndarray  # [N, len(PRODUCT_CATEGORIES)], rows sum to 1
 
     def __len__(self) -> int:
@@ -77,6 +79,7 @@ class Population:
             pa.array(self.deal_proneness),
             pa.array(self.open_propensity),
             pa.array(self.price_sensitivity),
+            pa.array(self.fatigue_sensitivity),
             pa.array(self.churn_day.astype(np.int32), mask=~churns),
             *[pa.array(self.category_affinity[:, i]) for i in range(len(PRODUCT_CATEGORIES))],
         ]
@@ -149,5 +152,6 @@ def generate_population(config: GeneratorConfig, rng: np.random.Generator) -> Po
         deal_proneness=deal_proneness,
         open_propensity=open_propensity,
         price_sensitivity=sensitivity * _lognormal_mean_one(rng, TRAIT_SIGMA, n),
+        fatigue_sensitivity=_lognormal_mean_one(rng, FATIGUE_SIGMA, n),
         category_affinity=category_affinity,
     )

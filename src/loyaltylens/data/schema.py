@@ -14,7 +14,8 @@ from loyaltylens.vocabulary import CHANNELS, PRODUCT_CATEGORIES
 # Offers may target one channel or all of them; purchases and preferences always name one channel.
 OFFER_CHANNEL_ANY = "any"
 OFFER_CHANNELS: tuple[str, ...] = (*CHANNELS, OFFER_CHANNEL_ANY)
-EVENT_TYPES: tuple[str, ...] = ("sent", "opened", "redeemed")
+# "unsubscribed": the customer opted out of offers after this send and gets none afterwards.
+EVENT_TYPES: tuple[str, ...] = ("sent", "opened", "redeemed", "unsubscribed")
 
 MANIFEST_FILENAME = "manifest.json"
 TRUTH_DIRNAME = "truth"
@@ -36,6 +37,7 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
             ("discount_pct", pa.int32()),
             ("channel", pa.string()),
             ("min_spend", pa.float64()),
+            ("bonus_points", pa.int32()),  # loyalty points granted on redemption (a cost to the retailer)
             ("start_date", pa.date32()),
             ("end_date", pa.date32()),  # inclusive
             ("title", pa.string()),
@@ -87,6 +89,7 @@ TRUTH_SCHEMAS: dict[str, pa.Schema] = {
             ("deal_proneness", pa.float64()),  # latent z-score, raises open and redemption odds
             ("open_propensity", pa.float64()),  # P(open) of a sent offer, before redemption forces an open
             ("price_sensitivity", pa.float64()),  # multiplies the effect of the discount
+            ("fatigue_sensitivity", pa.float64()),  # multiplies the effect of earlier sends
             ("churn_day", pa.int32()),  # day index from which the customer stops buying; null = never
             *[(f"affinity_{category}", pa.float64()) for category in PRODUCT_CATEGORIES],
         ]
@@ -104,6 +107,18 @@ TRUTH_SCHEMAS: dict[str, pa.Schema] = {
             ("bought_if_control", pa.bool_()),  # any purchase in the label window if not sent
             ("spend_if_treated", pa.float64()),
             ("spend_if_control", pa.float64()),
+            ("subsidised", pa.bool_()),  # the redemption discounted a purchase that happened anyway
+            ("incremental_margin", pa.float64()),  # expected margin (EUR) if sent minus if not sent
+        ]
+    ),
+    # Every (targeted customer, eligible offer) pair of the last campaigns: what each offer would have done.
+    "pair_truth": pa.schema(
+        [
+            ("campaign_id", pa.int32()),
+            ("customer_id", pa.int64()),
+            ("offer_id", pa.int64()),
+            ("p_redeem", pa.float32()),  # true probability to redeem if this offer were sent
+            ("incremental_margin", pa.float32()),  # expected margin (EUR) if sent minus if not sent
         ]
     ),
 }

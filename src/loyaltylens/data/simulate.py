@@ -1,12 +1,12 @@
 """Simulate one chunk of customers over the whole period: purchases, campaigns, offer events and their truth.
 
-Vectorised over customers; the only Python loops are over campaigns (a few dozen) and categories.
-Baseline purchases do not depend on offers, so they are drawn for all days at once as a ``[D, C]``
-Poisson matrix (D days, C customers in the chunk). Campaigns then run in order: each one computes
-every customer's feature state at send time from the purchases and offer events before it, draws
-who is targeted and which offer they get, and draws the redemption outcome from the true propensity.
-A redemption adds one purchase on top of the baseline, so ``bought/spend_if_control`` are the
-baseline in the label window and ``*_if_treated`` add the redemption (drawn for both arms).
+Vectorised over customers; the only Python loops are over weeks, campaigns (a few dozen) and categories.
+Each customer carries latent state: a weekly engagement process that scales the purchase rate, and
+fatigue from earlier sends. Baseline purchases do not depend on offers, so they are drawn for all days at
+once as a ``[D, C]`` Poisson matrix (D days, C customers in the chunk). Campaigns then run in order: each
+targets members who have not opted out, assigns a random eligible offer and a random arm, and draws the
+potential outcomes from the latent state at send time. A redemption either discounts a baseline purchase
+of the offer's category in the window (it would have happened anyway: subsidised) or adds a purchase.
 """
 
 from __future__ import annotations
@@ -19,16 +19,15 @@ import pyarrow as pa
 
 from loyaltylens.data.behaviour import (
     BASKET_SIGMA,
-    LONG_WINDOW_DAYS,
-    OFFER_HISTORY_DAYS,
-    OPEN_RATE_PRIOR,
-    RATE_PRIOR_STRENGTH,
-    RECENCY_CAP_DAYS,
-    REDEMPTION_RATE_PRIOR,
+    ENGAGEMENT_PERSISTENCE,
+    ENGAGEMENT_PURCHASE_EFFECT,
     SEND_HOUR,
     SHOP_HOUR_WEIGHTS,
     SHOP_HOURS,
-    SHORT_WINDOW_DAYS,
+    PairState,
+    fatigue_decay,
+    incremental_margin,
+    opt_out_probability,
     redemption_logit,
     sigmoid,
 )
@@ -43,7 +42,8 @@ if TYPE_CHECKING:
 DAY = 86_400  # seconds; all times inside the simulation are integer seconds since the start date
 PREFERRED_CHANNEL_SHARE = 0.8  # share of a customer's purchases on their preferred channel
 MOBILE = CHANNELS.index("mobile")
-SENT, OPENED, REDEEMED = (EVENT_TYPES.index(e) for e in ("sent", "opened", "redeemed"))
+SENT, OPENED, REDEEMED, UNSUBSCRIBED = (EVENT_TYPES.index(e) for e in ("sent", "opened", "redeemed", "unsubscribed"))
+UNSUBSCRIBE_DELAY_SECONDS = 2 * 3600  # an opt-out follows the send it answers
 
 
 def campaign_days(config: GeneratorConfig) -> np.ndarray:
@@ -60,8 +60,8 @@ class ChunkTables:
     campaigns: pa.Table
     offer_events: pa.Table
     assignments_truth: pa.Table
-    treated_p_redeem: np.ndarray  # p_redeem of treated assignments, for the oracle AUC
-    treated_redeemed: np.ndarray  # their realised redemption
+    pair_truth: pa.Table
+    treated: Assignments  # the treated assignments, for the truth summary
 
 
 @dataclass
@@ -77,28 +77,13 @@ class Purchases:
 
 
 @dataclass
-class OfferHistory:
-    """Realised offer events per campaign and customer, ``[K, C]`` seconds (NaN = no such event)."""
-
-    sent: np.ndarray
-    opened: np.ndarray
-    redeemed: np.ndarray
-    redeemed_amount: np.ndarray  # amount of the redemption purchase, 0 if none
-
-    @classmethod
-    def empty(cls, n_campaigns: int, n_customers: int) -> OfferHistory:
-        shape = (n_campaigns, n_customers)
-        return cls(np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan), np.zeros(shape))
-
-
-@dataclass
 class Baseline:
     """Offer-independent purchases and their ``[D, C]`` daily aggregates."""
 
     purchases: Purchases
     counts: np.ndarray  # purchases per day and customer
     spend: np.ndarray  # amount spent per day and customer
-    last_second: np.ndarray  # time of the day's last purchase, -inf if none
+    rate: np.ndarray  # expected purchases per day and customer (calendar, engagement, membership)
 
 
 @dataclass
@@ -112,8 +97,12 @@ class Assignments:
     logging_probability: np.ndarray
     sent_second: np.ndarray
     p_redeem: np.ndarray
+    incremental_margin: np.ndarray  # expected, from the latent state
     redeemed_if_treated: np.ndarray  # potential outcomes, drawn for both arms
+    subsidised_if_treated: np.ndarray  # the redemption would discount a purchase made anyway
+    extra_spend_if_redeemed: np.ndarray  # the redeemed basket, or only its top-up if subsidised
     opened_if_treated: np.ndarray
+    opted_out_if_treated: np.ndarray
     open_second: np.ndarray
     redemption_second: np.ndarray
     redemption_amount: np.ndarray
@@ -124,61 +113,72 @@ class Assignments:
     def concat(cls, parts: list[Assignments]) -> Assignments:
         return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)))
 
-
-def _in_window(seconds: np.ndarray, as_of: int, days: int) -> np.ndarray:
-    """Events in ``[as_of - days, as_of)``; NaN compares False, so missing events never count."""
-    return (seconds >= as_of - days * DAY) & (seconds < as_of)
+    def subset(self, rows: np.ndarray) -> Assignments:
+        return Assignments(*(getattr(self, f.name)[rows] for f in fields(self)))
 
 
-def _smoothed_rate(hits: np.ndarray, trials: np.ndarray, prior: float) -> np.ndarray:
-    return np.minimum(1.0, (hits + RATE_PRIOR_STRENGTH * prior) / (trials + RATE_PRIOR_STRENGTH))
+@dataclass
+class CustomerMemory:
+    """What earlier campaigns left in each customer: decayed fatigue and whether they opted out."""
+
+    fatigue: np.ndarray
+    opted_out: np.ndarray
+    day: int = 0  # the day ``fatigue`` refers to
+
+    def advance_to(self, day: int) -> None:
+        self.fatigue *= fatigue_decay(day - self.day)
+        self.day = day
 
 
-def customer_state(
-    day: int, baseline: Baseline, last_baseline_second: np.ndarray, history: OfferHistory, n_past: int
-) -> dict[str, np.ndarray]:
-    """The features the redemption logit reads, as of midnight of ``day``, using only earlier events.
+class CategoryPurchaseIndex:
+    """Baseline purchases sorted by (customer, category, time): finds one in a time window by binary search."""
 
-    Mirrors ``loyaltylens.features.compute`` (same windows, caps and priors); a test checks that both agree.
-    ``last_baseline_second`` is the last baseline purchase before ``day``; ``n_past`` campaigns precede it.
-    """
-    as_of = day * DAY
-    past = slice(0, n_past)
-    redeemed = history.redeemed[past]  # (K_past, C): redemption purchases are purchases too
+    def __init__(self, purchases: Purchases, n_days: int) -> None:
+        self._span = (n_days + 1) * DAY
+        keys = self._key(purchases.customer, purchases.category) + purchases.second
+        self._order = np.argsort(keys, kind="stable")
+        self._keys = keys[self._order]
+        self.claimed = np.zeros(len(keys), dtype=bool)  # already redeemed an offer
 
-    last_redemption = np.where(redeemed < as_of, redeemed, -np.inf).max(axis=0, initial=-np.inf)
-    last_purchase = np.maximum(last_baseline_second, last_redemption)
-    recency = np.minimum(RECENCY_CAP_DAYS, (as_of - last_purchase) / DAY)  # no purchase: inf -> cap
+    def _key(self, customer: np.ndarray, category: np.ndarray) -> np.ndarray:
+        return (customer.astype(np.int64) * len(PRODUCT_CATEGORIES) + category) * self._span
 
-    def purchases_in(days: int) -> np.ndarray:
-        baseline_purchases = baseline.counts[max(0, day - days) : day].sum(axis=0)
-        return baseline_purchases + _in_window(redeemed, as_of, days).sum(axis=0)
-
-    frequency_90d = purchases_in(LONG_WINDOW_DAYS)
-    monetary_90d = baseline.spend[max(0, day - LONG_WINDOW_DAYS) : day].sum(axis=0) + np.where(
-        _in_window(redeemed, as_of, LONG_WINDOW_DAYS), history.redeemed_amount[past], 0.0
-    ).sum(axis=0)
-    received = _in_window(history.sent[past], as_of, OFFER_HISTORY_DAYS).sum(axis=0)
-    opened = _in_window(history.opened[past], as_of, OFFER_HISTORY_DAYS).sum(axis=0)
-    redeemed_180d = _in_window(redeemed, as_of, OFFER_HISTORY_DAYS).sum(axis=0)
-    return {
-        "recency_days": recency,
-        "frequency_30d": purchases_in(SHORT_WINDOW_DAYS).astype(float),
-        "monetary_90d": monetary_90d,
-        "avg_basket_90d": np.divide(
-            monetary_90d, frequency_90d, out=np.zeros_like(monetary_90d), where=frequency_90d > 0
-        ),
-        "offer_redemption_rate": _smoothed_rate(redeemed_180d, received, REDEMPTION_RATE_PRIOR),
-        "engagement_score": _smoothed_rate(opened, received, OPEN_RATE_PRIOR),
-    }
+    def first_in_window(
+        self, customer: np.ndarray, category: np.ndarray, start_second: int, stop_second: int
+    ) -> np.ndarray:
+        """Index of each customer's first purchase of ``category`` in ``[start, stop)``; -1 if there is none
+        or it already redeemed an offer."""
+        base = self._key(customer, category)
+        position = np.searchsorted(self._keys, base + start_second)
+        clipped = np.minimum(position, max(0, len(self._keys) - 1))
+        found = (position < len(self._keys)) & (self._keys[clipped] < base + stop_second)
+        index = np.where(found, self._order[clipped] if len(self._keys) else -1, -1)
+        unclaimed = index >= 0
+        unclaimed[unclaimed] = ~self.claimed[index[unclaimed]]
+        return np.where(unclaimed, index, -1)
 
 
-def _draw_baseline(pop: Population, day_factor: np.ndarray, rng: np.random.Generator) -> Baseline:
+def engagement_process(n_days: int, n_customers: int, rng: np.random.Generator) -> np.ndarray:
+    """``[D, C]`` latent engagement: a weekly AR(1), stationary standard normal, held within each week."""
+    n_weeks = -(-n_days // 7)
+    weekly = np.empty((n_weeks, n_customers))
+    weekly[0] = rng.standard_normal(n_customers)
+    innovation = np.sqrt(1.0 - ENGAGEMENT_PERSISTENCE**2)
+    for week in range(1, n_weeks):
+        weekly[week] = ENGAGEMENT_PERSISTENCE * weekly[week - 1] + innovation * rng.standard_normal(n_customers)
+    return np.repeat(weekly, 7, axis=0)[:n_days]
+
+
+def _draw_baseline(
+    pop: Population, day_factor: np.ndarray, engagement: np.ndarray, rng: np.random.Generator
+) -> Baseline:
     """Offer-independent purchases of every customer on every day."""
     n_days, n_customers = len(day_factor), len(pop)
     day_index = np.arange(n_days)[:, None]
     alive = (day_index >= np.maximum(pop.signup_day, 0)) & (day_index < pop.churn_day)  # (D, C)
-    counts = rng.poisson(day_factor[:, None] * pop.activity_rate * alive)  # (D, C)
+    effect = ENGAGEMENT_PURCHASE_EFFECT
+    rate = day_factor[:, None] * pop.activity_rate * np.exp(effect * engagement - effect**2 / 2) * alive
+    counts = rng.poisson(rate)  # (D, C)
 
     cell = np.repeat(np.arange(counts.size), counts.ravel())  # one entry per purchase: day * C + customer
     day, customer = np.divmod(cell, n_customers)
@@ -190,13 +190,11 @@ def _draw_baseline(pop: Population, day_factor: np.ndarray, rng: np.random.Gener
     channel = sample_rows(np.cumsum(_channel_probabilities(pop), axis=1), customer, rng.random(n))
 
     spend = np.bincount(cell, weights=amount, minlength=counts.size).reshape(counts.shape)
-    last_second = np.full(counts.size, -np.inf)
-    np.maximum.at(last_second, cell, second)
     return Baseline(
         purchases=Purchases(customer, second, amount, category, channel, np.zeros(n, dtype=np.int64)),
         counts=counts,
         spend=spend,
-        last_second=last_second.reshape(counts.shape),
+        rate=rate,
     )
 
 
@@ -230,130 +228,197 @@ def simulate_chunk(
     first_assignment_id: int,
 ) -> ChunkTables:
     """Simulate the customers of ``pop`` and return their rows of every event table and truth table."""
-    baseline = _draw_baseline(pop, day_factor, rng)
+    engagement = engagement_process(len(day_factor), len(pop), rng)
+    baseline = _draw_baseline(pop, day_factor, engagement, rng)
+    index = CategoryPurchaseIndex(baseline.purchases, len(day_factor))
+    memory = CustomerMemory(fatigue=np.zeros(len(pop)), opted_out=np.zeros(len(pop), dtype=bool))
     days = campaign_days(config)
-    history = OfferHistory.empty(len(days), len(pop))
-    last_baseline = np.full(len(pop), -np.inf)  # last baseline purchase before the current campaign
-    scanned_until = 0
-    campaigns = []
+    first_pair_campaign = len(days) - config.pair_truth_campaigns
+    campaigns, pair_tables = [], []
     for k, day in enumerate(days):
-        since_previous = baseline.last_second[scanned_until:day].max(axis=0, initial=-np.inf)
-        last_baseline, scanned_until = np.maximum(last_baseline, since_previous), day
-        state = customer_state(day, baseline, last_baseline, history, k)
-        campaigns.append(_run_campaign(k, day, state, baseline, pop, offers, config, history, rng))
+        memory.advance_to(int(day))
+        campaign = _Campaign(k, int(day), pop, offers, config, baseline, engagement, memory)
+        campaigns.append(campaign.run(index, rng))
+        if k >= first_pair_campaign:
+            pair_tables.append(campaign.pair_truth())
 
     assignments = Assignments.concat(campaigns)
     assignment_id = first_assignment_id + np.arange(len(assignments.customer), dtype=np.int64)
     redemptions = _redemption_purchases(pop, offers, assignments)
     timestamps = _Timestamps(start_epoch_second)
+    pair_truth = pa.concat_tables(pair_tables) if pair_tables else TRUTH_SCHEMAS["pair_truth"].empty_table()
     return ChunkTables(
         transactions=_transactions_table(pop, baseline.purchases, redemptions, first_txn_id, timestamps),
         campaigns=_campaigns_table(pop, offers, assignments, assignment_id, timestamps),
         offer_events=_offer_events_table(pop, offers, assignments, assignment_id, timestamps),
         assignments_truth=_assignments_truth_table(pop, offers, assignments, assignment_id),
-        treated_p_redeem=assignments.p_redeem[assignments.treated],
-        treated_redeemed=assignments.redeemed_if_treated[assignments.treated],
+        pair_truth=pair_truth,
+        treated=assignments.subset(np.flatnonzero(assignments.treated)),
     )
 
 
-def _run_campaign(
-    k: int,
-    day: int,
-    state: dict[str, np.ndarray],
-    baseline: Baseline,
-    pop: Population,
-    offers: OfferCatalogue,
-    config: GeneratorConfig,
-    history: OfferHistory,
-    rng: np.random.Generator,
-) -> Assignments:
-    """Target, assign offers and arms, draw potential outcomes, and record realised events in ``history``."""
-    n = len(pop)
-    window = config.label_window_days
-    # Every random number is drawn for every customer, so the stream does not depend on who is targeted.
-    (
-        target_draw,
-        arm_draw,
-        offer_draw,
-        redeem_draw,
-        open_draw,
-        delay_draw,
-        open_delay_draw,
-        open_share_draw,
-        amount_draw,
-    ) = rng.random((9, n))
-    redemption_day = day + np.floor(window * delay_draw**2).astype(np.int64)  # sooner is likelier
-    redemption_second_draw = redemption_day * DAY + _shop_second(n, rng)
-    redemption_basket = pop.basket_mean * rng.lognormal(-(BASKET_SIGMA**2) / 2, BASKET_SIGMA, n)
+class _Campaign:
+    """One campaign send day: who is eligible, their latent state, and the assignments it draws."""
 
-    # Offers active over the whole label window; mobile offers only reach customers with the app.
-    active = (offers.start_day <= day) & (offers.end_day >= day + window - 1)
-    pool_with_app = np.flatnonzero(active)
-    pool_without_app = np.flatnonzero(active & (offers.channel != OFFER_CHANNELS.index("mobile")))
-    pool_size = np.where(pop.has_app, len(pool_with_app), len(pool_without_app))
-    pick = np.floor(offer_draw * pool_size).astype(np.int64)
-    offer_index = np.where(
-        pop.has_app,
-        np.append(pool_with_app, -1)[np.minimum(pick, len(pool_with_app))],
-        np.append(pool_without_app, -1)[np.minimum(pick, len(pool_without_app))],
-    )
+    def __init__(
+        self,
+        k: int,
+        day: int,
+        pop: Population,
+        offers: OfferCatalogue,
+        config: GeneratorConfig,
+        baseline: Baseline,
+        engagement: np.ndarray,
+        memory: CustomerMemory,
+    ) -> None:
+        self.k, self.day, self.pop, self.offers, self.config = k, day, pop, offers, config
+        self.baseline, self.memory = baseline, memory
+        window = config.label_window_days
+        self.engagement = engagement[day]
+        self.fatigue = memory.fatigue.copy()  # at send time, before this campaign's sends add to it
+        self.purchase_rate = baseline.rate[day : day + window].mean(axis=0)  # expected purchases per day
+        # Offers active over the whole label window; mobile offers only reach customers with the app.
+        active = (offers.start_day <= day) & (offers.end_day >= day + window - 1)
+        self.pool_with_app = np.flatnonzero(active)
+        self.pool_without_app = np.flatnonzero(active & (offers.channel != OFFER_CHANNELS.index("mobile")))
+        self.pool_size = np.where(pop.has_app, len(self.pool_with_app), len(self.pool_without_app))
+        self.targeted = np.empty(0, dtype=np.int64)
 
-    members = pop.signup_day < day
-    targeted = members & (target_draw < config.target_share) & (pool_size > 0)
-    t = np.flatnonzero(targeted)  # chunk rows of this campaign's assignments
-    o = offer_index[t]
-    treated = arm_draw[t] >= config.holdout_share
-    arm_share = np.where(treated, 1.0 - config.holdout_share, config.holdout_share)
-
-    p_redeem = sigmoid(
-        redemption_logit(
-            {name: values[t] for name, values in state.items()},
-            deal_proneness=pop.deal_proneness[t],
-            price_sensitivity=pop.price_sensitivity[t],
-            category_affinity=pop.category_affinity[t, offers.category[o]],
-            segment=pop.segment[t],
-            channel_preference=pop.channel_preference[t],
-            discount_pct=offers.discount_pct[o],
-            offer_channel=offers.channel[o],
-            min_spend=offers.min_spend[o],
+    def pair_state(self, customer: np.ndarray, offer: np.ndarray) -> PairState:
+        """The latent state of the (customer row, offer row) pairs at send time."""
+        pop, offers = self.pop, self.offers
+        return PairState(
+            engagement=self.engagement[customer],
+            purchase_rate=self.purchase_rate[customer],
+            deal_proneness=pop.deal_proneness[customer],
+            price_sensitivity=pop.price_sensitivity[customer],
+            category_affinity=pop.category_affinity[customer, offers.category[offer]],
+            segment=pop.segment[customer],
+            channel_preference=pop.channel_preference[customer],
+            basket_mean=pop.basket_mean[customer],
+            fatigue=self.fatigue[customer],
+            fatigue_sensitivity=pop.fatigue_sensitivity[customer],
+            discount_pct=offers.discount_pct[offer],
+            offer_channel=offers.channel[offer],
+            min_spend=offers.min_spend[offer],
+            bonus_points=offers.bonus_points[offer],
         )
-    )
-    redeems = redeem_draw[t] < p_redeem
-    redemption_amount = np.round(
-        np.maximum(offers.min_spend[o] * (1.0 + 0.25 * amount_draw[t]), redemption_basket[t]), 2
-    )
 
-    sent_second = day * DAY + SEND_HOUR * 3600
-    redemption_second = redemption_second_draw[t]
-    opens = redeems | (open_draw[t] < pop.open_propensity[t])  # a redemption implies the offer was opened
-    open_second = np.where(
-        redeems,
-        sent_second + np.floor(0.9 * open_share_draw[t] * (redemption_second - sent_second)),
-        sent_second + np.minimum(np.floor(-np.log1p(-open_delay_draw[t]) * 0.8 * DAY), window * DAY - 1),
-    ).astype(np.int64)
+    def run(self, index: CategoryPurchaseIndex, rng: np.random.Generator) -> Assignments:
+        """Target, assign offers and arms, draw potential outcomes, and record realised effects."""
+        pop, offers, config, day = self.pop, self.offers, self.config, self.day
+        n = len(pop)
+        window = config.label_window_days
+        # Every random number is drawn for every customer, so the stream does not depend on who is targeted.
+        (
+            target_draw,
+            arm_draw,
+            offer_draw,
+            redeem_draw,
+            open_draw,
+            delay_draw,
+            open_delay_draw,
+            open_share_draw,
+            amount_draw,
+            opt_out_draw,
+        ) = rng.random((10, n))
+        redemption_day = day + np.floor(window * delay_draw**2).astype(np.int64)  # sooner is likelier
+        redemption_second_draw = redemption_day * DAY + _shop_second(n, rng)
+        redemption_basket = pop.basket_mean * rng.lognormal(-(BASKET_SIGMA**2) / 2, BASKET_SIGMA, n)
 
-    label_window = slice(day, day + window)
-    history.sent[k, t[treated]] = sent_second
-    history.opened[k, t[treated & opens]] = open_second[treated & opens]
-    history.redeemed[k, t[treated & redeems]] = redemption_second[treated & redeems]
-    history.redeemed_amount[k, t[treated & redeems]] = redemption_amount[treated & redeems]
+        pick = np.floor(offer_draw * self.pool_size).astype(np.int64)
+        offer_index = np.where(
+            pop.has_app,
+            np.append(self.pool_with_app, -1)[np.minimum(pick, len(self.pool_with_app))],
+            np.append(self.pool_without_app, -1)[np.minimum(pick, len(self.pool_without_app))],
+        )
+        eligible = (pop.signup_day < day) & ~self.memory.opted_out & (self.pool_size > 0)
+        t = self.targeted = np.flatnonzero(eligible & (target_draw < config.target_share))
+        o = offer_index[t]
+        treated = arm_draw[t] >= config.holdout_share
+        arm_share = np.where(treated, 1.0 - config.holdout_share, config.holdout_share)
 
-    return Assignments(
-        campaign_id=np.full(len(t), k + 1, dtype=np.int32),
-        customer=t,
-        offer_index=o,
-        treated=treated,
-        logging_probability=config.target_share / pool_size[t] * arm_share,
-        sent_second=np.full(len(t), sent_second, dtype=np.int64),
-        p_redeem=p_redeem,
-        redeemed_if_treated=redeems,
-        opened_if_treated=opens,
-        open_second=open_second,
-        redemption_second=redemption_second,
-        redemption_amount=redemption_amount,
-        spend_if_control=baseline.spend[label_window].sum(axis=0)[t],
-        bought_if_control=baseline.counts[label_window].sum(axis=0)[t] > 0,
-    )
+        state = self.pair_state(t, o)
+        p_redeem = sigmoid(redemption_logit(state))
+        redeems = redeem_draw[t] < p_redeem
+        opts_out = opt_out_draw[t] < opt_out_probability(state)
+
+        sent_second = day * DAY + SEND_HOUR * 3600
+        anyway = index.first_in_window(t, offers.category[o], sent_second, (day + window) * DAY)
+        subsidised = redeems & (anyway >= 0)
+        purchases = self.baseline.purchases
+        anyway_safe = np.maximum(anyway, 0)
+        redemption_second = np.where(subsidised, purchases.second[anyway_safe], redemption_second_draw[t])
+        redemption_amount = np.round(
+            np.where(
+                subsidised,
+                np.maximum(offers.min_spend[o], purchases.amount[anyway_safe]),  # topped up if below
+                np.maximum(offers.min_spend[o] * (1.0 + 0.25 * amount_draw[t]), redemption_basket[t]),
+            ),
+            2,
+        )
+        opens = redeems | (open_draw[t] < pop.open_propensity[t])  # a redemption implies the offer was opened
+        open_second = np.where(
+            redeems,
+            sent_second + np.floor(0.9 * open_share_draw[t] * (redemption_second - sent_second)),
+            sent_second + np.minimum(np.floor(-np.log1p(-open_delay_draw[t]) * 0.8 * DAY), window * DAY - 1),
+        ).astype(np.int64)
+
+        # Realise the treated arm: a subsidised redemption marks the baseline purchase it discounted.
+        claimed = anyway[treated & subsidised]
+        index.claimed[claimed] = True
+        purchases.offer_id[claimed] = offers.offer_id[o[treated & subsidised]]
+        purchases.amount[claimed] = redemption_amount[treated & subsidised]
+        self.memory.fatigue[t[treated]] += 1.0
+        self.memory.opted_out[t[treated & opts_out]] = True
+
+        label_window = slice(day, day + window)
+        spend_if_control = self.baseline.spend[label_window].sum(axis=0)[t]
+        return Assignments(
+            campaign_id=np.full(len(t), self.k + 1, dtype=np.int32),
+            customer=t,
+            offer_index=o,
+            treated=treated,
+            logging_probability=config.target_share / self.pool_size[t] * arm_share,
+            sent_second=np.full(len(t), sent_second, dtype=np.int64),
+            p_redeem=p_redeem,
+            incremental_margin=incremental_margin(state, p_redeem, window),
+            redeemed_if_treated=redeems,
+            subsidised_if_treated=subsidised,
+            extra_spend_if_redeemed=np.where(
+                subsidised, redemption_amount - purchases.amount[anyway_safe], redemption_amount
+            ),
+            opened_if_treated=opens,
+            opted_out_if_treated=opts_out,
+            open_second=open_second,
+            redemption_second=redemption_second,
+            redemption_amount=redemption_amount,
+            spend_if_control=spend_if_control,
+            bought_if_control=self.baseline.counts[label_window].sum(axis=0)[t] > 0,
+        )
+
+    def pair_truth(self) -> pa.Table:
+        """Every targeted customer (both arms) with every offer eligible to them: the truth of each choice."""
+        with_app = self.pop.has_app[self.targeted]
+        customers, offers = [], []
+        for has_app, pool in ((True, self.pool_with_app), (False, self.pool_without_app)):
+            rows = self.targeted[with_app == has_app]
+            customers.append(np.repeat(rows, len(pool)))
+            offers.append(np.tile(pool, len(rows)))
+        customer, offer = np.concatenate(customers), np.concatenate(offers)
+        state = self.pair_state(customer, offer)
+        p_redeem = sigmoid(redemption_logit(state))
+        margin = incremental_margin(state, p_redeem, self.config.label_window_days)
+        return pa.Table.from_arrays(
+            [
+                pa.array(np.full(len(customer), self.k + 1, dtype=np.int32)),
+                pa.array(self.pop.customer_id[customer]),
+                pa.array(self.offers.offer_id[offer]),
+                pa.array(p_redeem.astype(np.float32)),
+                pa.array(margin.astype(np.float32)),
+            ],
+            schema=TRUTH_SCHEMAS["pair_truth"],
+        )
 
 
 @dataclass(frozen=True)
@@ -367,8 +432,11 @@ class _Timestamps:
 
 
 def _redemption_purchases(pop: Population, offers: OfferCatalogue, assignments: Assignments) -> Purchases:
-    """Realised redemptions as purchases of the offer's category, on its channel (or the preferred one)."""
-    realised = np.flatnonzero(assignments.treated & assignments.redeemed_if_treated)
+    """Realised unsubsidised redemptions as extra purchases of the offer's category, on its channel (or the
+    preferred one); subsidised ones are baseline purchases already marked with the offer."""
+    realised = np.flatnonzero(
+        assignments.treated & assignments.redeemed_if_treated & ~assignments.subsidised_if_treated
+    )
     customer = assignments.customer[realised]
     offer = assignments.offer_index[realised]
     offer_channel = offers.channel[offer]
@@ -377,9 +445,7 @@ def _redemption_purchases(pop: Population, offers: OfferCatalogue, assignments: 
         second=assignments.redemption_second[realised],
         amount=assignments.redemption_amount[realised],
         category=offers.category[offer],
-        channel=np.where(
-            offer_channel == OFFER_CHANNELS.index("any"), pop.channel_preference[customer], offer_channel
-        ),
+        channel=np.where(offer_channel == OFFER_CHANNELS.index("any"), pop.channel_preference[customer], offer_channel),
         offer_id=offers.offer_id[offer],
     )
 
@@ -388,10 +454,7 @@ def _transactions_table(
     pop: Population, baseline: Purchases, redemptions: Purchases, first_txn_id: int, timestamps: _Timestamps
 ) -> pa.Table:
     purchases = Purchases(
-        *(
-            np.concatenate([getattr(baseline, f.name), getattr(redemptions, f.name)])
-            for f in fields(Purchases)
-        )
+        *(np.concatenate([getattr(baseline, f.name), getattr(redemptions, f.name)]) for f in fields(Purchases))
     )
     order = np.lexsort((purchases.customer, purchases.second))  # by time, then customer
     offer_id = purchases.offer_id[order]
@@ -437,17 +500,19 @@ def _offer_events_table(
     assignment_id: np.ndarray,
     timestamps: _Timestamps,
 ) -> pa.Table:
-    """Events exist only for treated assignments: sent always, opened and redeemed when they happened."""
+    """Events exist only for treated assignments: sent always; opened, redeemed and unsubscribed when they
+    happened."""
     rows_by_kind = [
         np.flatnonzero(a.treated),
         np.flatnonzero(a.treated & a.opened_if_treated),
         np.flatnonzero(a.treated & a.redeemed_if_treated),
+        np.flatnonzero(a.treated & a.opted_out_if_treated),
     ]
-    seconds_by_kind = [a.sent_second, a.open_second, a.redemption_second]
+    seconds_by_kind = [a.sent_second, a.open_second, a.redemption_second, a.sent_second + UNSUBSCRIBE_DELAY_SECONDS]
     rows = np.concatenate(rows_by_kind)
     seconds = np.concatenate([s[r] for s, r in zip(seconds_by_kind, rows_by_kind, strict=True)])
-    kinds = np.repeat([SENT, OPENED, REDEEMED], [len(r) for r in rows_by_kind])
-    order = np.lexsort((kinds, rows, seconds))  # by time, then assignment, then sent < opened < redeemed
+    kinds = np.repeat([SENT, OPENED, REDEEMED, UNSUBSCRIBED], [len(r) for r in rows_by_kind])
+    order = np.lexsort((kinds, rows, seconds))  # by time, then assignment, then in EVENT_TYPES order
     rows, seconds, kinds = rows[order], seconds[order], kinds[order]
     return pa.Table.from_arrays(
         [
@@ -464,7 +529,7 @@ def _offer_events_table(
 def _assignments_truth_table(
     pop: Population, offers: OfferCatalogue, a: Assignments, assignment_id: np.ndarray
 ) -> pa.Table:
-    redemption_value = np.where(a.redeemed_if_treated, a.redemption_amount, 0.0)
+    extra_spend = np.where(a.redeemed_if_treated, a.extra_spend_if_redeemed, 0.0)
     return pa.Table.from_arrays(
         [
             pa.array(assignment_id),
@@ -476,8 +541,10 @@ def _assignments_truth_table(
             pa.array(a.redeemed_if_treated),
             pa.array(a.bought_if_control | a.redeemed_if_treated),
             pa.array(a.bought_if_control),
-            pa.array(np.round(a.spend_if_control + redemption_value, 2)),
+            pa.array(np.round(a.spend_if_control + extra_spend, 2)),
             pa.array(np.round(a.spend_if_control, 2)),
+            pa.array(a.subsidised_if_treated),
+            pa.array(a.incremental_margin),
         ],
         schema=TRUTH_SCHEMAS["assignments_truth"],
     )

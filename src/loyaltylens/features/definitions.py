@@ -6,6 +6,7 @@ from them, so online and offline paths can never disagree on names, order or cat
 
 from __future__ import annotations
 
+from loyaltylens.data.schema import OFFER_CHANNELS
 from loyaltylens.vocabulary import CATEGORICAL, CHANNELS, NUMERIC, PRODUCT_CATEGORIES, SEGMENTS, FeatureField
 
 # Recency is capped so customers with no purchase yet get a finite, clearly "long ago" value.
@@ -67,6 +68,54 @@ FEATURES: tuple[FeatureField, ...] = (
     ),
 )
 
+# Offer-aware features of a (customer, offer) pair: the offer's own attributes, then the customer's fit with
+# it. A pair row is the customer's FEATURES followed by these, so one matrix scores any customer x offer.
+CATEGORY_WINDOW_DAYS = 365
+MIN_SPEND_RATIO_CAP = 10.0
+OFFER_FEATURES: tuple[FeatureField, ...] = (
+    FeatureField("discount_pct", NUMERIC, "The offer's discount in percent.", 0.0, 100.0),
+    FeatureField("min_spend", NUMERIC, "The offer's minimum spend.", 0.0),
+    FeatureField("bonus_points", NUMERIC, "Loyalty points the offer grants on redemption (a cost).", 0.0),
+    FeatureField("offer_category", CATEGORICAL, "Category the offer discounts.", categories=PRODUCT_CATEGORIES),
+    FeatureField("offer_channel", CATEGORICAL, "Channel the offer is redeemable on.", categories=OFFER_CHANNELS),
+)
+AFFINITY_FEATURES: tuple[FeatureField, ...] = (
+    FeatureField(
+        "category_share_365d",
+        NUMERIC,
+        "Smoothed share of the customer's purchases in the offer's category, 365 days before as-of.",
+        0.0,
+        1.0,
+    ),
+    FeatureField(
+        "channel_match", NUMERIC, "1 if the offer is on the preferred channel, 0.5 if on any, else 0.", 0.0, 1.0
+    ),
+    FeatureField(
+        "min_spend_ratio",
+        NUMERIC,
+        "Minimum spend over the 90-day average basket (capped; the cap if no basket).",
+        0.0,
+        MIN_SPEND_RATIO_CAP,
+    ),
+    FeatureField(
+        "days_since_category_purchase",
+        NUMERIC,
+        "Days since the last purchase in the offer's category (capped).",
+        0.0,
+        RECENCY_CAP_DAYS,
+    ),
+    FeatureField(
+        "category_redemption_rate",
+        NUMERIC,
+        "Smoothed share of offers in the offer's category redeemed, 365 days before as-of.",
+        0.0,
+        1.0,
+    ),
+)
+PAIR_FEATURES: tuple[FeatureField, ...] = (*FEATURES, *OFFER_FEATURES, *AFFINITY_FEATURES)
+PAIR_FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in PAIR_FEATURES)
+OFFER_COLUMN = "offer_id"
+
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 NUMERIC_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if not f.is_categorical)
 CATEGORICAL_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.is_categorical)
@@ -79,8 +128,8 @@ TREATED_COLUMN = "treated_in_window"  # an offer was actually sent in that windo
 
 
 def definition(name: str) -> FeatureField:
-    """The definition of feature ``name``; ``KeyError`` if there is none."""
-    for feature in FEATURES:
+    """The definition of (customer or pair) feature ``name``; ``KeyError`` if there is none."""
+    for feature in PAIR_FEATURES:
         if feature.name == name:
             return feature
     raise KeyError(name)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from loyaltylens.errors import InvalidInputError
-from loyaltylens.features.definitions import FEATURES
+from loyaltylens.features.definitions import FEATURES, PAIR_FEATURES
 from loyaltylens.vocabulary import FeatureField, validate_matrix
 
 CONTRACT_FILENAME = "feature_contract.json"
@@ -35,6 +35,11 @@ class FeatureContract:
     @classmethod
     def from_definitions(cls, feature_version: str | None = None) -> FeatureContract:
         return cls(fields=FEATURES, feature_version=feature_version)
+
+    @classmethod
+    def for_pairs(cls, feature_version: str | None = None) -> FeatureContract:
+        """The offer-aware contract: a row per (customer, offer) pair, customer features then offer ones."""
+        return cls(fields=PAIR_FEATURES, feature_version=feature_version)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -27,6 +27,7 @@ from loyaltylens.propensity.scoring import score_frame
 # Fairness slices reported for every model: the customer groups offers are targeted by.
 SLICE_FEATURES: tuple[str, ...] = ("segment", "channel_preference")
 PRIMARY_MODEL = "transformer"  # the model whose metrics carry no prefix
+GATE_SPLIT = "val"  # the registration gate selects on validation; test is only reported
 
 
 @dataclass(frozen=True)
@@ -103,22 +104,23 @@ def evaluate_model_dir(model_dir: Path, frame: pd.DataFrame, plot_path: Path | N
 def passes_thresholds(metrics: Mapping[str, float], thresholds: Thresholds) -> tuple[bool, list[str]]:
     """The registration gate: ``(passed, reasons)``, one reason per failed check (empty when passed).
 
-    Reads ``test_auc`` and ``test_ece`` (required) and any ``<baseline>_test_auc`` present.
+    Reads the validation period only: ``val_auc`` and ``val_ece`` (required) and any ``<baseline>_val_auc``
+    present. Test metrics are reported, never selected on.
     """
-    required = (metric_name("auc"), metric_name("ece"))
+    required = (metric_name("auc", GATE_SPLIT), metric_name("ece", GATE_SPLIT))
     reasons = [f"metric '{key}' is missing" for key in required if key not in metrics]
     if reasons:
         return False, reasons
     auc, ece = (metrics[key] for key in required)
     if auc < thresholds.min_auc:
-        reasons.append(f"test AUC {auc:.4f} < required {thresholds.min_auc:.4f}")
+        reasons.append(f"validation AUC {auc:.4f} < required {thresholds.min_auc:.4f}")
     if ece > thresholds.max_ece:
-        reasons.append(f"test ECE {ece:.4f} > allowed {thresholds.max_ece:.4f}")
+        reasons.append(f"validation ECE {ece:.4f} > allowed {thresholds.max_ece:.4f}")
     for name in BASELINE_NAMES:
-        baseline_auc = metrics.get(metric_name("auc", model=name))
+        baseline_auc = metrics.get(metric_name("auc", GATE_SPLIT, model=name))
         if baseline_auc is not None and auc < baseline_auc - thresholds.baseline_auc_tolerance:
             reasons.append(
-                f"test AUC {auc:.4f} trails {name} ({baseline_auc:.4f}) by more than "
+                f"validation AUC {auc:.4f} trails {name} ({baseline_auc:.4f}) by more than "
                 f"{thresholds.baseline_auc_tolerance:.4f}"
             )
     return not reasons, reasons

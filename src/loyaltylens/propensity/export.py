@@ -3,6 +3,8 @@
 Layout of a model directory (what the registry stores and every server loads):
     model.pt              TorchScript (torch.jit.script) taking raw features [N, F] -> probabilities [N, 1]
     feature_contract.json feature order, kinds, ranges and category codes (see contract.py)
+    model.onnx            optional (``export_onnx``): the same graph in ONNX, for runtimes that load ONNX
+                          (SageMaker's reference design), checked against eager with onnxruntime
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from loyaltylens.errors import LoyaltyLensError
 from loyaltylens.propensity.contract import CONTRACT_FILENAME, FeatureContract
 
 MODEL_FILENAME = "model.pt"
+ONNX_FILENAME = "model.onnx"
+ONNX_OPSET = 17
 # torch 2.x marks torch.jit as deprecated in favour of torch.export; TorchScript is still what TorchServe,
 # KServe's pytorch runtime and SageMaker load, so the warning is expected here and silenced at these calls.
 _JIT_DEPRECATION = r"`torch\.jit\.(script|load)` is deprecated"
@@ -36,12 +40,41 @@ def export_model(
         with torch.no_grad():
             diff = (scripted(parity_rows) - model(parity_rows)).abs().max().item()
         if diff > PARITY_TOLERANCE:
-            raise LoyaltyLensError(
-                f"TorchScript parity check failed: max abs diff {diff:.2e} > {PARITY_TOLERANCE}"
-            )
+            raise LoyaltyLensError(f"TorchScript parity check failed: max abs diff {diff:.2e} > {PARITY_TOLERANCE}")
     scripted.save(str(out_dir / MODEL_FILENAME))
     contract.save(out_dir / CONTRACT_FILENAME)
     return out_dir
+
+
+def export_onnx(model: torch.nn.Module, contract: FeatureContract, out_dir: Path, parity_rows: torch.Tensor) -> Path:
+    """Write ``model`` as ``out_dir/model.onnx`` (input ``contract.input_name`` ``[N, F]``, output
+    ``contract.output_name`` ``[N, 1]``, dynamic batch) and check it against eager with onnxruntime."""
+    import onnxruntime  # the train image has it; servers that never export need not
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / ONNX_FILENAME
+    model = model.eval()
+    with warnings.catch_warnings():
+        # The TorchScript-based exporter is the one that needs no extra packages (onnxscript); deprecated, not gone.
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        torch.onnx.export(
+            model,
+            (parity_rows[:1],),
+            str(path),
+            input_names=[contract.input_name],
+            output_names=[contract.output_name],
+            dynamic_axes={contract.input_name: {0: "batch"}, contract.output_name: {0: "batch"}},
+            opset_version=ONNX_OPSET,
+            dynamo=False,
+        )
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (onnx_out,) = session.run(None, {contract.input_name: parity_rows.numpy()})
+    with torch.no_grad():
+        diff = float(abs(onnx_out - model(parity_rows).numpy()).max())
+    if diff > PARITY_TOLERANCE:
+        raise LoyaltyLensError(f"ONNX parity check failed: max abs diff {diff:.2e} > {PARITY_TOLERANCE}")
+    return path
 
 
 def load_model_dir(model_dir: Path) -> tuple[torch.jit.ScriptModule, FeatureContract]:

@@ -10,6 +10,7 @@ than it learned from, as it will be in production.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,14 +25,6 @@ from loyaltylens.features.definitions import (
     TREATED_COLUMN,
 )
 from loyaltylens.propensity.contract import FeatureContract
-
-REQUIRED_COLUMNS: tuple[str, ...] = (
-    ENTITY_COLUMN,
-    AS_OF_COLUMN,
-    *FEATURE_NAMES,
-    LABEL_COLUMN,
-    TREATED_COLUMN,
-)
 
 
 @dataclass(frozen=True)
@@ -75,8 +68,11 @@ class TemporalSplit:
         }
 
 
-def validate_training_frame(frame: pd.DataFrame) -> pd.DataFrame:
+def validate_training_frame(frame: pd.DataFrame, contract: FeatureContract | None = None) -> pd.DataFrame:
     """Check ``frame`` can be trained on and return its treated rows.
+
+    ``contract`` names the model's input columns: the customer features by default, or e.g. the
+    (customer, offer) pair features of ``FeatureContract.for_pairs()``.
 
     Raises:
         DataValidationError: not a non-empty DataFrame, required columns missing, labels not 0/1,
@@ -84,7 +80,9 @@ def validate_training_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """
     if not isinstance(frame, pd.DataFrame) or frame.empty:
         raise DataValidationError("training frame is empty: no rows to train on")
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    contract = contract or FeatureContract.from_definitions()
+    required = (ENTITY_COLUMN, AS_OF_COLUMN, *contract.names, LABEL_COLUMN, TREATED_COLUMN)
+    missing = [c for c in required if c not in frame.columns]
     if missing:
         raise DataValidationError(f"training frame is missing column(s) {missing}")
     labels = frame[LABEL_COLUMN]
@@ -92,9 +90,7 @@ def validate_training_frame(frame: pd.DataFrame) -> pd.DataFrame:
         raise DataValidationError(f"column '{LABEL_COLUMN}' must hold only 0 and 1")
     treated = frame[frame[TREATED_COLUMN].astype(bool)]
     if treated.empty:
-        raise DataValidationError(
-            f"no row has {TREATED_COLUMN}=1: labels are only meaningful where an offer was sent"
-        )
+        raise DataValidationError(f"no row has {TREATED_COLUMN}=1: labels are only meaningful where an offer was sent")
     classes = treated[LABEL_COLUMN].unique()
     if len(classes) < 2:
         raise DataValidationError(
@@ -102,20 +98,22 @@ def validate_training_frame(frame: pd.DataFrame) -> pd.DataFrame:
             "a classifier needs both redeemers and non-redeemers"
         )
     try:
-        FeatureContract.from_definitions().validate_matrix(treated[list(FEATURE_NAMES)].to_numpy())
+        contract.validate_matrix(treated[list(contract.names)].to_numpy())
     except InvalidInputError as exc:
         raise DataValidationError(f"training frame has invalid feature values: {exc}") from None
     return treated
 
 
-def temporal_split(frame: pd.DataFrame, config: SplitConfig = SplitConfig()) -> TemporalSplit:
+def temporal_split(
+    frame: pd.DataFrame, config: SplitConfig = SplitConfig(), contract: FeatureContract | None = None
+) -> TemporalSplit:
     """Validate ``frame`` and split its treated rows by as-of date (see :class:`SplitConfig`).
 
     Raises:
         DataValidationError: the frame is invalid (see :func:`validate_training_frame`), has too few
             snapshots for the requested split, or a split is too small or holds a single label class.
     """
-    treated = validate_training_frame(frame)
+    treated = validate_training_frame(frame, contract)
     dates = np.sort(treated[AS_OF_COLUMN].unique())
     n_held_out = config.n_test_snapshots + config.n_val_snapshots
     if len(dates) <= n_held_out:
@@ -134,17 +132,16 @@ def temporal_split(frame: pd.DataFrame, config: SplitConfig = SplitConfig()) -> 
     for name, part in split.parts().items():
         if len(part) < config.min_rows_per_split:
             raise DataValidationError(
-                f"{name} split has {len(part)} treated rows, "
-                f"fewer than the minimum of {config.min_rows_per_split}"
+                f"{name} split has {len(part)} treated rows, fewer than the minimum of {config.min_rows_per_split}"
             )
         if part[LABEL_COLUMN].nunique() < 2:
             raise DataValidationError(f"{name} split holds a single label class; AUC is undefined there")
     return split
 
 
-def feature_matrix(frame: pd.DataFrame) -> np.ndarray:
-    """The model input: a C-contiguous float32 ``[N, F]`` matrix of the features in contract order."""
-    return np.ascontiguousarray(frame[list(FEATURE_NAMES)].to_numpy(dtype=np.float32))
+def feature_matrix(frame: pd.DataFrame, names: Sequence[str] = FEATURE_NAMES) -> np.ndarray:
+    """The model input: a C-contiguous float32 ``[N, F]`` matrix of the features ``names`` (contract order)."""
+    return np.ascontiguousarray(frame[list(names)].to_numpy(dtype=np.float32))
 
 
 def label_vector(frame: pd.DataFrame) -> np.ndarray:

@@ -111,6 +111,7 @@ def train_propensity(
     frame: pd.DataFrame,
     config: TrainConfig = TrainConfig(),
     on_epoch: Callable[[EpochMetrics], None] | None = None,
+    contract: FeatureContract | None = None,
 ) -> TrainResult:
     """Train and calibrate a propensity model on the treated rows of ``frame``.
 
@@ -118,16 +119,17 @@ def train_propensity(
         frame: a training frame (see :mod:`loyaltylens.propensity.frame`).
         config: optimisation, split and model hyper-parameters.
         on_epoch: called after every epoch, e.g. to log metrics or advance a progress bar.
+        contract: the model's input columns; the customer features by default.
 
     Raises:
         DataValidationError: the frame cannot be trained on (empty, missing columns, one label class,
             too few rows or snapshots); raised before any training starts.
     """
-    split = temporal_split(frame, config.split)
-    contract = FeatureContract.from_definitions()
-    x_train = torch.from_numpy(feature_matrix(split.train))
+    contract = contract or FeatureContract.from_definitions()
+    split = temporal_split(frame, config.split, contract)
+    x_train = torch.from_numpy(feature_matrix(split.train, contract.names))
     y_train = torch.from_numpy(label_vector(split.train))
-    x_val = torch.from_numpy(feature_matrix(split.val))
+    x_val = torch.from_numpy(feature_matrix(split.val, contract.names))
     y_val = label_vector(split.val)
     model_config = PropensityConfig(
         numeric_index=contract.numeric_index,

@@ -16,11 +16,15 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 
-from loyaltylens.data.schema import OFFER_CHANNEL_ANY, TABLE_SCHEMAS
+from loyaltylens.data.schema import OFFER_CHANNEL_ANY
 from loyaltylens.errors import InvalidInputError
 from loyaltylens.vocabulary import CHANNELS, PRODUCT_CATEGORIES
 
-OFFER_COLUMNS: tuple[str, ...] = tuple(TABLE_SCHEMAS["offers"].names)
+# The columns of ``data.schema``'s offers table that retrieval stores and filters on (a backend's stored
+# catalog holds exactly these, so it can be indexed again elsewhere).
+OFFER_COLUMNS: tuple[str, ...] = (
+    "offer_id", "category", "discount_pct", "channel", "min_spend", "start_date", "end_date", "title", "text",
+)  # fmt: skip
 SEARCH_MODES: tuple[str, ...] = ("dense", "sparse", "hybrid")
 FILTER_KEYS: tuple[str, ...] = ("channel", "category", "active_at", "active_from", "active_to")
 RRF_K = 60  # the constant of Cormack et al. (2009); damps the weight of the very first ranks

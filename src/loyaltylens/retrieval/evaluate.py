@@ -2,9 +2,9 @@
 
 Two kinds of relevance:
 * **truth**: for every (customer, offer) the true probability that the customer redeems the offer if it is
-  sent now, from the simulator's redemption model (``data.behaviour.redemption_logit``) with the customer's
-  hidden traits (``truth/customers_truth``) and current feature state. NDCG@10 uses it as graded gain;
-  recall@50 is the expected share of the customer's would-be redemptions among the top 50.
+  sent, as the simulator recorded it for every eligible offer of its latest campaign (``truth/pair_truth``);
+  offers not eligible then gain nothing. NDCG@10 uses it as graded gain; recall@50 is the expected share of
+  the customer's would-be redemptions among the top 50.
 * **category** (the reference design's): an offer is relevant if its category is one of the customer's
   preferred categories; P@5.
 
@@ -22,21 +22,10 @@ import numpy as np
 import pandas as pd
 
 from loyaltylens.data import load_table
-from loyaltylens.data.behaviour import redemption_logit, sigmoid
-from loyaltylens.data.schema import OFFER_CHANNELS
 from loyaltylens.retrieval.base import OfferRetriever
 from loyaltylens.retrieval.query import build_customer_query, customer_histories
-from loyaltylens.vocabulary import CHANNELS, PRODUCT_CATEGORIES, SEGMENTS
 
 HELD_OUT_SHARE = 0.2
-STATE_FEATURES = (
-    "recency_days",
-    "frequency_30d",
-    "monetary_90d",
-    "avg_basket_90d",
-    "offer_redemption_rate",
-    "engagement_score",
-)
 
 
 def is_held_out(customer_ids: np.ndarray, share: float = HELD_OUT_SHARE) -> np.ndarray:
@@ -45,27 +34,13 @@ def is_held_out(customer_ids: np.ndarray, share: float = HELD_OUT_SHARE) -> np.n
     return np.asarray(buckets) < share
 
 
-def true_redemption_probability(records: list[dict], customers_truth: pd.DataFrame, offers: pd.DataFrame) -> np.ndarray:
-    """``[customers, offers]`` true P(redeem | sent now) for feature ``records`` (``to_records()`` form)."""
-    truth = customers_truth.set_index("customer_id").loc[[r["customer_id"] for r in records]]
-    n, m = len(records), len(offers)
-    customer = np.repeat(np.arange(n), m)
-    offer = np.tile(np.arange(m), n)
-    state = {name: np.array([r[name] for r in records], dtype=float)[customer] for name in STATE_FEATURES}
-    affinity = truth[[f"affinity_{c}" for c in PRODUCT_CATEGORIES]].to_numpy()
-    category = np.array([PRODUCT_CATEGORIES.index(c) for c in offers["category"]])
-    logit = redemption_logit(
-        state,
-        deal_proneness=truth["deal_proneness"].to_numpy()[customer],
-        price_sensitivity=truth["price_sensitivity"].to_numpy()[customer],
-        category_affinity=affinity[customer, category[offer]],
-        segment=np.array([SEGMENTS.index(r["segment"]) for r in records])[customer],
-        channel_preference=np.array([CHANNELS.index(r["channel_preference"]) for r in records])[customer],
-        discount_pct=offers["discount_pct"].to_numpy(dtype=float)[offer],
-        offer_channel=np.array([OFFER_CHANNELS.index(c) for c in offers["channel"]])[offer],
-        min_spend=offers["min_spend"].to_numpy(dtype=float)[offer],
-    )
-    return sigmoid(logit).reshape(n, m)
+def true_redemption_probability(customer_ids: list[int], pair_truth: pd.DataFrame, offers: pd.DataFrame) -> np.ndarray:
+    """``[customers, offers]`` true P(redeem | sent) in the simulator's latest campaign (``pair_truth``); 0 for
+    offers that were not eligible for the customer then."""
+    latest = pair_truth[pair_truth["campaign_id"] == pair_truth["campaign_id"].max()]
+    table = latest.pivot_table(index="customer_id", columns="offer_id", values="p_redeem", aggfunc="max")
+    table = table.reindex(index=list(customer_ids), columns=list(offers["offer_id"]))
+    return table.fillna(0.0).to_numpy(dtype=float)
 
 
 def ndcg_at(ranked_gains: np.ndarray, all_gains: np.ndarray, k: int) -> float:
@@ -102,7 +77,9 @@ def evaluate_retriever(
     histories = customer_histories(
         load_table(dataset_dir, "transactions"), offers, [r["customer_id"] for r in held_out]
     )
-    p_redeem = true_redemption_probability(held_out, load_table(dataset_dir, "customers_truth"), offers)
+    p_redeem = true_redemption_probability(
+        [r["customer_id"] for r in held_out], load_table(dataset_dir, "pair_truth"), offers
+    )
     column = {int(offer_id): i for i, offer_id in enumerate(offers["offer_id"])}
     channels = offers["channel"].to_numpy()
     results = []

@@ -13,6 +13,7 @@ import pandas as pd
 
 from loyaltylens.errors import InvalidInputError
 from loyaltylens.retrieval.base import (
+    OFFER_COLUMNS,
     IndexReport,
     OfferFilters,
     OfferHit,
@@ -168,4 +169,4 @@ class ExactRetriever(OfferRetriever):
 def _empty_offers() -> pd.DataFrame:
     from loyaltylens.data.schema import TABLE_SCHEMAS
 
-    return TABLE_SCHEMAS["offers"].empty_table().to_pandas(date_as_object=False)
+    return TABLE_SCHEMAS["offers"].empty_table().to_pandas(date_as_object=False)[list(OFFER_COLUMNS)]

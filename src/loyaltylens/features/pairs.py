@@ -1,0 +1,252 @@
+"""Point-in-time features of (customer, offer) pairs: which offer, not only whether.
+
+A pair row is the customer's features as of ``as_of`` (``compute.compute_features``), the offer's own
+attributes, and the customer's fit with the offer, all from events with ``ts < as_of``:
+the share of their purchases in the offer's category, whether the offer is on their channel, the
+minimum spend against their usual basket, days since they last bought the category, and how they
+answered earlier offers of the category. ``PAIR_FEATURE_NAMES`` fixes the column order.
+
+One path computes them: ``build_pair_index`` runs the SQL once per as-of into ``PairFeatureIndex``, dense
+per-customer arrays that assemble the rows of any pairs in one vectorised call. Online lookups, batch
+scoring of every (customer, eligible offer) pair and the training snapshots at campaign dates all use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from loyaltylens.data.progress import ProgressCallback
+from loyaltylens.errors import NotFoundError
+from loyaltylens.features.compute import compute_features
+from loyaltylens.features.definitions import (
+    AS_OF_COLUMN,
+    CATEGORY_WINDOW_DAYS,
+    ENTITY_COLUMN,
+    FEATURE_NAMES,
+    LABEL_COLUMN,
+    MIN_SPEND_RATIO_CAP,
+    OFFER_CHANNELS,
+    OFFER_COLUMN,
+    PAIR_FEATURE_NAMES,
+    RATE_PRIOR_STRENGTH,
+    RECENCY_CAP_DAYS,
+    REDEMPTION_RATE_PRIOR,
+    TREATED_COLUMN,
+)
+from loyaltylens.vocabulary import PRODUCT_CATEGORIES
+
+ASSIGNMENT_COLUMN = "assignment_id"
+PAIR_TRAINING_COLUMNS: tuple[str, ...] = (
+    ASSIGNMENT_COLUMN,
+    ENTITY_COLUMN,
+    OFFER_COLUMN,
+    AS_OF_COLUMN,
+    *PAIR_FEATURE_NAMES,
+    LABEL_COLUMN,
+    TREATED_COLUMN,
+)
+OFFER_CHANNEL_ANY = OFFER_CHANNELS.index("any")
+# A customer with no purchase yet gets the uniform share: they have no known favourite.
+_CATEGORY_PRIOR = 1.0 / len(PRODUCT_CATEGORIES)
+_CATEGORY_LABELS = ", ".join(f"'{c}'" for c in PRODUCT_CATEGORIES)
+
+# Per customer and category, from events before as-of: purchases in the window, last purchase, offers of
+# the category sent and redeemed in the window. One row per (customer, category) with any of them.
+CUSTOMER_CATEGORY_SQL = f"""
+WITH purchases AS (
+    SELECT customer_id, category,
+        count(*) FILTER (WHERE ts >= $as_of - INTERVAL {CATEGORY_WINDOW_DAYS} DAY) AS purchases,
+        max(ts) AS last_purchase
+    FROM transactions WHERE ts < $as_of GROUP BY ALL
+),
+responses AS (
+    SELECT e.customer_id, o.category,
+        count(*) FILTER (WHERE e.event_type = 'sent') AS sent,
+        count(*) FILTER (WHERE e.event_type = 'redeemed') AS redeemed
+    FROM offer_events e JOIN offers o USING (offer_id)
+    WHERE e.ts < $as_of AND e.ts >= $as_of - INTERVAL {CATEGORY_WINDOW_DAYS} DAY
+    GROUP BY ALL
+)
+SELECT customer_id,
+    CAST(list_position([{_CATEGORY_LABELS}], category) - 1 AS SMALLINT) AS category,
+    coalesce(p.purchases, 0) AS purchases,
+    least({RECENCY_CAP_DAYS}, coalesce(epoch($as_of - p.last_purchase) / 86400.0, {RECENCY_CAP_DAYS}))
+        AS days_since_purchase,
+    coalesce(r.sent, 0) AS sent,
+    coalesce(r.redeemed, 0) AS redeemed
+FROM purchases p FULL OUTER JOIN responses r USING (customer_id, category)
+"""
+
+OFFERS_SQL = f"""
+SELECT offer_id, CAST(discount_pct AS FLOAT) AS discount_pct, CAST(min_spend AS FLOAT) AS min_spend,
+    CAST(bonus_points AS FLOAT) AS bonus_points,
+    CAST(list_position([{_CATEGORY_LABELS}], category) - 1 AS SMALLINT) AS offer_category,
+    CAST(list_position([{", ".join(f"'{c}'" for c in OFFER_CHANNELS)}], channel) - 1 AS SMALLINT) AS offer_channel
+FROM offers ORDER BY offer_id
+"""
+
+# Treated assignments sent on the snapshot's day, with whether each was redeemed within the window.
+ASSIGNMENTS_SQL = """
+SELECT c.assignment_id, c.customer_id, c.offer_id,
+    EXISTS (SELECT 1 FROM offer_events e WHERE e.assignment_id = c.assignment_id
+        AND e.event_type = 'redeemed' AND e.ts < $as_of + to_days($window)) AS label
+FROM campaigns c
+WHERE c.treated AND c.sent_ts >= $as_of AND c.sent_ts < $as_of + INTERVAL 1 DAY
+ORDER BY c.assignment_id
+"""
+
+
+@dataclass(frozen=True)
+class PairFeatureIndex:
+    """Everything pair features need at one as-of, as dense arrays indexed by customer row and category.
+
+    ``lookup`` assembles the rows of any (customer, offer) pairs with numpy indexing only, so one call
+    serves a whole candidate list; the values equal ``compute_pair_features`` at the same as-of.
+    """
+
+    as_of: datetime
+    customer_ids: np.ndarray  # sorted
+    customer_features: np.ndarray  # [C, len(FEATURE_NAMES)] float32
+    category_share: np.ndarray  # [C, K]
+    days_since_purchase: np.ndarray  # [C, K]
+    category_redemption_rate: np.ndarray  # [C, K]
+    offer_ids: np.ndarray  # sorted
+    offers: pd.DataFrame  # OFFERS_SQL columns, one row per offer in offer_ids order
+
+    def lookup(self, customer_ids: Sequence[int], offer_ids: Sequence[int]) -> np.ndarray:
+        """``[N, len(PAIR_FEATURE_NAMES)]`` float32 rows of the pairs ``zip(customer_ids, offer_ids)``.
+
+        Raises:
+            NotFoundError: a customer had not joined by the as-of, or an offer does not exist.
+        """
+        c = _positions(self.customer_ids, np.asarray(customer_ids, dtype=np.int64), "customer")
+        o = _positions(self.offer_ids, np.asarray(offer_ids, dtype=np.int64), "offer")
+        offers = {name: self.offers[name].to_numpy()[o] for name in self.offers.columns}
+        category = offers["offer_category"].astype(np.int64)
+        customer = self.customer_features[c]
+        affinity = _affinity_columns(
+            channel_preference=customer[:, FEATURE_NAMES.index("channel_preference")],
+            avg_basket=customer[:, FEATURE_NAMES.index("avg_basket_90d")],
+            offer_channel=offers["offer_channel"],
+            min_spend=offers["min_spend"],
+        )
+        columns = [
+            customer,
+            *(offers[name][:, None] for name in ("discount_pct", "min_spend", "bonus_points")),
+            offers["offer_category"][:, None],
+            offers["offer_channel"][:, None],
+            self.category_share[c, category][:, None],
+            affinity["channel_match"][:, None],
+            affinity["min_spend_ratio"][:, None],
+            self.days_since_purchase[c, category][:, None],
+            self.category_redemption_rate[c, category][:, None],
+        ]
+        return np.ascontiguousarray(np.hstack(columns), dtype=np.float32)
+
+
+def build_pair_index(con: duckdb.DuckDBPyConnection, as_of: datetime) -> PairFeatureIndex:
+    """The ``PairFeatureIndex`` of every member and offer at ``as_of`` (events before it only)."""
+    customers = compute_features(con, as_of)
+    ids = customers[ENTITY_COLUMN].to_numpy(np.int64)
+    per_category = con.execute(CUSTOMER_CATEGORY_SQL, {"as_of": as_of}).df()
+    per_category = per_category[per_category[ENTITY_COLUMN].isin(ids)]
+    row = np.searchsorted(ids, per_category[ENTITY_COLUMN].to_numpy(np.int64))
+    category = per_category["category"].to_numpy(np.int64)
+    shape = (len(ids), len(PRODUCT_CATEGORIES))
+
+    def dense(column: str, fill: float) -> np.ndarray:
+        values = np.full(shape, fill)
+        values[row, category] = per_category[column].to_numpy(np.float64)
+        return values
+
+    purchases, sent, redeemed = dense("purchases", 0.0), dense("sent", 0.0), dense("redeemed", 0.0)
+    offers = con.execute(OFFERS_SQL).df()
+    return PairFeatureIndex(
+        as_of=as_of,
+        customer_ids=ids,
+        customer_features=customers[list(FEATURE_NAMES)].to_numpy(np.float32),
+        category_share=_share(purchases, purchases.sum(axis=1, keepdims=True)),
+        days_since_purchase=dense("days_since_purchase", RECENCY_CAP_DAYS),
+        category_redemption_rate=_smoothed(redeemed, sent, REDEMPTION_RATE_PRIOR),
+        offer_ids=offers[OFFER_COLUMN].to_numpy(np.int64),
+        offers=offers.drop(columns=[OFFER_COLUMN]),
+    )
+
+
+def compute_pair_features(con: duckdb.DuckDBPyConnection, as_of: datetime, pairs: pd.DataFrame) -> pd.DataFrame:
+    """``pairs`` (``customer_id``, ``offer_id`` and any other columns) with ``PAIR_FEATURE_NAMES`` appended.
+
+    Raises:
+        NotFoundError: a customer had not joined by ``as_of`` or an offer does not exist.
+    """
+    index = build_pair_index(con, as_of)
+    matrix = index.lookup(pairs[ENTITY_COLUMN].to_numpy(), pairs[OFFER_COLUMN].to_numpy())
+    features = pd.DataFrame(matrix, columns=list(PAIR_FEATURE_NAMES), index=pairs.index)
+    for name in ("channel_preference", "segment", "favorite_category", "offer_category", "offer_channel"):
+        features[name] = features[name].astype(np.int16)
+    return pd.concat([pairs, features], axis=1)
+
+
+def compute_pair_training_frame(
+    con: duckdb.DuckDBPyConnection,
+    snapshots: list[datetime],
+    label_window_days: int,
+    progress: ProgressCallback | None = None,
+) -> pd.DataFrame:
+    """One row per treated assignment sent on a snapshot date (``PAIR_TRAINING_COLUMNS``): the pair's
+    features as of that midnight and whether that offer was redeemed within the window.
+
+    The hidden truth is never read here (see ``loyaltylens.groundtruth``).
+    """
+    frames = []
+    for i, snapshot in enumerate(snapshots):
+        if progress:
+            progress(f"pair snapshot {snapshot:%Y-%m-%d}", i / len(snapshots))
+        assignments = con.execute(ASSIGNMENTS_SQL, {"as_of": snapshot, "window": label_window_days}).df()
+        if assignments.empty:
+            continue
+        frame = compute_pair_features(con, snapshot, assignments)
+        frame[AS_OF_COLUMN] = pd.Timestamp(snapshot)
+        frame[TREATED_COLUMN] = True
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=list(PAIR_TRAINING_COLUMNS))
+    training = pd.concat(frames, ignore_index=True)
+    training[LABEL_COLUMN] = training[LABEL_COLUMN].astype(bool)
+    return training[list(PAIR_TRAINING_COLUMNS)]
+
+
+def _positions(known: np.ndarray, wanted: np.ndarray, what: str) -> np.ndarray:
+    """Rows of ``wanted`` ids in the sorted ``known`` ids."""
+    if not len(known):
+        raise NotFoundError(f"no {what} exists at this as-of")
+    position = np.minimum(np.searchsorted(known, wanted), len(known) - 1)
+    missing = known[position] != wanted
+    if missing.any():
+        raise NotFoundError(f"unknown {what} id(s) {wanted[missing][:5].tolist()} at this as-of")
+    return position
+
+
+def _share(hits: np.ndarray, totals: np.ndarray) -> np.ndarray:
+    pseudo = RATE_PRIOR_STRENGTH
+    return (hits + pseudo * _CATEGORY_PRIOR) / (totals + pseudo)
+
+
+def _smoothed(hits: np.ndarray, trials: np.ndarray, prior: float) -> np.ndarray:
+    return np.minimum(1.0, (hits + RATE_PRIOR_STRENGTH * prior) / (trials + RATE_PRIOR_STRENGTH))
+
+
+def _affinity_columns(
+    channel_preference: np.ndarray, avg_basket: np.ndarray, offer_channel: np.ndarray, min_spend: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The affinities computed from the pair's own columns: channel match and minimum spend vs basket."""
+    same = offer_channel.astype(np.int64) == channel_preference.astype(np.int64)
+    channel_match = np.where(offer_channel == OFFER_CHANNEL_ANY, 0.5, same.astype(np.float64))
+    ratio = np.divide(min_spend, avg_basket, out=np.full(len(min_spend), MIN_SPEND_RATIO_CAP), where=avg_basket > 0)
+    return {"channel_match": channel_match, "min_spend_ratio": np.minimum(ratio, MIN_SPEND_RATIO_CAP)}
