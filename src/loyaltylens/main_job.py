@@ -19,7 +19,7 @@ console = Console()
 
 def run_main_job(
     customers: Annotated[int | None, typer.Option(help="Synthetic customers (default: settings).")] = None,
-    show: Annotated[int, typer.Option(help="Customers to print offers for.")] = 6,
+    show: Annotated[int, typer.Option(help="Customers to print offers for.")] = 8,
     max_epochs: Annotated[int | None, typer.Option(help="Training epochs at most (default: settings).")] = None,
 ) -> None:
     """Generate data → run the training pipeline with kfp.local (features, propensity model, offer index, copy
