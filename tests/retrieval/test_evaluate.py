@@ -20,10 +20,10 @@ def test_ndcg():
     assert ndcg_at(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0]), 10) < 1.0
 
 
-def test_truth_is_the_latest_campaigns_pair_truth(offers):
+def test_truth_is_each_customers_latest_pair_truth(offers):
     pair_truth = pd.DataFrame(
         {
-            "campaign_id": [1, 2, 2, 2],
+            "campaign_id": [1, 2, 2, 1],
             "customer_id": [1, 1, 1, 2],
             "offer_id": [2, 2, 5, 1],
             "p_redeem": [0.9, 0.3, 0.1, 0.2],
@@ -32,8 +32,9 @@ def test_truth_is_the_latest_campaigns_pair_truth(offers):
     )
     p = true_redemption_probability([1, 2, 3], pair_truth, offers)
     assert p.shape == (3, len(offers))
-    assert p[0, 1] == pytest.approx(0.3) and p[0, 4] == pytest.approx(0.1)  # the latest campaign wins
-    assert p[1, 0] == pytest.approx(0.2) and p[2].sum() == 0.0  # not eligible or unknown: no gain
+    assert p[0, 1] == pytest.approx(0.3) and p[0, 4] == pytest.approx(0.1)  # the customer's latest campaign wins
+    assert p[1, 0] == pytest.approx(0.2)  # customer 2's latest campaign is an earlier one
+    assert p[2].sum() == 0.0  # a customer the truth does not cover gains nothing
     assert (p[0, [0, 2, 3, 5]] == 0).all()
 
 

@@ -35,9 +35,10 @@ def is_held_out(customer_ids: np.ndarray, share: float = HELD_OUT_SHARE) -> np.n
 
 
 def true_redemption_probability(customer_ids: list[int], pair_truth: pd.DataFrame, offers: pd.DataFrame) -> np.ndarray:
-    """``[customers, offers]`` true P(redeem | sent) in the simulator's latest campaign (``pair_truth``); 0 for
-    offers that were not eligible for the customer then."""
-    latest = pair_truth[pair_truth["campaign_id"] == pair_truth["campaign_id"].max()]
+    """``[customers, offers]`` true P(redeem | sent) in each customer's latest campaign in ``pair_truth``; 0 for
+    offers that were not eligible for the customer then (and for customers the truth does not cover)."""
+    latest_of_customer = pair_truth.groupby("customer_id")["campaign_id"].transform("max")
+    latest = pair_truth[pair_truth["campaign_id"] == latest_of_customer]
     table = latest.pivot_table(index="customer_id", columns="offer_id", values="p_redeem", aggfunc="max")
     table = table.reindex(index=list(customer_ids), columns=list(offers["offer_id"]))
     return table.fillna(0.0).to_numpy(dtype=float)
@@ -73,7 +74,8 @@ def evaluate_retriever(
     held_out = [
         r for r, keep in zip(records, is_held_out(np.array([r["customer_id"] for r in records])), strict=True) if keep
     ]
-    held_out = held_out[:max_customers]
+    covered = set(load_table(dataset_dir, "pair_truth")["customer_id"].unique().tolist())
+    held_out = [r for r in held_out if r["customer_id"] in covered][:max_customers]  # truth to judge them by
     histories = customer_histories(
         load_table(dataset_dir, "transactions"), offers, [r["customer_id"] for r in held_out]
     )
