@@ -19,8 +19,9 @@ from loyaltylens.errors import (
     UnknownCustomerError,
     UnknownVersionError,
 )
-from loyaltylens.features.compute import as_of_timestamp, compute_features, connect
-from loyaltylens.features.definitions import FEATURE_NAMES
+from loyaltylens.features.compute import as_of_timestamp, compute_features, connect, snapshot_dates
+from loyaltylens.features.definitions import FEATURE_NAMES, PAIR_FEATURE_NAMES
+from loyaltylens.features.pairs import PAIR_TRAINING_COLUMNS, build_pair_index, compute_pair_training_frame
 from loyaltylens.features.store import FeatureStore, VersionInfo
 
 
@@ -170,3 +171,53 @@ def test_killed_build_leaves_the_previous_version_intact(
 
     assert store.publish(online, None, {"as_of": "2026-11-02"}).version == "v0002"
     assert fresh.get_features([1], version="v0001").as_of == "2026-11-01"  # time travel to the old version
+
+
+def test_pair_lookup_from_the_store_equals_the_pair_features_of_the_dataset(
+    built_store: FeatureStore, built_version: VersionInfo, dataset_dir: Path
+) -> None:
+    """The version alone (online + customer_category + offers tables) answers (customer, offer) lookups with
+    the very rows the dataset's events give at its as-of, in one call."""
+    index = build_pair_index(connect(dataset_dir), as_of_timestamp(built_version.as_of))
+    offers = built_store.get_offers()
+    customers = np.repeat(index.customer_ids[[3, 40, 3]], len(offers))
+    offer_ids = np.tile(offers["offer_id"].to_numpy(), 3)
+    batch = built_store.get_pair_features(customers, offer_ids)
+    assert batch.values.shape == (len(customers), len(PAIR_FEATURE_NAMES)) and batch.values.dtype == np.float32
+    np.testing.assert_array_equal(batch.values, index.lookup(customers, offer_ids))
+    assert batch.version == built_version.version and built_version.has_pair_tables
+
+
+def test_pair_lookup_errors_name_the_problem(built_store: FeatureStore) -> None:
+    offer = int(built_store.get_offers()["offer_id"].iloc[0])
+    with pytest.raises(UnknownCustomerError, match="999999"):
+        built_store.get_pair_features([1, 999999], [offer, offer])
+    with pytest.raises(NotFoundError, match="unknown offer id"):
+        built_store.get_pair_features([1], [987654])
+    with pytest.raises(InvalidInputError, match="pair up one to one"):
+        built_store.get_pair_features([1, 2], [offer])
+    with pytest.raises(InvalidInputError, match="offer_ids must be a non-empty list of integers"):
+        built_store.get_pair_features([1], ["x"])
+
+
+def test_pair_training_frame_is_published_with_the_version(
+    built_store: FeatureStore, built_version: VersionInfo, dataset_dir: Path
+) -> None:
+    frame = built_store.get_pair_training_frame()
+    snapshots = snapshot_dates(dataset_dir, as_of_timestamp(built_version.as_of), built_version.label_window_days)
+    expected = compute_pair_training_frame(connect(dataset_dir), snapshots, built_version.label_window_days)
+    assert len(frame) == built_version.pair_training_rows == len(expected) > 0
+    assert list(frame.columns) == list(PAIR_TRAINING_COLUMNS)
+    expected = expected.sort_values(["as_of", "assignment_id"], ignore_index=True)
+    np.testing.assert_array_equal(
+        frame[list(PAIR_FEATURE_NAMES)].to_numpy(np.float32), expected[list(PAIR_FEATURE_NAMES)].to_numpy(np.float32)
+    )
+    assert frame["label"].tolist() == expected["label"].tolist()
+
+
+def test_a_version_published_without_offer_tables_says_so(store: FeatureStore, online: pd.DataFrame) -> None:
+    store.publish(online, None, {"as_of": "2026-06-01"})
+    with pytest.raises(NotFoundError, match="without offer tables"):
+        store.get_pair_features([int(online["customer_id"].iloc[0])], [1])
+    with pytest.raises(NotFoundError, match="no pair training frame"):
+        store.get_pair_training_frame()

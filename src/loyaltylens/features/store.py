@@ -43,13 +43,36 @@ from loyaltylens.errors import (
 from loyaltylens.features.compute import (
     TRAINING_COLUMNS,
     as_of_timestamp,
-    compute_features,
     compute_training_frame,
     connect,
     snapshot_dates,
 )
-from loyaltylens.features.definitions import AS_OF_COLUMN, ENTITY_COLUMN, FEATURE_NAMES, FEATURES
+from loyaltylens.features.definitions import (
+    AS_OF_COLUMN,
+    ENTITY_COLUMN,
+    FEATURE_NAMES,
+    FEATURES,
+    LABEL_COLUMN,
+    OFFER_COLUMN,
+    PAIR_FEATURE_NAMES,
+    PAIR_FEATURES,
+    TREATED_COLUMN,
+)
 from loyaltylens.features.lake import LAKE_ALIAS, open_lake
+from loyaltylens.features.pair_tables import (
+    CUSTOMER_CATEGORY_COLUMNS,
+    OFFER_TABLE_DTYPES,
+    PairTables,
+    pair_index_from_tables,
+    validate_offers,
+)
+from loyaltylens.features.pairs import (
+    ASSIGNMENT_COLUMN,
+    PAIR_TRAINING_COLUMNS,
+    PairFeatureIndex,
+    build_pair_index,
+    compute_pair_training_frame,
+)
 from loyaltylens.objectstore import S3Options
 from loyaltylens.vocabulary import validate_matrix
 
@@ -57,6 +80,11 @@ logger = logging.getLogger(__name__)
 
 ONLINE_TABLE = "online"
 TRAINING_TABLE = "training"
+# Offer-aware tables (features/pair_tables.py): rebuild the PairFeatureIndex with the online table.
+CUSTOMER_CATEGORY_TABLE = "customer_category"
+OFFERS_TABLE = "offers"
+PAIR_TRAINING_TABLE = "pair_training"
+ALL_TABLES = (ONLINE_TABLE, TRAINING_TABLE, CUSTOMER_CATEGORY_TABLE, OFFERS_TABLE, PAIR_TRAINING_TABLE)
 COMMIT_AUTHOR = "loyaltylens"
 COMMIT_PREFIX = "feature version "  # DuckLake commit message of a publish: "feature version v0003"
 COMMIT_RETRIES = 5  # a publish that lost a commit race to another writer is retried with the next number
@@ -66,6 +94,14 @@ ONLINE_COLUMNS: tuple[str, ...] = (ENTITY_COLUMN, *FEATURE_NAMES)
 ONLINE_DTYPES: dict[str, str] = {
     ENTITY_COLUMN: "int64",
     **{f.name: "int16" if f.is_categorical else "float32" for f in FEATURES},
+}
+PAIR_TRAINING_DTYPES: dict[str, str] = {
+    ASSIGNMENT_COLUMN: "int64",
+    ENTITY_COLUMN: "int64",
+    OFFER_COLUMN: "int64",
+    **{f.name: "int16" if f.is_categorical else "float32" for f in PAIR_FEATURES},
+    LABEL_COLUMN: "bool",
+    TREATED_COLUMN: "bool",
 }
 
 
@@ -79,6 +115,8 @@ class VersionInfo:
     created_at: str
     online_rows: int
     training_rows: int  # 0 if the version was published without a training frame
+    pair_training_rows: int  # 0 without a pair training frame
+    has_pair_tables: bool  # customer_category + offers published: (customer, offer) lookups work
     schema_hash: str
     dataset_id: str | None
     dataset_hash: str | None
@@ -95,6 +133,8 @@ class VersionInfo:
             created_at=metadata["created_at"],
             online_rows=metadata["online_rows"],
             training_rows=metadata["training_rows"],
+            pair_training_rows=metadata.get("pair_training_rows", 0),
+            has_pair_tables=metadata.get("offers_rows", 0) > 0,
             schema_hash=metadata["schema_hash"],
             dataset_id=metadata.get("dataset_id"),
             dataset_hash=metadata.get("dataset_hash"),
@@ -132,6 +172,22 @@ class FeatureBatch:
 
 
 @dataclass(frozen=True)
+class PairFeatureBatch:
+    """Online features of (customer, offer) pairs: ``values[i]`` is the pair model's input row of
+    ``(customer_ids[i], offer_ids[i])``, in ``PAIR_FEATURE_NAMES`` order."""
+
+    customer_ids: np.ndarray  # int64 [N]
+    offer_ids: np.ndarray  # int64 [N]
+    values: np.ndarray  # float32 [N, len(PAIR_FEATURE_NAMES)], categoricals as codes
+    version: str
+    as_of: str
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return PAIR_FEATURE_NAMES
+
+
+@dataclass(frozen=True)
 class FeatureDelta:
     """How one feature's distribution moved between two versions (online tables)."""
 
@@ -142,9 +198,7 @@ class FeatureDelta:
 
     @property
     def changed(self) -> bool:
-        return any(
-            not np.isclose(a, b, rtol=1e-6, atol=1e-9) for a, b in (self.mean, self.std, self.null_share)
-        )
+        return any(not np.isclose(a, b, rtol=1e-6, atol=1e-9) for a, b in (self.mean, self.std, self.null_share))
 
 
 @dataclass(frozen=True)
@@ -214,6 +268,7 @@ class FeatureStore:
         self.refresh_seconds = refresh_seconds
         self._online_cache_size = online_cache_size
         self._online: OrderedDict[str, _OnlineTable] = OrderedDict()
+        self._pair_indexes: OrderedDict[str, PairFeatureIndex] = OrderedDict()
         self._versions: dict[str, VersionInfo] = {}  # name -> info, oldest first
         self._listed_at: float | None = None  # monotonic time of the last catalog listing
         self._con: duckdb.DuckDBPyConnection | None = None
@@ -273,12 +328,16 @@ class FeatureStore:
 
         con = connect(dataset_dir)
         report("online features", 0.0)
-        online = compute_features(con, as_of_ts)
+        # The pair index holds every member's customer features too: the online table is read from it.
+        index = build_pair_index(con, as_of_ts)
+        online = pd.DataFrame(index.customer_features, columns=list(FEATURE_NAMES))
+        online.insert(0, ENTITY_COLUMN, index.customer_ids)
         snapshots = snapshot_dates(dataset_dir, as_of_ts, label_window_days)
-        training = None
+        training = pair_training = None
         if snapshots:
-            training = compute_training_frame(
-                con, snapshots, label_window_days, lambda m, f: report(m, 0.05 + 0.8 * f)
+            training = compute_training_frame(con, snapshots, label_window_days, lambda m, f: report(m, 0.05 + 0.5 * f))
+            pair_training = compute_pair_training_frame(
+                con, snapshots, label_window_days, lambda m, f: report(m, 0.55 + 0.3 * f)
             )
         metadata = {
             "as_of": as_of_ts.date().isoformat(),
@@ -289,7 +348,13 @@ class FeatureStore:
             "snapshots": [s.date().isoformat() for s in snapshots],
             "compute_seconds": round(time.perf_counter() - started, 2),
         }
-        return self.publish(online, training, metadata, progress=lambda m, f: report(m, 0.85 + 0.15 * f))
+        return self.publish(
+            online,
+            training,
+            metadata,
+            progress=lambda m, f: report(m, 0.85 + 0.15 * f),
+            pairs=PairTables.from_index(index, pair_training),
+        )
 
     def publish(
         self,
@@ -297,6 +362,7 @@ class FeatureStore:
         training: pd.DataFrame | None,
         metadata: dict,
         progress: ProgressCallback | None = None,
+        pairs: PairTables | None = None,
     ) -> VersionInfo:
         """Validate and atomically publish a version (lower level than ``build``).
 
@@ -306,6 +372,7 @@ class FeatureStore:
             metadata: must contain ``as_of`` (ISO date); other keys (dataset_id, dataset_hash,
                 label_window_days, ...) are stored as given.
             progress: optional callback ``(message, fraction_done)``.
+            pairs: the offer-aware tables; without them the version serves customer lookups only.
 
         Raises:
             DataValidationError: a frame is missing columns, has duplicate ids or out-of-range values.
@@ -317,6 +384,9 @@ class FeatureStore:
         online = _normalise_online(online)
         if training is not None:
             training = _normalise_training(training)
+        tables = {ONLINE_TABLE: online, TRAINING_TABLE: training}
+        if pairs is not None:
+            tables.update(_normalise_pairs(pairs, online))
         report("writing version", 0.1)
         metadata = {
             **metadata,
@@ -324,20 +394,23 @@ class FeatureStore:
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "online_rows": len(online),
             "training_rows": 0 if training is None else len(training),
+            "pair_training_rows": 0 if tables.get(PAIR_TRAINING_TABLE) is None else len(tables[PAIR_TRAINING_TABLE]),
+            "offers_rows": 0 if pairs is None else len(tables[OFFERS_TABLE]),
             "feature_names": list(FEATURE_NAMES),
             "schema": {column: str(dtype) for column, dtype in online.dtypes.items()},
             "schema_hash": schema_hash(),
             "feature_stats": _feature_stats(online),
         }
-        version = self._commit(online, training, metadata, report)
+        version = self._commit(tables, metadata, report)
         report(f"published {version}", 1.0)
         return self.describe(version)
 
-    def _commit(
-        self, online: pd.DataFrame, training: pd.DataFrame | None, metadata: dict, report: ProgressCallback
-    ) -> str:
-        """Replace both tables and name the version in one DuckLake transaction; retry with the next number
-        if another writer committed first (DuckLake refuses the second of two conflicting commits)."""
+    def _commit(self, tables: dict[str, pd.DataFrame | None], metadata: dict, report: ProgressCallback) -> str:
+        """Replace every table and name the version in one DuckLake transaction; retry with the next number
+        if another writer committed first (DuckLake refuses the second of two conflicting commits).
+
+        A table given as ``None`` (or not given) is dropped, so time travel to this version never finds an
+        older version's frame."""
         for attempt in range(COMMIT_RETRIES):
             with self._lock:
                 con = self._connection()
@@ -345,15 +418,13 @@ class FeatureStore:
                 version = f"v{number:04d}"
                 try:
                     con.execute("BEGIN")
-                    con.register("online_frame", online)
-                    con.execute(f"CREATE OR REPLACE TABLE {LAKE_ALIAS}.{ONLINE_TABLE} AS SELECT * FROM online_frame")
-                    if training is not None:
-                        con.register("training_frame", training)
-                        con.execute(
-                            f"CREATE OR REPLACE TABLE {LAKE_ALIAS}.{TRAINING_TABLE} AS SELECT * FROM training_frame"
-                        )
-                    else:  # time travel to this version must not find an older version's frame
-                        con.execute(f"DROP TABLE IF EXISTS {LAKE_ALIAS}.{TRAINING_TABLE}")
+                    for table in ALL_TABLES:
+                        frame = tables.get(table)
+                        if frame is None:
+                            con.execute(f"DROP TABLE IF EXISTS {LAKE_ALIAS}.{table}")
+                            continue
+                        con.register(f"{table}_frame", frame)
+                        con.execute(f"CREATE OR REPLACE TABLE {LAKE_ALIAS}.{table} AS SELECT * FROM {table}_frame")
                     con.execute(
                         f"CALL {LAKE_ALIAS}.set_commit_message(?, ?, extra_info => ?)",
                         [COMMIT_AUTHOR, COMMIT_PREFIX + version, json.dumps({"version": version, **metadata})],
@@ -368,8 +439,8 @@ class FeatureStore:
                     self._rollback_quietly(con)
                     raise
                 finally:
-                    for view in ("online_frame", "training_frame"):
-                        con.unregister(view)
+                    for table in ALL_TABLES:
+                        con.unregister(f"{table}_frame")
                 self._listed_at = None
                 return version
         raise LoyaltyLensError(f"could not publish a feature version after {COMMIT_RETRIES} commit conflicts")
@@ -412,9 +483,7 @@ class FeatureStore:
         schema_changes = [f"added {c} ({schema_b[c]})" for c in schema_b if c not in schema_a]
         schema_changes += [f"removed {c}" for c in schema_a if c not in schema_b]
         schema_changes += [
-            f"{c}: {schema_a[c]} -> {schema_b[c]}"
-            for c in schema_a
-            if c in schema_b and schema_a[c] != schema_b[c]
+            f"{c}: {schema_a[c]} -> {schema_b[c]}" for c in schema_a if c in schema_b and schema_a[c] != schema_b[c]
         ]
         if info_a.schema_hash != info_b.schema_hash:
             schema_changes.append(f"schema hash {info_a.schema_hash} -> {info_b.schema_hash}")
@@ -432,9 +501,7 @@ class FeatureStore:
         features = [
             FeatureDelta(
                 name=name,
-                **{
-                    stat: (stats_a[name][stat], stats_b[name][stat]) for stat in ("mean", "std", "null_share")
-                },
+                **{stat: (stats_a[name][stat], stats_b[name][stat]) for stat in ("mean", "std", "null_share")},
             )
             for name in FEATURE_NAMES
             if name in stats_a and name in stats_b
@@ -464,9 +531,7 @@ class FeatureStore:
         """
         ids = np.asarray(customer_ids)
         if ids.ndim != 1 or ids.size == 0 or ids.dtype.kind not in "iu":
-            raise InvalidInputError(
-                f"customer_ids must be a non-empty list of integers, got {customer_ids!r:.80}"
-            )
+            raise InvalidInputError(f"customer_ids must be a non-empty list of integers, got {customer_ids!r:.80}")
         ids = ids.astype(np.int64, copy=False)
         name = self.resolve(version)
         table = self._online_table(name)
@@ -481,6 +546,58 @@ class FeatureStore:
             version=name,
             as_of=table.as_of,
         )
+
+    def get_pair_features(
+        self, customer_ids: Sequence[int], offer_ids: Sequence[int], version: str = "latest"
+    ) -> PairFeatureBatch:
+        """ONLINE path of offer-aware models: the pair rows of ``zip(customer_ids, offer_ids)`` in one call.
+
+        The version's pair index (online table + ``customer_category`` + ``offers``) is loaded once and
+        cached like the online table, so a lookup is numpy indexing only.
+
+        Raises:
+            InvalidInputError: no pairs, ids that are not integers, or lists of different lengths.
+            UnknownCustomerError: customer ids not in the version.
+            NotFoundError: unknown offer ids, or a version published without the offer tables.
+        """
+        customers, offers = (np.asarray(ids) for ids in (customer_ids, offer_ids))
+        for what, ids in (("customer_ids", customers), ("offer_ids", offers)):
+            if ids.ndim != 1 or ids.size == 0 or ids.dtype.kind not in "iu":
+                raise InvalidInputError(f"{what} must be a non-empty list of integers, got {ids.tolist()!r:.80}")
+        if len(customers) != len(offers):
+            raise InvalidInputError(
+                f"customer_ids and offer_ids must pair up one to one, got {len(customers)} and {len(offers)}"
+            )
+        customers, offers = customers.astype(np.int64, copy=False), offers.astype(np.int64, copy=False)
+        name = self.resolve(version)
+        index = self._pair_index(name)
+        unknown = ~np.isin(customers, index.customer_ids)
+        if unknown.any():
+            raise UnknownCustomerError(sorted(set(customers[unknown].tolist())), name)
+        return PairFeatureBatch(
+            customer_ids=customers,
+            offer_ids=offers,
+            values=index.lookup(customers, offers),
+            version=name,
+            as_of=index.as_of.date().isoformat(),
+        )
+
+    def get_pair_training_frame(self, version: str = "latest") -> pd.DataFrame:
+        """OFFLINE path of offer-aware models: one row per treated assignment at each campaign snapshot
+        (``PAIR_TRAINING_COLUMNS``), the pair's point-in-time features and whether that offer was redeemed."""
+        info = self.describe(version)
+        if info.pair_training_rows == 0:
+            raise NotFoundError(
+                f"feature version {info.version} has no pair training frame (built without offers, or as-of "
+                f"{info.as_of} leaves no campaign with a complete label window)"
+            )
+        frame = self._read_table(PAIR_TRAINING_TABLE, info).df()
+        return frame.sort_values([AS_OF_COLUMN, ASSIGNMENT_COLUMN], ignore_index=True)
+
+    def get_offers(self, version: str = "latest") -> pd.DataFrame:
+        """The offers the version's pair features know (``OFFER_TABLE_DTYPES`` columns), by id."""
+        info = self._pair_version(version)
+        return self._read_table(OFFERS_TABLE, info).order(OFFER_COLUMN).df()
 
     def get_online_frame(self, version: str = "latest") -> pd.DataFrame:
         """The version's whole online table (``customer_id`` + features, categoricals as codes), by id."""
@@ -537,17 +654,48 @@ class FeatureStore:
             return con.sql(f"SELECT * FROM {LAKE_ALIAS}.{table} AT (VERSION => {int(info.snapshot_id)})")
 
     def _online_table(self, name: str) -> _OnlineTable:
-        """The version's online table from the LRU cache, loading it on first use. Loading holds the lock,
-        so concurrent first lookups wait for one load instead of each reading the data files."""
+        """The version's online table from the LRU cache, loading it on first use."""
+        return self._cached(self._online, name, self._load_online)
+
+    def _pair_index(self, name: str) -> PairFeatureIndex:
+        """The version's pair index from the LRU cache, loading it on first use."""
+        return self._cached(self._pair_indexes, name, self._load_pair_index)
+
+    def _cached(self, cache: OrderedDict, name: str, load):
+        """``cache[name]``, loaded on first use. Loading holds the lock, so concurrent first lookups wait for
+        one load instead of each reading the data files; the least recently used entries are evicted."""
         with self._lock:
-            table = self._online.get(name)
-            if table is None:
-                table = self._online[name] = self._load_online(name)
-                while len(self._online) > self._online_cache_size:
-                    self._online.popitem(last=False)
+            value = cache.get(name)
+            if value is None:
+                value = cache[name] = load(name)
+                while len(cache) > self._online_cache_size:
+                    cache.popitem(last=False)
             else:
-                self._online.move_to_end(name)
-        return table
+                cache.move_to_end(name)
+        return value
+
+    def _pair_version(self, version: str) -> VersionInfo:
+        info = self.describe(version)
+        if not info.has_pair_tables:
+            raise NotFoundError(
+                f"feature version {info.version} was published without offer tables; (customer, offer) "
+                "features need a version built from a dataset (loyaltylens features build)"
+            )
+        return info
+
+    def _load_pair_index(self, name: str) -> PairFeatureIndex:
+        started = time.perf_counter()
+        info = self._pair_version(name)
+        online = self._online_table(name)
+        index = pair_index_from_tables(
+            as_of=as_of_timestamp(info.as_of),
+            customer_ids=online.ids,
+            customer_features=online.values,
+            customer_category=self._read_table(CUSTOMER_CATEGORY_TABLE, info).df(),
+            offers=self._read_table(OFFERS_TABLE, info).df(),
+        )
+        logger.info("loaded pair index %s in %.2fs", name, time.perf_counter() - started)
+        return index
 
     def _load_online(self, name: str) -> _OnlineTable:
         started = time.perf_counter()
@@ -569,6 +717,9 @@ def schema_hash() -> str:
     schema = {
         "online_dtypes": ONLINE_DTYPES,
         "fields": [asdict(feature) for feature in FEATURES],
+        "pair_fields": [asdict(feature) for feature in PAIR_FEATURES],
+        "customer_category": CUSTOMER_CATEGORY_COLUMNS,
+        "offers": OFFER_TABLE_DTYPES,
     }
     return "sha256:" + hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -605,6 +756,34 @@ def _normalise_training(training: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise DataValidationError(f"training: missing column(s) {missing}")
     return training[list(TRAINING_COLUMNS)].astype({c: ONLINE_DTYPES[c] for c in ONLINE_COLUMNS})
+
+
+def _normalise_pairs(pairs: PairTables, online: pd.DataFrame) -> dict[str, pd.DataFrame | None]:
+    """The offer-aware tables checked against the online table and the pair contract, in storage dtypes."""
+    customer_category = pairs.customer_category.sort_values(ENTITY_COLUMN, ignore_index=True)
+    if not np.array_equal(customer_category[ENTITY_COLUMN].to_numpy(np.int64), online[ENTITY_COLUMN].to_numpy()):
+        raise DataValidationError("customer_category: must hold exactly the online table's customers")
+    missing = [c for c in CUSTOMER_CATEGORY_COLUMNS if c not in customer_category.columns]
+    if missing:
+        raise DataValidationError(f"customer_category: missing column(s) {missing}")
+    customer_category = customer_category[[ENTITY_COLUMN, *CUSTOMER_CATEGORY_COLUMNS]].astype(
+        {ENTITY_COLUMN: "int64", **dict.fromkeys(CUSTOMER_CATEGORY_COLUMNS, "float32")}
+    )
+    training = pairs.training
+    if training is not None:
+        missing = [c for c in PAIR_TRAINING_COLUMNS if c not in training.columns]
+        if missing:
+            raise DataValidationError(f"pair_training: missing column(s) {missing}")
+        try:
+            validate_matrix(PAIR_FEATURES, training[list(PAIR_FEATURE_NAMES)].to_numpy(np.float32), "pair_training")
+        except InvalidInputError as exc:
+            raise DataValidationError(str(exc)) from None
+        training = training[list(PAIR_TRAINING_COLUMNS)].astype(PAIR_TRAINING_DTYPES)
+    return {
+        CUSTOMER_CATEGORY_TABLE: customer_category,
+        OFFERS_TABLE: validate_offers(pairs.offers),
+        PAIR_TRAINING_TABLE: training,
+    }
 
 
 def _feature_stats(online: pd.DataFrame) -> dict[str, dict[str, float]]:
