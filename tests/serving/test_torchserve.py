@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -27,18 +30,19 @@ pytest.importorskip("ts", reason="TorchServe is not installed (pip install 'loya
 
 pytestmark = [
     pytest.mark.torchserve,
-    pytest.mark.skipif(
-        find_java_home() is None, reason="TorchServe needs Java 17: no java on PATH or JAVA_HOME"
-    ),
+    pytest.mark.skipif(find_java_home() is None, reason="TorchServe needs Java 17: no java on PATH or JAVA_HOME"),
 ]
 
 MODEL_NAME = DEFAULT_MODEL_NAME
 ATOL = 1e-6
 TOKEN_REJECTED = "InvalidKeyException"  # TorchServe 0.12 answers a missing or wrong key: 400 with this type
-@pytest.fixture(scope="module")
-def torchserve(model_dir, tmp_path_factory):
-    """TorchServe on free loopback ports; after it stops, none of its processes may be left running."""
-    server = TorchServeServer(model_dir, tmp_path_factory.mktemp("torchserve"))
+
+
+@contextmanager
+def serving(model_dir: Path, workdir: Path) -> Iterator[TorchServeServer]:
+    """TorchServe serving ``model_dir`` on free loopback ports; after it stops, none of its processes may be
+    left running. Shared with the pair-contract module (``test_torchserve_pairs``)."""
+    server = TorchServeServer(model_dir, workdir)
     with server:
         processes = server.processes()
         assert "java" in {p.name() for p in processes}
@@ -46,6 +50,12 @@ def torchserve(model_dir, tmp_path_factory):
     _, alive = psutil.wait_procs(processes, timeout=0)
     assert alive == [], f"processes left after stop: {alive}"
     assert not (server.workdir / "key_file.json").exists()
+
+
+@pytest.fixture(scope="module")
+def torchserve(model_dir, tmp_path_factory):
+    with serving(model_dir, tmp_path_factory.mktemp("torchserve")) as server:
+        yield server
 
 
 def post(server: TorchServeServer, body: bytes | str) -> httpx.Response:
@@ -63,18 +73,14 @@ def test_archive_holds_model_contract_and_handler(model_dir, tmp_path):
         names = set(mar.namelist())
         manifest = json.loads(mar.read("MAR-INF/MANIFEST.json"))
     assert {"model.pt", "feature_contract.json", "handler.py"} <= names
-    expected = {
-        "modelName": MODEL_NAME, "modelVersion": "3.1", "serializedFile": "model.pt", "handler": "handler.py"
-    }
+    expected = {"modelName": MODEL_NAME, "modelVersion": "3.1", "serializedFile": "model.pt", "handler": "handler.py"}
     assert {key: manifest["model"].get(key) for key in expected} == expected
 
 
 def test_kserve_layout_has_config_and_model_store(model_dir, tmp_path):
     root = kserve_layout(model_dir, tmp_path / "kserve")
     assert (root / "model-store" / f"{MODEL_NAME}.mar").is_file()
-    properties = dict(
-        line.split("=", 1) for line in (root / "config" / "config.properties").read_text().splitlines()
-    )
+    properties = dict(line.split("=", 1) for line in (root / "config" / "config.properties").read_text().splitlines())
     assert properties["model_store"] == KSERVE_MODEL_STORE
     snapshot = json.loads(properties["model_snapshot"])
     assert snapshot["models"][MODEL_NAME]["1.0"]["marName"] == f"{MODEL_NAME}.mar"
@@ -123,7 +129,6 @@ def test_every_api_listens_on_loopback_only(torchserve):
     assert {address.ip.removeprefix("::ffff:") for address in listening} == {"127.0.0.1"}
 
 
-
 def test_management_api_requires_the_management_key(torchserve):
     url = f"{torchserve.management_address}/models/{MODEL_NAME}"
     for headers in ({}, torchserve.inference_headers, {"Authorization": "Bearer wrong"}):
@@ -156,14 +161,17 @@ BAD_BODIES = {
     "missing feature": (lambda c, m: json.dumps({"instances": [without(valid_record(c), "segment")]}), "segment"),
     "NaN": (lambda c, m: json.dumps({"instances": [valid_record(c, monetary_90d=float("nan"))]}), "monetary_90d"),
     "unknown category label": (
-        lambda c, m: json.dumps({"instances": [valid_record(c, channel_preference="fax")]}), "fax"
+        lambda c, m: json.dumps({"instances": [valid_record(c, channel_preference="fax")]}),
+        "fax",
     ),
     "unknown category code in a row": (
-        lambda c, m: json.dumps({"instances": [[0.0] * (c.n_features - 1) + [99.0]]}), "favorite_category"
+        lambda c, m: json.dumps({"instances": [[0.0] * (c.n_features - 1) + [99.0]]}),
+        "favorite_category",
     ),
     "row too short": (lambda c, m: json.dumps({"instances": [[1.0] * (c.n_features - 1)]}), "shape"),
     "oversized batch": (
-        lambda c, m: json.dumps({"instances": random_feature_rows(c, m + 1).tolist()}), "exceeds the limit"
+        lambda c, m: json.dumps({"instances": random_feature_rows(c, m + 1).tolist()}),
+        "exceeds the limit",
     ),
 }
 
