@@ -68,6 +68,8 @@ def test_an_import_cycle_would_be_caught(module_graph: nx.DiGraph) -> None:
         "loyaltylens.data.simulate",
         "loyaltylens.features.store",
         "loyaltylens.features.compute",
+        "loyaltylens.features.pairs",
+        "loyaltylens.features.pair_tables",
         "loyaltylens.propensity.train",
         "loyaltylens.propensity.frame",
         "loyaltylens.propensity.model",

@@ -73,6 +73,16 @@ def attach_assignment_truth(frame: pd.DataFrame, dataset_dir: Path) -> pd.DataFr
     )
 
 
+def attach_truth(frame: pd.DataFrame, dataset_dir: Path, label_window_days: int) -> pd.DataFrame:
+    """The hidden truth of an evaluation frame of either kind as ``true_propensity``: for (customer, offer) pair
+    rows (keyed by ``assignment_id``) the true redemption probability of the offer sent, with its incremental
+    margin and campaign; for customer rows the true probability of redeeming any offer sent in the window."""
+    if "assignment_id" in frame.columns:
+        frame = attach_assignment_truth(frame, dataset_dir)
+        return frame.assign(**{TRUE_PROPENSITY_COLUMN: frame[TRUE_P_REDEEM_COLUMN]})
+    return attach_true_propensity(frame, dataset_dir, label_window_days)
+
+
 def load_pair_truth(dataset_dir: Path, campaign_ids: list[int] | None = None) -> pd.DataFrame:
     """Every (campaign, targeted customer, eligible offer) the generator recorded the truth of."""
     pairs = load_table(dataset_dir, "pair_truth")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from rich.console import Console
 from typer.testing import CliRunner
@@ -9,34 +11,28 @@ from typer.testing import CliRunner
 from loyaltylens.config import Settings
 from loyaltylens.data.generator import GeneratorConfig, generate_dataset
 from loyaltylens.errors import NotFoundError
-from loyaltylens.features.store import FeatureStore, VersionInfo
+from loyaltylens.features.definitions import PAIR_FEATURE_NAMES
+from loyaltylens.features.store import FeatureStore
 from loyaltylens.propensity import cli
 from loyaltylens.propensity.cli import app
+from loyaltylens.propensity.contract import FeatureContract
 from loyaltylens.propensity.registry import ModelRegistry
 from loyaltylens.propensity.train import TrainConfig
 from loyaltylens.propensity.workflow import train_from_feature_store
 
 runner = CliRunner()
-LINEAGE_KEYS = ("as_of", "dataset_id", "dataset_hash", "label_window_days", "snapshots")
 
 
 @pytest.fixture(scope="module")
-def built_version(tmp_path_factory: pytest.TempPathFactory) -> tuple[FeatureStore, VersionInfo]:
-    """A feature store with one version built from a small generated dataset (built once, republished per test)."""
-    root = tmp_path_factory.mktemp("store")
-    dataset = generate_dataset(GeneratorConfig(n_customers=2000, seed=3), root / "dataset")
-    store = FeatureStore.at(root / "feature_store")
-    return store, store.build(dataset.path)
+def dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small generated dataset, shared by the module."""
+    return generate_dataset(GeneratorConfig(n_customers=2000, seed=3), tmp_path_factory.mktemp("dataset")).path
 
 
 @pytest.fixture
-def store_settings(settings_env: Settings, built_version: tuple[FeatureStore, VersionInfo]) -> Settings:
-    """The settings' own store, holding a copy of the built version (same frames and lineage)."""
-    store, info = built_version
-    lineage = {key: value for key, value in info.metadata.items() if key in LINEAGE_KEYS}
-    FeatureStore.from_settings(settings_env).publish(
-        store.get_online_frame(), store.get_training_frame(), lineage
-    )
+def store_settings(settings_env: Settings, dataset_dir: Path) -> Settings:
+    """The settings' own store with one version built from the dataset (pair tables included)."""
+    FeatureStore.from_settings(settings_env).build(dataset_dir)
     return settings_env
 
 
@@ -45,10 +41,25 @@ def test_training_on_real_generator_data_learns_and_records_lineage(store_settin
         settings=store_settings, config=TrainConfig(max_epochs=4, num_threads=1), force=True
     )
 
-    # A customer-only model cannot see which offer was sent nor the latent state behind it: on simulator v2
-    # it reaches about 0.69 at 20k customers; on 2,000 customers (~50 test positives) it must still beat chance.
+    # The production model scores (customer, offer) pairs: its input is the pair contract.
+    model_dir = ModelRegistry.from_settings(store_settings).download("challenger")
+    assert FeatureContract.load(model_dir).names == PAIR_FEATURE_NAMES
+    # On 2,000 customers (a few dozen test positives) it must beat chance; 20k reach ~0.79 (BENCHMARKS.md).
     assert outcome.metrics["test_auc"] > 0.55
     assert "test_oracle_auc" not in outcome.metrics  # training never sees the hidden truth
+    # Every AUC carries its customer-cluster bootstrap interval, the comparison with the best baseline (chosen
+    # on validation) its paired interval, and the ECE the noise floor of a calibrated model at the same n.
+    for split in ("val", "test"):
+        assert outcome.metrics[f"{split}_auc_ci_low"] < outcome.metrics[f"{split}_auc"]
+        assert outcome.metrics[f"{split}_auc"] < outcome.metrics[f"{split}_auc_ci_high"]
+        assert outcome.metrics[f"{split}_ece_noise_floor"] > 0
+    (difference,) = [k for k in outcome.metrics if k.startswith("test_auc_minus_") and k.count("_ci_") == 0]
+    assert (
+        outcome.metrics[difference + "_ci_low"]
+        <= outcome.metrics[difference]
+        <= outcome.metrics[difference + "_ci_high"]
+    )
+    assert "## Uncertainty" in (model_dir / "model_card.md").read_text()
     info = FeatureStore.from_settings(store_settings).describe()
     tags = ModelRegistry.from_settings(store_settings).client.get_run(outcome.run_id).data.tags
     assert tags["loyaltylens.feature_version"] == info.version == "v0001"
@@ -57,9 +68,7 @@ def test_training_on_real_generator_data_learns_and_records_lineage(store_settin
     assert outcome.version == 1
 
 
-def test_cli_train_list_promote_rollback_card(
-    store_settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cli_train_list_promote_rollback_card(store_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli, "console", Console(width=200))  # tables unwrapped, so cells can be found
     trained = runner.invoke(app, ["train", "--max-epochs", "2", "--force"])
     assert trained.exit_code == 0, trained.output

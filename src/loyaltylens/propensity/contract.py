@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from loyaltylens.errors import InvalidInputError
-from loyaltylens.features.definitions import FEATURES, PAIR_FEATURES
+from loyaltylens.features.definitions import FEATURES, OFFER_COLUMN, PAIR_FEATURES
 from loyaltylens.vocabulary import FeatureField, validate_matrix
 
 CONTRACT_FILENAME = "feature_contract.json"
@@ -40,6 +40,14 @@ class FeatureContract:
     def for_pairs(cls, feature_version: str | None = None) -> FeatureContract:
         """The offer-aware contract: a row per (customer, offer) pair, customer features then offer ones."""
         return cls(fields=PAIR_FEATURES, feature_version=feature_version)
+
+    @classmethod
+    def for_frame(cls, columns: Sequence[str], feature_version: str | None = None) -> FeatureContract:
+        """The contract a training frame with ``columns`` trains: pairs when its rows name an offer (the
+        feature store's ``pair_training`` frame), the customer features otherwise."""
+        if OFFER_COLUMN in columns:
+            return cls.for_pairs(feature_version)
+        return cls.from_definitions(feature_version)
 
     def to_dict(self) -> dict:
         return asdict(self)

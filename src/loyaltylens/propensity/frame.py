@@ -71,8 +71,8 @@ class TemporalSplit:
 def validate_training_frame(frame: pd.DataFrame, contract: FeatureContract | None = None) -> pd.DataFrame:
     """Check ``frame`` can be trained on and return its treated rows.
 
-    ``contract`` names the model's input columns: the customer features by default, or e.g. the
-    (customer, offer) pair features of ``FeatureContract.for_pairs()``.
+    ``contract`` names the model's input columns: by default the (customer, offer) pair features when the
+    frame's rows name an offer (``FeatureContract.for_frame``), else the customer features.
 
     Raises:
         DataValidationError: not a non-empty DataFrame, required columns missing, labels not 0/1,
@@ -80,7 +80,7 @@ def validate_training_frame(frame: pd.DataFrame, contract: FeatureContract | Non
     """
     if not isinstance(frame, pd.DataFrame) or frame.empty:
         raise DataValidationError("training frame is empty: no rows to train on")
-    contract = contract or FeatureContract.from_definitions()
+    contract = contract or FeatureContract.for_frame(frame.columns)
     required = (ENTITY_COLUMN, AS_OF_COLUMN, *contract.names, LABEL_COLUMN, TREATED_COLUMN)
     missing = [c for c in required if c not in frame.columns]
     if missing:

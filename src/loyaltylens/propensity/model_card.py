@@ -15,9 +15,11 @@ CARD_JSON = "model_card.json"
 CARD_MARKDOWN = "model_card.md"
 
 INTENDED_USE = (
-    "Estimate, for a loyalty-programme customer who is sent an offer, the probability of redeeming an offer "
-    "within the label window after the as-of date; the offer pipeline sends an offer only above a "
-    "propensity threshold. Scores are calibrated probabilities, so the threshold reads as a redemption rate."
+    "Estimate, for a loyalty-programme customer and an offer (the offer-aware model; the customer-level model "
+    "for a customer alone), the probability that the customer redeems it within the label window after the "
+    "as-of date if it is sent; the decision chain ranks a customer's eligible offers by it and sends only "
+    "above a propensity threshold. Scores are calibrated probabilities, so the threshold reads as a "
+    "redemption rate."
 )
 LIMITATIONS = (
     "Trained on synthetic data only.",
@@ -56,6 +58,10 @@ class ModelCard:
     calibration: dict[str, object]  # method, temperature, ECE before/after temperature scaling
     training: dict[str, object]  # epochs, best epoch, seconds, hyper-parameters
     slices: dict[str, list[dict]]  # feature name -> per-category test metrics of this model
+    # Bootstrap intervals, the paired difference to the best baseline and the ECE noise floor (training step).
+    uncertainty: dict[str, float] = field(default_factory=dict)
+    # Against the simulator's hidden truth (evaluation step): ceilings, offer ranking (NDCG), rolling origin.
+    truth_evaluation: dict[str, float] = field(default_factory=dict)
     intended_use: str = INTENDED_USE
     limitations: tuple[str, ...] = field(default=LIMITATIONS)
 
@@ -94,6 +100,11 @@ class ModelCard:
         models = list(self.metrics)
         rows = [[m, *(self.metrics[name].get(m) for name in models)] for m in CARD_METRICS]
         lines += _table(["metric", *models], rows)
+        lines += ["", "## Uncertainty (customer-cluster bootstrap, 95%)", ""]
+        lines += [f"- {key}: {_format(value)}" for key, value in self.uncertainty.items()]
+        if self.truth_evaluation:
+            lines += ["", "## Against the simulator's truth (evaluation only)", ""]
+            lines += [f"- {key}: {_format(value)}" for key, value in self.truth_evaluation.items()]
         lines += ["", "## Calibration", ""]
         lines += [f"- {key}: {_format(value)}" for key, value in self.calibration.items()]
         lines += ["", "## Training", ""]

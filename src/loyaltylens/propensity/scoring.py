@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from loyaltylens.errors import InvalidInputError
+from loyaltylens.propensity.contract import FeatureContract
 from loyaltylens.propensity.export import load_model_dir
 from loyaltylens.propensity.frame import feature_matrix
 
@@ -69,7 +70,8 @@ def score_frame(
     Args:
         model: a model directory (its feature contract then validates ``features``) or a loaded
             (scripted or eager) propensity model.
-        features: the raw ``[N, F]`` matrix in contract order, or a frame holding the feature columns.
+        features: the raw ``[N, F]`` matrix in contract order, or a frame holding the feature columns (the
+            model directory's contract names them; for a loaded model, the frame's kind does).
         chunk_size: rows per forward pass.
         workers: chunks scored concurrently, each with one intra-op thread; default one per core.
             The process-wide intra-op thread count is 1 while scoring and restored afterwards.
@@ -78,11 +80,15 @@ def score_frame(
         InvalidInputError: ``features`` has the wrong shape, or (with a model directory) values the
             contract rejects.
     """
-    matrix = (
-        feature_matrix(features) if isinstance(features, pd.DataFrame) else np.asarray(features, np.float32)
-    )
+    contract = None
     if isinstance(model, str | Path):
         model, contract = load_model_dir(Path(model))
+    if isinstance(features, pd.DataFrame):
+        names = (contract or FeatureContract.for_frame(features.columns)).names
+        matrix = feature_matrix(features, names)
+    else:
+        matrix = np.asarray(features, np.float32)
+    if contract is not None:
         matrix = contract.validate_matrix(matrix)
     elif matrix.ndim != 2 or matrix.shape[0] == 0:
         raise InvalidInputError(

@@ -119,13 +119,14 @@ def train_propensity(
         frame: a training frame (see :mod:`loyaltylens.propensity.frame`).
         config: optimisation, split and model hyper-parameters.
         on_epoch: called after every epoch, e.g. to log metrics or advance a progress bar.
-        contract: the model's input columns; the customer features by default.
+        contract: the model's input columns; by default the pair features when the frame's rows name an
+            offer, else the customer features (:meth:`FeatureContract.for_frame`).
 
     Raises:
         DataValidationError: the frame cannot be trained on (empty, missing columns, one label class,
             too few rows or snapshots); raised before any training starts.
     """
-    contract = contract or FeatureContract.from_definitions()
+    contract = contract or FeatureContract.for_frame(frame.columns)
     split = temporal_split(frame, config.split, contract)
     x_train = torch.from_numpy(feature_matrix(split.train, contract.names))
     y_train = torch.from_numpy(label_vector(split.train))

@@ -25,17 +25,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.metrics import roc_auc_score
 
 from loyaltylens.config import Settings, get_settings
+from loyaltylens.features.definitions import ENTITY_COLUMN, OFFER_COLUMN
 from loyaltylens.features.store import FeatureStore
+from loyaltylens.groundtruth import TRUE_PROPENSITY_COLUMN
 from loyaltylens.propensity.baseline import train_baselines
 from loyaltylens.propensity.evaluate import (
+    GATE_SPLIT,
     PRIMARY_MODEL,
     Evaluation,
     Thresholds,
     evaluate_model_dir,
     evaluate_predictions,
     flat_metrics,
+    metric_name,
     passes_thresholds,
 )
 from loyaltylens.propensity.export import export_model
@@ -45,6 +50,8 @@ from loyaltylens.propensity.model_card import ModelCard
 from loyaltylens.propensity.registry import ModelRegistry
 from loyaltylens.propensity.scoring import predict_in_chunks, score_frame
 from loyaltylens.propensity.train import EpochMetrics, TrainConfig, TrainResult, train_propensity
+from loyaltylens.propensity.truth_evaluation import offer_truth_metrics
+from loyaltylens.propensity.uncertainty import bootstrap_auc, ece_noise_floor
 
 METRICS_FILENAME = "metrics.json"
 MODEL_SUBDIR = "model"
@@ -95,10 +102,12 @@ def build_candidate(
         for model, by_split in scores.items()
     }
     metrics = flat_metrics(evaluations)
+    uncertainty = measure_uncertainty(parts, scores)
+    metrics.update(uncertainty)
 
     model_dir = Path(out_dir) / MODEL_SUBDIR
     contract = dataclasses.replace(result.contract, feature_version=lineage.get("feature_version"))
-    parity_rows = torch.from_numpy(feature_matrix(parts["test"].iloc[:PARITY_ROWS]))
+    parity_rows = torch.from_numpy(feature_matrix(parts["test"].iloc[:PARITY_ROWS], result.contract.names))
     export_model(result.model, contract, model_dir, parity_rows=parity_rows)
     (model_dir / METRICS_FILENAME).write_text(json.dumps(metrics, indent=2, sort_keys=True))
     plot = save_reliability_plot(
@@ -107,7 +116,7 @@ def build_candidate(
         Path(out_dir) / PLOTS_SUBDIR / RELIABILITY_PLOT,
     )
     params = result.params()
-    card = _model_card(model_name, result, evaluations, lineage, params)
+    card = _model_card(model_name, result, evaluations, lineage, params, uncertainty)
     card.save(model_dir)
     return Candidate(
         model_dir=model_dir,
@@ -168,7 +177,8 @@ def train_from_feature_store(
     force: bool = False,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
 ) -> TrainingOutcome:
-    """:func:`train_and_register` on a feature-store version, into the settings' registry.
+    """:func:`train_and_register` on a feature-store version's (customer, offer) pair training frame, into the
+    settings' registry: the offer-aware model is the one production serves.
 
     The run is tagged with the version's lineage (feature version, dataset id and hash, schema hash).
 
@@ -180,7 +190,7 @@ def train_from_feature_store(
     settings = settings or get_settings()
     store = FeatureStore.from_settings(settings)
     info = store.describe(feature_version)
-    frame = store.get_training_frame(info.version)
+    frame = store.get_pair_training_frame(info.version)
     lineage = {
         "feature_version": info.version,
         "feature_as_of": info.as_of,
@@ -211,12 +221,16 @@ class GateDecision:
     model_card_markdown: str
 
 
-def evaluate_candidate(model_dir: Path, test: pd.DataFrame, thresholds: Thresholds) -> GateDecision:
+def evaluate_candidate(
+    model_dir: Path, test: pd.DataFrame, thresholds: Thresholds, dataset_dir: Path | None = None
+) -> GateDecision:
     """Score the exported model in ``model_dir`` on ``test`` (as it will be served) and apply the gate.
 
     The baselines' figures come from training on the same split (the model dir's ``metrics.json``); the
     candidate's own are re-measured on the artifact and replace the training-time ones. When ``test``
-    carries the hidden truth (attached by the evaluation, never by training), truth agreement is reported.
+    carries the hidden truth (attached by the evaluation, never by training), truth agreement is reported;
+    with the dataset too, a pair model's ceilings and offer ranking against the truth
+    (:func:`loyaltylens.propensity.truth_evaluation.offer_truth_metrics`).
     """
     training_metrics = json.loads((Path(model_dir) / METRICS_FILENAME).read_text())
     with tempfile.TemporaryDirectory() as tmp:
@@ -224,6 +238,9 @@ def evaluate_candidate(model_dir: Path, test: pd.DataFrame, thresholds: Threshol
         evaluation = evaluate_model_dir(model_dir, test, plot_path=plot)
         plot_b64 = base64.b64encode(plot.read_bytes()).decode()
     served = {f"test_{key}": float(value) for key, value in evaluation.metrics.items()}
+    if dataset_dir is not None and OFFER_COLUMN in test.columns and TRUE_PROPENSITY_COLUMN in test.columns:
+        offers = offer_truth_metrics(Path(model_dir), test, Path(dataset_dir))
+        served.update({f"test_{key}": value for key, value in offers.items()})
     gate_metrics = {**training_metrics, **served}
     passed, reasons = passes_thresholds(gate_metrics, thresholds)
     rows = "".join(
@@ -258,8 +275,12 @@ def register_gated_candidate(
         staged = Path(shutil.copytree(model_dir, Path(tmp) / MODEL_SUBDIR))
         for mar in Path(archive_dir).glob("model-store/*.mar") if archive_dir else ():
             shutil.copy2(mar, staged / mar.name)
-        metrics = {**json.loads((staged / METRICS_FILENAME).read_text()), **evaluation_metrics}
-        return registry.register(staged, run_id, metrics)
+        training_metrics = json.loads((staged / METRICS_FILENAME).read_text())
+        # What only the evaluation step could measure (truth agreement, ceilings, offer ranking) joins the card.
+        card = ModelCard.load(staged)
+        truth = {key: float(value) for key, value in evaluation_metrics.items() if key not in training_metrics}
+        dataclasses.replace(card, truth_evaluation={**card.truth_evaluation, **truth}).save(staged)
+        return registry.register(staged, run_id, {**training_metrics, **evaluation_metrics})
 
 
 def record_rejection(registry: ModelRegistry, run_id: str, reasons: list[str]) -> str:
@@ -268,13 +289,45 @@ def record_rejection(registry: ModelRegistry, run_id: str, reasons: list[str]) -
     return f"# Candidate not registered\n\nMLflow run `{run_id}` failed the gate: {'; '.join(reasons)}\n"
 
 
+def measure_uncertainty(
+    parts: Mapping[str, pd.DataFrame], scores: Mapping[str, Mapping[str, np.ndarray]]
+) -> dict[str, float]:
+    """How sure the comparison is, as flat metrics: per split, the transformer's AUC with its 95% customer-
+    cluster bootstrap interval, its paired AUC difference to the best baseline *on validation* (the same
+    baseline on both splits: chosen without looking at test) with its interval, and the ECE a perfectly
+    calibrated model shows at that n (``ece_noise_floor``), to read the measured ECE against."""
+    baselines = [name for name in scores if name not in (PRIMARY_MODEL, UNCALIBRATED)]
+    val_labels = label_vector(parts[GATE_SPLIT])
+    best = max(baselines, key=lambda name: roc_auc_score(val_labels, scores[name][GATE_SPLIT]))
+    metrics: dict[str, float] = {}
+    for split, part in parts.items():
+        comparison = bootstrap_auc(
+            label_vector(part),
+            {name: scores[name][split] for name in (PRIMARY_MODEL, best)},
+            part[ENTITY_COLUMN].to_numpy(),
+            reference=best,
+        )
+        auc, difference = comparison.auc[PRIMARY_MODEL], comparison.difference[PRIMARY_MODEL]
+        metrics.update(
+            {
+                metric_name("auc_ci_low", split): auc.low,
+                metric_name("auc_ci_high", split): auc.high,
+                metric_name(f"auc_minus_{best}", split): difference.estimate,
+                metric_name(f"auc_minus_{best}_ci_low", split): difference.low,
+                metric_name(f"auc_minus_{best}_ci_high", split): difference.high,
+                metric_name("ece_noise_floor", split): ece_noise_floor(scores[PRIMARY_MODEL][split]),
+            }
+        )
+    return metrics
+
+
 def _score_splits(result: TrainResult, parts: Mapping[str, pd.DataFrame]) -> dict[str, dict[str, np.ndarray]]:
     """``{model: {split: probabilities}}``: the transformer (calibrated and not) and the baselines."""
     baselines = train_baselines(result.split, result.contract, result.config.seed)
     scores: dict[str, dict[str, np.ndarray]] = {PRIMARY_MODEL: {}, UNCALIBRATED: {}}
     scores.update({name: {} for name in baselines})
     for split, part in parts.items():
-        matrix = feature_matrix(part)
+        matrix = feature_matrix(part, result.contract.names)
         scores[PRIMARY_MODEL][split] = score_frame(result.model, matrix)
         logits = predict_in_chunks(result.model.logits, torch.from_numpy(matrix))
         scores[UNCALIBRATED][split] = torch.sigmoid(logits).reshape(-1).numpy()
@@ -289,6 +342,7 @@ def _model_card(
     evaluations: Mapping[str, Mapping[str, Evaluation]],
     lineage: dict[str, str],
     params: dict[str, object],
+    uncertainty: dict[str, float],
 ) -> ModelCard:
     """The (unregistered) card: test metrics of every model, calibration effect, slices of the transformer."""
     primary = evaluations[PRIMARY_MODEL]
@@ -316,6 +370,7 @@ def _model_card(
             **params,
         },
         slices=primary["test"].slices,
+        uncertainty=uncertainty,
     )
 
 
