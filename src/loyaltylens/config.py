@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     propensity_threshold: float = Field(
         default=0.05, ge=0.0, le=1.0, description="Below this redemption probability no offer is sent."
     )
+    offer_candidates: int = Field(
+        default=10,
+        ge=1,
+        description="Eligible offers retrieval hands the offer-aware model to score for one customer.",
+    )
     # --- services every pipeline step and server reaches by URI (`loyaltylens services up` starts local ones) ---
     feature_store_uri: str | None = Field(
         default=None,

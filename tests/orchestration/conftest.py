@@ -43,3 +43,9 @@ def offer_index(offer_catalog) -> ExactRetriever:
     retriever = ExactRetriever(TextEmbedder())
     retriever.index(offer_catalog)
     return retriever
+
+
+@pytest.fixture(scope="session")
+def pair_model_dir(tmp_path_factory) -> Path:
+    """An (untrained) offer-aware model: it scores (customer, offer) pair rows."""
+    return export_untrained_model(tmp_path_factory.mktemp("pair-model"), feature_version="skeleton", pairs=True)

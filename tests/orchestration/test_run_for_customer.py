@@ -1,6 +1,7 @@
 """run_for_customer on real stages: store lookup, TorchScript propensity (in-process and over KServe v2),
 threshold, MiniLM retrieval with eligibility filters, template copy, and per-stage latency."""
 
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from loyaltylens.errors import UnknownCustomerError
 from loyaltylens.generation.prompts import load_prompt
 from loyaltylens.generation.template import TemplateGenerator
 from loyaltylens.local.stack import start_propensity_stack
+from loyaltylens.retrieval.query import build_customer_query
 
 REPO_PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
 CUSTOMERS = [3, 57, 211, 640]
@@ -75,4 +77,58 @@ def test_in_process_and_kserve_modes_decide_the_same(skeleton_store, skeleton_mo
                 [o.offer_id for o in b.offers],
                 b.copy,
             )
+        remote_scorer.close()
+
+
+def test_offer_aware_model_scores_every_eligible_candidate_and_sends_the_likeliest(
+    skeleton_store, pair_model_dir, offer_index
+):
+    scorer = InProcessScorer(pair_model_dir)
+    chain = DecisionChain(
+        skeleton_store,
+        scorer,
+        lambda name: offer_index,
+        TemplateGenerator(load_prompt(REPO_PROMPTS, "offer_copy")),
+        threshold=0.0,
+        top_k=3,
+        candidates=8,
+    )
+    assert scorer.offer_aware
+    for customer_id in CUSTOMERS:
+        decision = chain.run_for_customer(customer_id)
+        record = skeleton_store.get_features([customer_id]).to_records()[0]
+        query = build_customer_query(record, active_at=date.fromisoformat(skeleton_store.describe().as_of))
+        candidates = offer_index.search(query.text, k=8, filters=query.filters)
+        # Every eligible candidate is scored as a (customer, offer) pair; the likeliest three come back, best first.
+        pairs = skeleton_store.get_pair_features([customer_id] * len(candidates), [o.offer_id for o in candidates])
+        expected = scorer.score(pairs.values)
+        best_three = [candidates[i].offer_id for i in np.argsort(-expected, kind="stable")[:3]]
+        assert [o.offer_id for o in decision.offers] == best_three
+        np.testing.assert_allclose(decision.offer_propensities, np.sort(expected)[::-1][:3], atol=1e-6)
+        assert decision.propensity == decision.offer_propensities[0] and decision.send_offer
+        assert decision.copy is not None and f"{decision.offers[0].discount_pct:g}%" in decision.copy.headline
+        assert list(decision.latency_ms) == ["features", "retrieval", "propensity", "generation"]
+
+
+def test_offer_aware_threshold_reads_the_best_offers_propensity(skeleton_store, pair_model_dir, offer_index):
+    generator = TemplateGenerator(load_prompt(REPO_PROMPTS, "offer_copy"))
+    chain = DecisionChain(
+        skeleton_store, InProcessScorer(pair_model_dir), lambda name: offer_index, generator, threshold=1.0
+    )
+    decision = chain.run_for_customer(CUSTOMERS[1])
+    assert not decision.send_offer and decision.offers == [] and decision.copy is None
+    assert f"best offer's propensity {decision.propensity:.3f} below threshold 1.000" in decision.reason
+
+
+def test_offer_aware_kserve_scorer_reads_the_served_contract(skeleton_store, pair_model_dir, offer_index, tmp_path):
+    generator = TemplateGenerator(load_prompt(REPO_PROMPTS, "offer_copy"))
+    local = DecisionChain(skeleton_store, InProcessScorer(pair_model_dir), lambda n: offer_index, generator, 0.0)
+    with start_propensity_stack(pair_model_dir, tmp_path, with_transformer=False) as stack:
+        remote_scorer = KServeV2Scorer(stack.predictor.http_url, stack.model_name)
+        assert remote_scorer.offer_aware
+        remote = DecisionChain(skeleton_store, remote_scorer, lambda n: offer_index, generator, 0.0)
+        for customer_id in CUSTOMERS[:2]:
+            a, b = local.run_for_customer(customer_id), remote.run_for_customer(customer_id)
+            assert [o.offer_id for o in a.offers] == [o.offer_id for o in b.offers]
+            np.testing.assert_allclose(a.offer_propensities, b.offer_propensities, atol=1e-6)
         remote_scorer.close()

@@ -1,4 +1,10 @@
-"""``DecisionChain.run_for_customer``: features → propensity → (threshold) → offer retrieval → copy.
+"""``DecisionChain.run_for_customer``: which offer, if any, to send one customer, and its copy.
+
+With the offer-aware model (the production one; its scorer takes (customer, offer) pair rows):
+features → retrieval of the customer's eligible candidate offers → pair propensity of each candidate
+(one feature-store call, one scoring call) → the likeliest offer, sent if its propensity clears the
+threshold → copy. With a customer-level model: features → propensity → (threshold) → retrieval → copy,
+the offers in retrieval order.
 
 Each stage is timed; the result says which versions produced it. Retrieval is the backend the settings
 name (pgvector by default) or the one a request asks for (the ``retriever`` A/B parameter), hybrid
@@ -15,9 +21,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
 
+import numpy as np
+
 from loyaltylens.config import Settings
 from loyaltylens.decision.scorers import PropensityScorer
-from loyaltylens.features.store import FeatureStore
+from loyaltylens.features.store import FeatureBatch, FeatureStore
 from loyaltylens.generation.offer_copy import OfferCopy
 from loyaltylens.retrieval.base import OfferHit, OfferRetriever
 from loyaltylens.retrieval.query import build_customer_query
@@ -36,16 +44,18 @@ class CopyGenerator(Protocol):
 @dataclass
 class OfferDecision:
     customer_id: int
-    propensity: float
+    propensity: float  # of the chosen offer (offer-aware model) or of the customer (customer-level model)
     send_offer: bool
     reason: str
-    offers: list[OfferHit]
+    offers: list[OfferHit]  # the best first
     copy: OfferCopy | None
     feature_version: str
     scorer: str
     generator: str
     retriever: str
     latency_ms: dict[str, float] = field(default_factory=dict)
+    # The offer-aware model's propensity of each of ``offers``, same order; empty for a customer-level model.
+    offer_propensities: list[float] = field(default_factory=list)
 
     @property
     def total_ms(self) -> float:
@@ -62,8 +72,10 @@ class DecisionChain:
         threshold: float,
         top_k: int = 3,
         feature_version: str = "latest",
+        candidates: int = 10,
     ):
-        """``retriever(name)`` gives the backend ``name`` (``None``: the configured one), e.g. ``Retrievers.get``."""
+        """``retriever(name)`` gives the backend ``name`` (``None``: the configured one), e.g. ``Retrievers.get``;
+        ``candidates`` eligible offers are scored by an offer-aware model, ``top_k`` of them returned."""
         self.store = store
         self.scorer = scorer
         self.retriever = retriever
@@ -71,6 +83,7 @@ class DecisionChain:
         self.threshold = threshold
         self.top_k = top_k
         self.feature_version = feature_version
+        self.candidates = max(candidates, top_k)
 
     def run_for_customer(self, customer_id: int, retriever: str | None = None) -> OfferDecision:
         """Decide for one customer; ``retriever`` picks the retrieval backend for this request (A/B)."""
@@ -78,6 +91,8 @@ class DecisionChain:
         with _timed(timings, "features"):
             batch = self.store.get_features([customer_id], self.feature_version)
             record = batch.to_records()[0]
+        if self.scorer.offer_aware:
+            return self._choose_offer(customer_id, batch, record, self.retriever(retriever), timings)
         with _timed(timings, "propensity"):
             propensity = float(self.scorer.score(batch.values)[0])
         backend = self.retriever(retriever)
@@ -94,15 +109,55 @@ class DecisionChain:
             reason = f"propensity {propensity:.3f} below threshold {self.threshold:.3f}"
             return OfferDecision(send_offer=False, reason=reason, offers=[], copy=None, **common)
         with _timed(timings, "retrieval"):
-            query = build_customer_query(record, active_at=date.fromisoformat(batch.as_of))
-            mode = HYBRID if HYBRID in backend.modes else "dense"
-            offers = backend.search(query.text, k=self.top_k, filters=query.filters, mode=mode)
+            offers = _eligible_offers(backend, record, batch.as_of, self.top_k)
         if not offers:
             return OfferDecision(send_offer=False, reason="no eligible offer", offers=[], copy=None, **common)
         with _timed(timings, "generation"):
             copy = self.generator.generate(offers[0], record["segment"], record["channel_preference"])
         reason = f"propensity {propensity:.3f} >= threshold {self.threshold:.3f}"
         return OfferDecision(send_offer=True, reason=reason, offers=offers, copy=copy, **common)
+
+    def _choose_offer(
+        self, customer_id: int, batch: FeatureBatch, record: dict, backend: OfferRetriever, timings: dict[str, float]
+    ) -> OfferDecision:
+        """The offer-aware path: score every eligible candidate offer as a (customer, offer) pair, keep the best."""
+        with _timed(timings, "retrieval"):
+            candidates = _eligible_offers(backend, record, batch.as_of, self.candidates)
+        common = dict(
+            customer_id=customer_id,
+            feature_version=batch.version,
+            scorer=self.scorer.name,
+            generator=self.generator.version,
+            retriever=backend.name,
+            latency_ms=timings,
+        )
+        if not candidates:
+            return OfferDecision(
+                propensity=0.0, send_offer=False, reason="no eligible offer", offers=[], copy=None, **common
+            )
+        with _timed(timings, "propensity"):
+            pairs = self.store.get_pair_features(
+                [customer_id] * len(candidates), [offer.offer_id for offer in candidates], batch.version
+            )
+            scores = self.scorer.score(pairs.values)
+        order = np.argsort(-scores, kind="stable")[: self.top_k]
+        offers, propensities = [candidates[i] for i in order], [float(scores[i]) for i in order]
+        best = propensities[0]
+        ranked = dict(common, propensity=best, offer_propensities=propensities)
+        if best < self.threshold:
+            reason = f"best offer's propensity {best:.3f} below threshold {self.threshold:.3f}"
+            return OfferDecision(send_offer=False, reason=reason, offers=[], copy=None, **ranked)
+        with _timed(timings, "generation"):
+            copy = self.generator.generate(offers[0], record["segment"], record["channel_preference"])
+        reason = f"offer #{offers[0].offer_id}: propensity {best:.3f} >= threshold {self.threshold:.3f}"
+        return OfferDecision(send_offer=True, reason=reason, offers=offers, copy=copy, **ranked)
+
+
+def _eligible_offers(backend: OfferRetriever, record: dict, as_of: str, k: int) -> list[OfferHit]:
+    """The ``k`` offers retrieval ranks first among those the customer may receive at ``as_of``."""
+    query = build_customer_query(record, active_at=date.fromisoformat(as_of))
+    mode = HYBRID if HYBRID in backend.modes else "dense"
+    return backend.search(query.text, k=k, filters=query.filters, mode=mode)
 
 
 @contextmanager
@@ -129,4 +184,5 @@ def build_decision_chain(
         generator=CopyWriter.from_settings(settings),
         threshold=settings.propensity_threshold,
         feature_version=feature_version,
+        candidates=settings.offer_candidates,
     )

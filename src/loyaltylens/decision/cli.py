@@ -13,7 +13,7 @@ from loyaltylens.decision.chain import OfferDecision
 from loyaltylens.retrieval.cli import app as retrieval_app
 
 console = Console()
-STAGES = ("features", "propensity", "retrieval", "generation")
+STAGES = ("features", "retrieval", "propensity", "generation")
 app = typer.Typer(no_args_is_help=True)
 # `offers index|search|eval` (the offer catalog's retrieval index) sit beside `offers for`.
 app.registered_commands.extend(retrieval_app.registered_commands)

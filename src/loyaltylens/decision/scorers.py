@@ -9,14 +9,21 @@ from typing import Protocol
 import numpy as np
 
 from loyaltylens.errors import InvalidInputError, LoyaltyLensError
+from loyaltylens.features.definitions import PAIR_FEATURE_NAMES
 
 
 class PropensityScorer(Protocol):
     name: str
+    offer_aware: bool  # the model scores (customer, offer) pair rows, not customers alone
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """Probabilities ``[N]`` for a validated float32 matrix ``[N, F]``."""
         ...
+
+
+def is_offer_aware(n_features: int) -> bool:
+    """Whether a model with ``n_features`` inputs takes (customer, offer) pair rows."""
+    return n_features == len(PAIR_FEATURE_NAMES)
 
 
 class InProcessScorer:
@@ -30,6 +37,7 @@ class InProcessScorer:
         self._torch = torch
         self.model, self.contract = load_model_dir(model_dir)
         self.name = f"in-process:{model_dir}"
+        self.offer_aware = is_offer_aware(self.contract.n_features)
 
     def score(self, features: np.ndarray) -> np.ndarray:
         matrix = self.contract.validate_matrix(features)
@@ -46,6 +54,18 @@ class KServeV2Scorer:
         self.url = f"{base_url.rstrip('/')}/v2/models/{model_name}/infer"
         self.name = f"kserve-v2:{self.url}"
         self._client = httpx.Client(timeout=timeout)
+        self._metadata_url = f"{base_url.rstrip('/')}/v2/models/{model_name}"
+        self._offer_aware: bool | None = None
+
+    @property
+    def offer_aware(self) -> bool:
+        """Read once from the served model's v2 metadata: the width of its ``features`` input."""
+        if self._offer_aware is None:
+            response = self._client.get(self._metadata_url)
+            if response.status_code != 200:
+                raise LoyaltyLensError(f"predictor at {self._metadata_url} answered {response.status_code}")
+            self._offer_aware = is_offer_aware(int(response.json()["inputs"][0]["shape"][-1]))
+        return self._offer_aware
 
     def score(self, features: np.ndarray) -> np.ndarray:
         matrix = np.asarray(features, dtype=np.float32)
