@@ -1,4 +1,4 @@
-"""KServe transformer: customer ids -> feature store -> propensity predictor.
+"""KServe transformer: customer ids, or (customer, offer) id pairs -> feature store -> propensity predictor.
 
 ``python -m serving.feature_transformer --model_name propensity --predictor_host HOST:PORT``
 """

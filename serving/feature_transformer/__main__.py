@@ -3,7 +3,8 @@
 Takes every KServe model-server flag. The predictor is called over v2 REST (``--predictor_protocol v2``,
 the default here) or gRPC (``grpc-v2``); v1 cannot carry the feature tensor. Features are read from the
 feature store the settings name (``LOYALTYLENS_FEATURE_STORE_CATALOG`` / ``_URI``, from the ConfigMap on a
-cluster), or the one given by ``--feature_store_catalog`` and ``--feature_store_uri``.
+cluster), or the one given by ``--feature_store_catalog`` and ``--feature_store_uri``. Requests with
+``offer_ids`` need a store version with offer tables and a predictor serving the offer-aware (pair) model.
 """
 
 import argparse

@@ -1,10 +1,12 @@
 """Request codecs: KServe v1 / Open Inference Protocol v2 payloads to and from numpy.
 
-The predictor's payloads become the model's feature matrix, the transformer's become customer ids. Only
-the protocol envelope is checked here (is there an ``instances`` list, one tensor of the right name and
-datatype whose data fits its declared shape); every check on feature values (shape ``[N, F]``, finiteness,
-ranges, category codes, batch size) is the feature contract's, so all servers agree. Errors are
-``InvalidInputError`` naming the problem; the KServe models turn them into HTTP 400 / INVALID_ARGUMENT.
+The predictor's payloads become the model's feature matrix, the transformer's become customer ids (and, for
+the offer-aware model, the offer id paired with each customer). Only the protocol envelope is checked here
+(is there an ``instances`` list, do the tensors have the expected names and datatypes and data that fits
+their declared shapes, is there one offer id per customer id); every check on feature values (shape
+``[N, F]``, finiteness, ranges, category codes, batch size) is the feature contract's, so all servers agree.
+Errors are ``InvalidInputError`` naming the problem; the KServe models turn them into HTTP 400 /
+INVALID_ARGUMENT.
 """
 
 from __future__ import annotations
@@ -23,16 +25,19 @@ from loyaltylens.propensity.contract import FeatureContract
 V2_FEATURE_DATATYPE = "FP32"
 V2_OUTPUT_DATATYPE = "FP32"
 CUSTOMER_IDS_NAME = "customer_ids"
-CUSTOMER_IDS_DATATYPE = "INT64"
+OFFER_IDS_NAME = "offer_ids"
+IDS_DATATYPE = "INT64"  # of both id tensors
 FEATURE_VERSION_KEY = "feature_version"
 
 
 @dataclass(frozen=True)
 class CustomerLookup:
-    """Which customers to score, from which feature version (None = the latest)."""
+    """Which customers to score, from which feature version (None = the latest); with ``offer_ids``, the
+    (customer, offer) pairs ``zip(customer_ids, offer_ids)`` for the offer-aware model."""
 
     customer_ids: np.ndarray  # [N] int64
     feature_version: str | None
+    offer_ids: np.ndarray | None = None  # [N] int64, one offer per customer id; None = customers only
 
 
 def decode_v1_instances(body: object, contract: FeatureContract, max_batch_size: int) -> np.ndarray:
@@ -108,41 +113,32 @@ def decode_v2_output(response: InferResponse, output_name: str) -> np.ndarray:
 
 
 def decode_v1_customer_ids(body: object, max_batch_size: int) -> CustomerLookup:
-    """``{"customer_ids": [1, 2], "feature_version": "..."}`` (version optional) -> a lookup."""
+    """``{"customer_ids": [1, 2], "offer_ids": [7, 9], "feature_version": "..."}`` (offers and version
+    optional) -> a lookup."""
     body = _json_document(body)
     if not isinstance(body, Mapping) or CUSTOMER_IDS_NAME not in body:
         raise InvalidInputError(f'expected a JSON object with a "{CUSTOMER_IDS_NAME}" list')
-    unexpected = sorted(set(body) - {CUSTOMER_IDS_NAME, FEATURE_VERSION_KEY})
+    unexpected = sorted(set(body) - {CUSTOMER_IDS_NAME, OFFER_IDS_NAME, FEATURE_VERSION_KEY})
     if unexpected:
         raise InvalidInputError(f"unexpected field(s) {unexpected}")
-    ids = body[CUSTOMER_IDS_NAME]
-    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
-        raise InvalidInputError(f'"{CUSTOMER_IDS_NAME}" must be a list of integers')
-    try:
-        id_array = np.asarray(ids, dtype=np.int64)
-    except OverflowError:
-        raise InvalidInputError(f'"{CUSTOMER_IDS_NAME}": ids must fit in a signed 64-bit integer') from None
-    return CustomerLookup(
-        _checked_ids(id_array, max_batch_size), _feature_version(body.get(FEATURE_VERSION_KEY))
-    )
+    offer_ids = _v1_ids(body, OFFER_IDS_NAME) if OFFER_IDS_NAME in body else None
+    return _lookup(_v1_ids(body, CUSTOMER_IDS_NAME), offer_ids, body.get(FEATURE_VERSION_KEY), max_batch_size)
 
 
 def decode_v2_customer_ids(request: InferRequest, max_batch_size: int) -> CustomerLookup:
-    """A v2 request with one INT64 input ``customer_ids`` (``[N]`` or ``[N, 1]``); the feature version,
-    if pinned, is the request parameter ``feature_version``."""
-    tensor = _single_input(request, CUSTOMER_IDS_NAME, CUSTOMER_IDS_DATATYPE)
-    shape = list(tensor.shape)
-    if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
-        raise InvalidInputError(f"{tensor.name}: shape must be [N] or [N, 1], got {shape}")
-    try:
-        ids = tensor.as_numpy().reshape(-1)
-    except (TypeError, ValueError, OverflowError) as exc:
+    """A v2 request with an INT64 input ``customer_ids`` (``[N]`` or ``[N, 1]``) and, optionally, an INT64
+    input ``offer_ids`` of the same length; the feature version, if pinned, is the request parameter
+    ``feature_version``."""
+    names = [tensor.name for tensor in request.inputs]
+    if sorted(names) not in ([CUSTOMER_IDS_NAME], [CUSTOMER_IDS_NAME, OFFER_IDS_NAME]):
         raise InvalidInputError(
-            f"{tensor.name}: data does not fit the declared shape {shape} ({exc})"
-        ) from None
+            f"expected an input tensor named '{CUSTOMER_IDS_NAME}' and optionally one named '{OFFER_IDS_NAME}', "
+            f"got {names}"
+        )
+    ids = {tensor.name: _v2_ids(tensor) for tensor in request.inputs}
     parameters = to_http_parameters(request.parameters or {})
-    return CustomerLookup(
-        _checked_ids(ids, max_batch_size), _feature_version(parameters.get(FEATURE_VERSION_KEY))
+    return _lookup(
+        ids[CUSTOMER_IDS_NAME], ids.get(OFFER_IDS_NAME), parameters.get(FEATURE_VERSION_KEY), max_batch_size
     )
 
 
@@ -173,11 +169,51 @@ def _check_batch_size(what: str, size: int, max_batch_size: int) -> None:
         raise InvalidInputError(f"{what}: batch of {size} exceeds the limit of {max_batch_size}")
 
 
-def _checked_ids(ids: np.ndarray, max_batch_size: int) -> np.ndarray:
-    if ids.size == 0:
-        raise InvalidInputError(f"{CUSTOMER_IDS_NAME}: empty batch")
-    _check_batch_size(CUSTOMER_IDS_NAME, ids.size, max_batch_size)
+def _v1_ids(body: Mapping, name: str) -> np.ndarray:
+    """``body[name]``, a JSON list of integers, as int64 ``[N]``."""
+    ids = body[name]
+    if not isinstance(ids, list) or not all(_is_int(i) for i in ids):
+        raise InvalidInputError(f'"{name}" must be a list of integers')
+    try:
+        return np.asarray(ids, dtype=np.int64)
+    except OverflowError:
+        raise InvalidInputError(f'"{name}": ids must fit in a signed 64-bit integer') from None
+
+
+def _v2_ids(tensor: InferInput) -> np.ndarray:
+    """An INT64 id tensor ``[N]`` or ``[N, 1]`` as int64 ``[N]``."""
+    if tensor.datatype != IDS_DATATYPE:
+        raise InvalidInputError(f"{tensor.name}: datatype must be {IDS_DATATYPE}, got {tensor.datatype}")
+    shape = list(tensor.shape)
+    if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
+        raise InvalidInputError(f"{tensor.name}: shape must be [N] or [N, 1], got {shape}")
+    try:
+        ids = tensor.as_numpy().reshape(-1)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidInputError(f"{tensor.name}: data does not fit the declared shape {shape} ({exc})") from None
+    # JSON data: numpy would quietly truncate 1.5 and parse "1" (binary data is typed already).
+    if isinstance(tensor.data, list) and not all(_is_int(i) for i in np.asarray(tensor.data, dtype=object).flat):
+        raise InvalidInputError(f"{tensor.name}: ids must be integers")
     return ids
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _lookup(
+    customer_ids: np.ndarray, offer_ids: np.ndarray | None, feature_version: object, max_batch_size: int
+) -> CustomerLookup:
+    """The checked lookup: a non-empty batch within the limit, one offer per customer if offers are given."""
+    if customer_ids.size == 0:
+        raise InvalidInputError(f"{CUSTOMER_IDS_NAME}: empty batch")
+    _check_batch_size(CUSTOMER_IDS_NAME, customer_ids.size, max_batch_size)
+    if offer_ids is not None and offer_ids.size != customer_ids.size:
+        raise InvalidInputError(
+            f"{OFFER_IDS_NAME}: got {offer_ids.size} id(s) for {customer_ids.size} {CUSTOMER_IDS_NAME}; "
+            "each customer id needs the offer id it is scored with"
+        )
+    return CustomerLookup(customer_ids, _feature_version(feature_version), offer_ids)
 
 
 def _feature_version(value: object) -> str | None:
