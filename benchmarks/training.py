@@ -1,13 +1,14 @@
-"""Training benchmark: the whole KFP training pipeline on 50k customers, model quality against the baselines,
-and batch scoring of every customer with the exported TorchScript model.
+"""Training benchmark: the whole KFP training pipeline on 50k customers, the offer-aware model against the
+baselines with its uncertainty and truth ceilings, and batch scoring of every (member, eligible offer) pair.
 
 One run measures:
   * wall time of ``pipelines/training.py`` under kfp.local (data generation → validation → features → train →
-    evaluate → TorchServe export → gate → register), target ≤ 5 min on 2 cores;
-  * test AUC / PR-AUC / ECE of the TabTransformer and of the logistic-regression and gradient-boosting baselines
-    on the same temporal split, and the ceiling set by the generator's hidden true propensity;
-  * scoring all customers' online features with ``score_frame`` (chunked, one thread per core) against one
-    plain call of the same TorchScript module (the baseline), target ≤ 2 s.
+    evaluate → TorchServe export → gate → register → offer index → copy generator), target ≤ 5 min on 2 cores;
+  * test AUC / PR-AUC / ECE of the pair TabTransformer and of the logistic-regression and LightGBM baselines on
+    the same temporal split, the bootstrap intervals, the paired difference to the best baseline on validation,
+    ECE against its noise floor, the truth ceilings and NDCG@10 (all as the registered version's metrics);
+  * looking up every (member, eligible offer) pair in the feature store and scoring them with ``score_frame``
+    (chunked, one thread per core) against one plain call of the same TorchScript module (the baseline).
 
 With ``--offers`` it runs the offer-aware evaluation instead (``benchmarks/training_offers.py``: pair model
 and baselines by rolling origin with bootstrap intervals, truth ceilings, NDCG@10, batch pair scoring,
@@ -24,7 +25,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from benchmarks import training_offers
@@ -38,7 +38,6 @@ from loyaltylens.propensity.registry import ModelRegistry
 from loyaltylens.propensity.scoring import score_frame
 
 PIPELINE_TARGET_S = 300.0
-SCORING_TARGET_S = 2.0
 SCORING_REPEATS = 5
 
 
@@ -83,11 +82,15 @@ def main() -> None:
             raise SystemExit(f"the gate refused the candidate; see {workdir / 'pipeline.log'}")
         model_dir = registry.download(registered[-1].version, workdir / "model")
         metrics = registered[-1].metrics  # training metrics overlaid with the evaluation step's (truth included)
-        features = FeatureStore.from_settings(settings).get_training_frame()
-        online = FeatureStore.from_settings(settings)
-        all_ids = np.arange(1, args.customers + 1)
-        matrix = online.get_features(all_ids).values
+        store = FeatureStore.from_settings(settings)
+        info = store.describe()
+        dataset_dir = Path(info.metadata["dataset_path"])
+        customer_ids = store.get_online_frame()["customer_id"].to_numpy()
+        customers, offers = training_offers.eligible_pairs(dataset_dir, customer_ids, info.as_of)
 
+        started = time.perf_counter()
+        matrix = store.get_pair_features(customers, offers).values  # first call loads the version's pair index
+        lookup_s = time.perf_counter() - started
         scripted, _ = load_model_dir(model_dir)
         score_frame(scripted, matrix[:4096])  # TorchScript optimises on its first calls
         with torch.no_grad():
@@ -105,45 +108,83 @@ def main() -> None:
         model: {k: metrics.get(f"{prefix}test_{k}") for k in ("auc", "pr_auc", "ece", "log_loss")}
         for model, prefix in models.items()
     }
-    ceiling = metrics.get("test_oracle_auc")
+    difference = next(k for k in metrics if k.startswith("test_auc_minus_") and "_ci_" not in k)
     rows = [
         {
-            "measure": "training pipeline wall time (kfp.local, 7 tasks)",
+            "measure": f"training pipeline wall time (kfp.local, {len(tasks)} tasks, pair model)",
             "project": f"{pipeline_s:.1f} s",
             "target": f"≤ {PIPELINE_TARGET_S:.0f} s",
             "met": pipeline_s <= PIPELINE_TARGET_S,
         },
         *[
             {
-                "measure": f"test AUC / PR-AUC / ECE: {model}",
+                "measure": f"last campaign (test) AUC / PR-AUC / ECE: {model}",
                 "project": f"{q['auc']:.4f} / {q['pr_auc']:.4f} / {q['ece']:.4f}",
-                "target": "AUC ≥ 0.80, ECE ≤ 0.03" if model == "tab_transformer" else "baseline",
-                "met": (q["auc"] >= 0.80 and q["ece"] <= 0.03) if model == "tab_transformer" else "",
+                "target": "report" if model == "tab_transformer" else "baseline",
+                "met": "",
             }
             for model, q in quality.items()
         ],
         {
-            "measure": f"batch scoring {len(matrix):,} customers (score_frame vs one TorchScript call)",
-            "project": f"{scorer_s:.3f} s vs {naive_s:.3f} s ({naive_s / scorer_s:.1f}× faster)",
-            "target": f"≤ {SCORING_TARGET_S:.0f} s",
-            "met": scorer_s <= SCORING_TARGET_S,
+            "measure": "TabTransformer test AUC, 95% customer-cluster bootstrap CI",
+            "project": f"[{metrics['test_auc_ci_low']:.4f}, {metrics['test_auc_ci_high']:.4f}]",
+            "target": "report",
+            "met": "",
+        },
+        {
+            "measure": f"{difference.removeprefix('test_auc_minus_')} is the best baseline on validation: "
+            "TabTransformer - it, test AUC, paired 95% CI",
+            "project": f"{metrics[difference]:+.4f} [{metrics[difference + '_ci_low']:+.4f}, "
+            f"{metrics[difference + '_ci_high']:+.4f}]",
+            "target": "report",
+            "met": "",
+        },
+        {
+            "measure": "test ECE vs a perfectly calibrated model's at the same n",
+            "project": f"{metrics['test_ece']:.4f} vs {metrics['test_ece_noise_floor']:.4f}",
+            "target": "report",
+            "met": "",
+        },
+        {
+            "measure": "ceilings from the truth: per-pair oracle / customer-only oracle AUC",
+            "project": f"{metrics.get('test_oracle_auc', float('nan')):.4f} / "
+            f"{metrics.get('test_customer_only_oracle_auc', float('nan')):.4f}",
+            "target": "report",
+            "met": "",
+        },
+        {
+            "measure": "within-customer NDCG@10 against true p(redeem), every eligible offer of the test campaign "
+            "(random order)",
+            "project": f"{metrics.get('test_ndcg_at_10', float('nan')):.4f} "
+            f"({metrics.get('test_random_ndcg_at_10', float('nan')):.4f})",
+            "target": "report",
+            "met": "",
+        },
+        {
+            "measure": f"batch scoring all {len(matrix):,} (member, eligible offer) pairs of {len(customer_ids):,} "
+            "members: feature-store lookup; score_frame vs one TorchScript call",
+            "project": f"{lookup_s:.2f} s; {scorer_s:.2f} s vs {naive_s:.2f} s ({naive_s / scorer_s:.1f}× faster)",
+            "target": "report",
+            "met": "",
         },
     ]
-    best_baseline = max(quality[name]["auc"] for name in BASELINE_NAMES)
     notes = (
-        f"Transformer AUC minus best baseline: {quality['tab_transformer']['auc'] - best_baseline:+.4f}. "
-        f"Training rows: {len(features):,} (all snapshots). Hidden-truth ceiling (AUC of the true propensity on "
-        f"the test labels): {ceiling if ceiling is None else f'{ceiling:.4f}'}."
+        "The pipeline trains the offer-aware model on the feature store's pair frame (one row per offer sent at each "
+        "campaign); early stopping, temperature and the gate read the validation campaign only, the last campaign is "
+        "test. Truth figures come from the pipeline's evaluate step (the only step that reads the truth). Rolling "
+        "origin over three campaigns is the --offers run."
     )
     record(
         "training",
-        "Training pipeline and propensity model",
+        "Training pipeline and offer-aware propensity model",
         {
             "customers": args.customers,
             "pipeline_seconds": pipeline_s,
             "task_status": tasks,
             "quality": quality,
             "metrics": metrics,
+            "pairs_scored": len(matrix),
+            "lookup_seconds": lookup_s,
             "scoring_seconds": scorer_s,
             "naive_scoring_seconds": naive_s,
         },

@@ -84,23 +84,28 @@ def offer_ranking(con, folds, dataset_dir: Path) -> dict[str, dict[str, float]]:
     return scored
 
 
+def eligible_pairs(dataset_dir: Path, customer_ids: np.ndarray, as_of) -> tuple[np.ndarray, np.ndarray]:
+    """Every (member, offer) pair the simulator could send at ``as_of``: offers active that day, mobile-only
+    offers to app users only."""
+    offers = load_table(dataset_dir, "offers")
+    day = pd.Timestamp(as_of)
+    active = offers[(offers["start_date"] <= day) & (offers["end_date"] >= day)]
+    has_app = load_table(dataset_dir, "customers").set_index("customer_id").loc[customer_ids, "has_app"].to_numpy()
+    customers, offer_ids = [], []
+    for app, pool in ((True, active["offer_id"]), (False, active.loc[active["channel"] != "mobile", "offer_id"])):
+        ids = customer_ids[has_app == app]
+        customers.append(np.repeat(ids, len(pool)))
+        offer_ids.append(np.tile(pool.to_numpy(), len(ids)))
+    return np.concatenate(customers), np.concatenate(offer_ids)
+
+
 def batch_scoring(con, model, dataset_dir: Path, as_of) -> dict[str, float]:
     """Index build + lookup + scoring of every (member, eligible offer) pair at ``as_of``."""
     started = time.perf_counter()
     index = build_pair_index(con, as_of)
-    offers = load_table(dataset_dir, "offers")
-    day = pd.Timestamp(as_of)
-    active = offers[(offers["start_date"] <= day) & (offers["end_date"] >= day)]
-    has_app = (
-        load_table(dataset_dir, "customers").set_index("customer_id").loc[index.customer_ids, "has_app"].to_numpy()
-    )
-    customers, offer_ids = [], []
-    for app, pool in ((True, active["offer_id"]), (False, active.loc[active["channel"] != "mobile", "offer_id"])):
-        ids = index.customer_ids[has_app == app]
-        customers.append(np.repeat(ids, len(pool)))
-        offer_ids.append(np.tile(pool.to_numpy(), len(ids)))
+    customers, offer_ids = eligible_pairs(dataset_dir, index.customer_ids, as_of)
     built = time.perf_counter()
-    matrix = index.lookup(np.concatenate(customers), np.concatenate(offer_ids))
+    matrix = index.lookup(customers, offer_ids)
     looked_up = time.perf_counter()
     scores = score_frame(model, matrix)
     done = time.perf_counter()

@@ -17,7 +17,8 @@ def train_model(
     model: Output[Model],
     metrics: Output[Metrics],
 ) -> NamedTuple("TrainOutputs", run_id=str):
-    """Train the TabTransformer and the baselines on the temporal split; log the run to the settings' MLflow.
+    """Train the offer-aware TabTransformer and the baselines on the temporal split of the pair frame; log the
+    run (with bootstrap intervals and the paired difference to the best baseline) to the settings' MLflow.
 
     The ``model`` artifact is the exported model directory (TorchScript + feature contract + model card).
     """
@@ -61,24 +62,26 @@ def evaluate_model(
     report: Output[HTML],
     model_card: Output[Markdown],
 ) -> NamedTuple("EvaluationOutputs", passed=bool, reasons=str):
-    """Score the exported TorchScript artifact (as it will be served) on the test split and apply the gate.
+    """Score the exported TorchScript artifact (as it will be served) on the test split and apply the gate
+    (which reads validation metrics only; test is reported).
 
-    The dataset artifact brings the simulator's hidden truth, read here (evaluation) and nowhere in training.
+    The dataset artifact brings the simulator's hidden truth, read here (evaluation) and nowhere in training:
+    truth agreement, the per-pair and customer-only ceilings, and NDCG@10 of the model's offer ranking.
     """
     from collections import namedtuple
     from pathlib import Path
 
     import pandas as pd
 
-    from loyaltylens.groundtruth import attach_true_propensity
+    from loyaltylens.groundtruth import attach_truth
     from loyaltylens.propensity.evaluate import Thresholds
     from loyaltylens.propensity.frame import temporal_split
     from loyaltylens.propensity.workflow import evaluate_candidate
 
     test = temporal_split(pd.read_parquet(training_frame.path)).test
-    test = attach_true_propensity(test, Path(dataset.path), label_window_days)
+    test = attach_truth(test, Path(dataset.path), label_window_days)
     thresholds = Thresholds(gate_min_auc, gate_max_ece, gate_max_baseline_auc_gap)
-    decision = evaluate_candidate(Path(model.path), test, thresholds)
+    decision = evaluate_candidate(Path(model.path), test, thresholds, Path(dataset.path))
     for key, value in decision.served_metrics.items():
         metrics.log_metric(key, value)
     Path(report.path).write_text(decision.report_html)

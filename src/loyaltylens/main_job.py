@@ -65,8 +65,9 @@ def run_main_job(
         rng = np.random.default_rng(settings.seed)
         ids = sorted(int(c) for c in rng.choice(np.arange(1, online.online_rows + 1), size=show, replace=False))
         chain.run_for_customer(ids[0])  # warm-up: the first call loads MiniLM, the generator and the online table
-        print_decisions([chain.run_for_customer(c) for c in ids])
-        _check_transformer(stack, ids, chain)
+        decisions = [chain.run_for_customer(c) for c in ids]
+        print_decisions(decisions)
+        _check_transformer(stack, decisions, chain)
     console.print(
         f"\nOutputs: data {dataset_dir} · feature store {store} · MLflow {settings.tracking_uri} "
         f"(`mlflow ui --backend-store-uri {settings.tracking_uri}`) · pipeline artifacts {run.pipeline_root} · "
@@ -95,13 +96,24 @@ def _ensure_dataset(settings: Settings) -> Path:
     return dataset_dir
 
 
-def _check_transformer(stack, ids: list[int], chain) -> None:
-    """Score the same customers through the KServe transformer → predictor path and compare."""
+def _check_transformer(stack, decisions, chain) -> None:
+    """Score the decisions' (customer, best offer) pairs, or the customers for a customer-level model, through
+    the KServe transformer → predictor path and compare with the chain's own direct scoring."""
     import httpx
 
+    decided = [d for d in decisions if d.offers] if chain.scorer.offer_aware else decisions
+    if not decided:
+        console.print("no decision with an offer to check the transformer path on")
+        return
+    body = {"customer_ids": [d.customer_id for d in decided]}
+    if chain.scorer.offer_aware:
+        body["offer_ids"] = [d.offers[0].offer_id for d in decided]
     url = f"{stack.transformer.http_url}/v1/models/{stack.model_name}:predict"
-    response = httpx.post(url, json={"customer_ids": ids}, timeout=10).raise_for_status().json()
-    via_transformer = {p["customer_id"]: p["propensity"] for p in response["predictions"]}
-    direct = chain.scorer.score(chain.store.get_features(ids).values)
-    worst = max(abs(via_transformer[c] - float(p)) for c, p in zip(ids, direct, strict=True))
-    console.print(f"transformer → predictor path agrees with direct v2 scoring (max abs diff {worst:.1e})")
+    response = httpx.post(url, json=body, timeout=10).raise_for_status().json()
+    via_transformer = [p["propensity"] for p in response["predictions"]]
+    direct = [d.offer_propensities[0] if d.offer_propensities else d.propensity for d in decided]
+    worst = max(abs(a - b) for a, b in zip(via_transformer, direct, strict=True))
+    console.print(
+        f"transformer → predictor path agrees with the chain's direct v2 scoring on {len(decided)} "
+        f"{'(customer, offer) pairs' if chain.scorer.offer_aware else 'customers'} (max abs diff {worst:.1e})"
+    )

@@ -11,6 +11,7 @@ from loyaltylens.data import GeneratorConfig, generate_dataset, load_table
 from loyaltylens.data.io import table_path
 from loyaltylens.decision.chain import build_decision_chain
 from loyaltylens.decision.cli import scorer_for
+from loyaltylens.features.definitions import PAIR_FEATURE_NAMES
 from loyaltylens.features.store import FeatureStore
 from loyaltylens.generation.model_store import generator_registry
 from loyaltylens.kfp_runner.platform import (
@@ -28,6 +29,8 @@ from loyaltylens.kfp_runner.runner import (
     parse_arguments,
     run_local,
 )
+from loyaltylens.propensity.contract import FeatureContract
+from loyaltylens.propensity.model_card import ModelCard
 from loyaltylens.propensity.registry import ModelRegistry
 
 # Small enough to run the whole pipeline in well under a minute on 2 cores.
@@ -89,6 +92,13 @@ def test_pipeline_registers_a_challenger_and_fills_what_the_decision_chain_reads
     assert {"model.pt", "feature_contract.json", "model_card.md", "propensity.mar"} <= {
         p.name for p in model_dir.iterdir()
     }
+    # The registered model is the offer-aware one; its card carries what only the evaluate step (which reads the
+    # truth) could measure: ceilings and the NDCG@10 of its offer ranking against true redemption probability.
+    assert FeatureContract.load(model_dir).names == PAIR_FEATURE_NAMES
+    card = ModelCard.load(model_dir)
+    assert 0 < card.truth_evaluation["test_ndcg_at_10"] <= 1
+    assert 0.5 < card.truth_evaluation["test_oracle_auc"] <= 1
+    assert "test_auc_minus_" in " ".join(card.uncertainty)
 
     # The offer index and the copy generator the same run built are what run_for_customer uses.
     assert ModelRegistry.from_settings(isolated_settings).ensure_champion() == 1
@@ -98,6 +108,7 @@ def test_pipeline_registers_a_challenger_and_fills_what_the_decision_chain_reads
     customer = int(store.get_online_frame()["customer_id"].iloc[0])
     decision = chain.run_for_customer(customer)
     assert decision.retriever == "pgvector" and decision.offers and decision.copy is not None
+    assert len(decision.offer_propensities) == len(decision.offers)  # candidates scored as (customer, offer) pairs
     assert decision.generator.startswith("local:")  # the copy writer over the generator the run trained
 
 
