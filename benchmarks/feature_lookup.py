@@ -110,7 +110,7 @@ def run(workdir: Path, n_customers: int, synthetic_rows: int, n_lookups: int) ->
 
     frame = synthetic_online(synthetic_rows, rng)
     started = time.perf_counter()
-    synthetic = store.publish(frame, None, {"as_of": built.as_of, "note": "synthetic benchmark rows"})
+    synthetic = store.publish(frame, {"as_of": built.as_of, "note": "synthetic benchmark rows"})
     publish_s = time.perf_counter() - started
     del frame
 

@@ -23,7 +23,7 @@ def build_features(
 
     store = FeatureStore.from_settings(task_settings())
     info = store.build(Path(dataset.path), label_window_days=label_window_days)
-    frame = store.get_pair_training_frame(info.version)
+    frame = store.get_training_frame(info.version)
     frame.to_parquet(training_frame.path, index=False)
     training_frame.metadata.update(
         {

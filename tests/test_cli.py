@@ -40,7 +40,7 @@ def test_bad_input_is_one_readable_line_and_exit_2(isolated_settings, args, mess
         from loyaltylens.features.store import FeatureStore
 
         online = pd.DataFrame({"customer_id": [1], **{name: [0.0] for name in FEATURE_NAMES}})
-        FeatureStore.from_settings(isolated_settings).publish(online, None, {"as_of": "2026-11-01"})
+        FeatureStore.from_settings(isolated_settings).publish(online, {"as_of": "2026-11-01"})
     result = run_cli(*args)
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]

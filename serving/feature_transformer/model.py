@@ -114,7 +114,7 @@ class FeatureTransformer(Model):
             self.feature_store,
             latest.version,
             latest.as_of,
-            latest.has_pair_tables,
+            latest.has_offer_tables,
         )
         self.ready = True
         return self.ready

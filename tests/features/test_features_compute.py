@@ -19,7 +19,9 @@ from loyaltylens.features.compute import (
     TRAINING_COLUMNS,
     as_of_timestamp,
     compute_features,
+    compute_training_frame,
     connect,
+    snapshot_dates,
 )
 from loyaltylens.features.definitions import (
     CATEGORICAL_FEATURES,
@@ -29,7 +31,7 @@ from loyaltylens.features.definitions import (
     RECENCY_CAP_DAYS,
     REDEMPTION_RATE_PRIOR,
 )
-from loyaltylens.features.store import FeatureStore, VersionInfo
+from loyaltylens.features.store import VersionInfo
 from loyaltylens.groundtruth import attach_true_propensity
 from loyaltylens.vocabulary import PRODUCT_CATEGORIES
 from tests.features.planting import append_rows, purchase
@@ -154,8 +156,15 @@ def test_customers_who_have_not_joined_yet_have_no_row(dataset_dir: Path) -> Non
     assert set(features["customer_id"]) == set(customers.loc[customers["signup_date"] < AS_OF, "customer_id"])
 
 
-def test_training_frame_layout_and_snapshots(built_store: FeatureStore, built_version: VersionInfo) -> None:
-    frame = built_store.get_training_frame()
+@pytest.fixture(scope="module")
+def customer_frame(dataset_dir: Path, built_version: VersionInfo) -> pd.DataFrame:
+    """The customer-level training frame (one row per member and snapshot) at the built version's snapshots."""
+    snapshots = snapshot_dates(dataset_dir, as_of_timestamp(built_version.as_of), 14)
+    return compute_training_frame(connect(dataset_dir), snapshots, label_window_days=14)
+
+
+def test_training_frame_layout_and_snapshots(customer_frame: pd.DataFrame, built_version: VersionInfo) -> None:
+    frame = customer_frame
     assert tuple(frame.columns) == TRAINING_COLUMNS
     snapshots = pd.to_datetime(sorted(frame["as_of"].unique()))
     start, as_of = pd.Timestamp("2025-11-01"), pd.Timestamp(built_version.as_of)
@@ -166,14 +175,14 @@ def test_training_frame_layout_and_snapshots(built_store: FeatureStore, built_ve
     assert not (frame["label"] & ~frame["treated_in_window"]).any()  # only a sent offer can be redeemed
 
 
-def test_evaluation_attaches_the_hidden_truth_from_the_sidecar(built_store: FeatureStore, dataset_dir: Path) -> None:
-    frame = attach_true_propensity(built_store.get_training_frame(), dataset_dir, label_window_days=14)
+def test_evaluation_attaches_the_hidden_truth_from_the_sidecar(customer_frame: pd.DataFrame, dataset_dir: Path) -> None:
+    frame = attach_true_propensity(customer_frame, dataset_dir, label_window_days=14)
     assert frame[~frame["treated_in_window"]]["true_propensity"].isna().all()
     assert frame[frame["treated_in_window"]]["true_propensity"].between(0, 1).all()
 
 
-def test_labels_are_the_redemptions_in_the_window(dataset_dir: Path, built_store: FeatureStore) -> None:
-    frame = built_store.get_training_frame()
+def test_labels_are_the_redemptions_in_the_window(dataset_dir: Path, customer_frame: pd.DataFrame) -> None:
+    frame = customer_frame
     snapshot = frame["as_of"].max()
     events = load_table(dataset_dir, "offer_events")
     in_window = (events["ts"] >= snapshot) & (events["ts"] < snapshot + pd.Timedelta(days=14))
@@ -182,8 +191,8 @@ def test_labels_are_the_redemptions_in_the_window(dataset_dir: Path, built_store
     assert set(rows.loc[rows["label"], "customer_id"]) == set(redeemed["customer_id"])
 
 
-def test_ground_truth_is_learnable_from_the_features(built_store: FeatureStore, dataset_dir: Path) -> None:
-    frame = attach_true_propensity(built_store.get_training_frame(), dataset_dir, label_window_days=14)
+def test_ground_truth_is_learnable_from_the_features(customer_frame: pd.DataFrame, dataset_dir: Path) -> None:
+    frame = attach_true_propensity(customer_frame, dataset_dir, label_window_days=14)
     frame = frame[frame["treated_in_window"]]
     cutoff = frame["as_of"].quantile(0.7)
     train, test = frame[frame["as_of"] < cutoff], frame[frame["as_of"] >= cutoff]

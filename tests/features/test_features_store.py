@@ -81,9 +81,9 @@ def test_empty_store_says_how_to_build(store: FeatureStore) -> None:
 def test_versions_are_numbered_and_latest_moves(store: FeatureStore, online: pd.DataFrame) -> None:
     # another instance, e.g. a server, already reading the store (re-listing versions on every call)
     reader = FeatureStore(store.catalog, store.data_path, refresh_seconds=0)
-    first = store.publish(online, None, {"as_of": "2026-11-01"})
+    first = store.publish(online, {"as_of": "2026-11-01"})
     assert reader.get_features([1]).version == first.version == "v0001"
-    second = store.publish(online, None, {"as_of": "2026-11-02"})
+    second = store.publish(online, {"as_of": "2026-11-02"})
     assert [v.version for v in store.list_versions()] == ["v0001", "v0002"]
     assert reader.get_features([1]).version == second.version == "v0002"
     assert reader.get_features([1], version="v0001").as_of == "2026-11-01"
@@ -91,23 +91,23 @@ def test_versions_are_numbered_and_latest_moves(store: FeatureStore, online: pd.
 
 def test_publish_rejects_invalid_frames(store: FeatureStore, online: pd.DataFrame) -> None:
     with pytest.raises(DataValidationError, match="unknown category code 9 for 'segment'"):
-        store.publish(online.assign(segment=9), None, {"as_of": "2026-11-01"})
+        store.publish(online.assign(segment=9), {"as_of": "2026-11-01"})
     with pytest.raises(DataValidationError, match="customer_id: must be unique"):
-        store.publish(pd.concat([online, online.head(1)]), None, {"as_of": "2026-11-01"})
+        store.publish(pd.concat([online, online.head(1)]), {"as_of": "2026-11-01"})
     with pytest.raises(DataValidationError, match="missing column"):
-        store.publish(online.drop(columns=["tenure_days"]), None, {"as_of": "2026-11-01"})
+        store.publish(online.drop(columns=["tenure_days"]), {"as_of": "2026-11-01"})
     assert store.list_versions() == []
 
 
 def test_version_without_training_frame(store: FeatureStore, online: pd.DataFrame) -> None:
-    store.publish(online, None, {"as_of": "2026-11-01"})
+    store.publish(online, {"as_of": "2026-11-01"})
     with pytest.raises(NotFoundError, match="no training frame"):
         store.get_training_frame()
 
 
 def test_diff_reports_the_changed_feature(store: FeatureStore, online: pd.DataFrame) -> None:
-    store.publish(online, None, {"as_of": "2026-11-01"})
-    store.publish(online.assign(recency_days=online["recency_days"] / 2), None, {"as_of": "2026-11-01"})
+    store.publish(online, {"as_of": "2026-11-01"})
+    store.publish(online.assign(recency_days=online["recency_days"] / 2), {"as_of": "2026-11-01"})
     diff = store.diff("v0001", "v0002")
     assert diff.changed_features == ["recency_days"]
     assert diff.schema_changes == [] and diff.row_counts["online"] == (len(online), len(online))
@@ -148,7 +148,7 @@ BUILD_UNTIL_COMMIT = textwrap.dedent(
 def test_killed_build_leaves_the_previous_version_intact(
     store: FeatureStore, online: pd.DataFrame, dataset_dir: Path, tmp_path: Path
 ) -> None:
-    store.publish(online, None, {"as_of": "2026-11-01"})
+    store.publish(online, {"as_of": "2026-11-01"})
     before = store.get_features([1, 2, 3]).values
     files_before = set(Path(store.data_path).rglob("*.parquet"))
     signal_file = tmp_path / "about-to-commit"
@@ -169,7 +169,7 @@ def test_killed_build_leaves_the_previous_version_intact(
     assert [v.version for v in fresh.list_versions()] == ["v0001"]
     np.testing.assert_array_equal(fresh.get_features([1, 2, 3]).values, before)
 
-    assert store.publish(online, None, {"as_of": "2026-11-02"}).version == "v0002"
+    assert store.publish(online, {"as_of": "2026-11-02"}).version == "v0002"
     assert fresh.get_features([1], version="v0001").as_of == "2026-11-01"  # time travel to the old version
 
 
@@ -185,7 +185,7 @@ def test_pair_lookup_from_the_store_equals_the_pair_features_of_the_dataset(
     batch = built_store.get_pair_features(customers, offer_ids)
     assert batch.values.shape == (len(customers), len(PAIR_FEATURE_NAMES)) and batch.values.dtype == np.float32
     np.testing.assert_array_equal(batch.values, index.lookup(customers, offer_ids))
-    assert batch.version == built_version.version and built_version.has_pair_tables
+    assert batch.version == built_version.version and built_version.has_offer_tables
 
 
 def test_pair_lookup_errors_name_the_problem(built_store: FeatureStore) -> None:
@@ -200,13 +200,13 @@ def test_pair_lookup_errors_name_the_problem(built_store: FeatureStore) -> None:
         built_store.get_pair_features([1], ["x"])
 
 
-def test_pair_training_frame_is_published_with_the_version(
+def test_the_training_frame_is_the_pair_frame_of_the_versions_campaigns(
     built_store: FeatureStore, built_version: VersionInfo, dataset_dir: Path
 ) -> None:
-    frame = built_store.get_pair_training_frame()
+    frame = built_store.get_training_frame()
     snapshots = snapshot_dates(dataset_dir, as_of_timestamp(built_version.as_of), built_version.label_window_days)
     expected = compute_pair_training_frame(connect(dataset_dir), snapshots, built_version.label_window_days)
-    assert len(frame) == built_version.pair_training_rows == len(expected) > 0
+    assert len(frame) == built_version.training_rows == len(expected) > 0
     assert list(frame.columns) == list(PAIR_TRAINING_COLUMNS)
     expected = expected.sort_values(["as_of", "assignment_id"], ignore_index=True)
     np.testing.assert_array_equal(
@@ -216,8 +216,6 @@ def test_pair_training_frame_is_published_with_the_version(
 
 
 def test_a_version_published_without_offer_tables_says_so(store: FeatureStore, online: pd.DataFrame) -> None:
-    store.publish(online, None, {"as_of": "2026-06-01"})
+    store.publish(online, {"as_of": "2026-06-01"})
     with pytest.raises(NotFoundError, match="without offer tables"):
         store.get_pair_features([int(online["customer_id"].iloc[0])], [1])
-    with pytest.raises(NotFoundError, match="no pair training frame"):
-        store.get_pair_training_frame()

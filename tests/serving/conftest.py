@@ -73,7 +73,7 @@ def feature_store(tmp_path_factory, contract) -> FeatureStore:
             random_feature_rows(contract, len(CUSTOMER_IDS), seed=seed), columns=contract.names
         )
         online.insert(0, ENTITY_COLUMN, CUSTOMER_IDS)
-        store.publish(online, None, {"as_of": as_of})
+        store.publish(online, {"as_of": as_of})
     return store
 
 

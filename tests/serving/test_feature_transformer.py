@@ -299,7 +299,7 @@ def pair_store(tmp_path_factory) -> FeatureStore:
     store = FeatureStore.at(root / "feature_store")
     store.build(dataset, as_of=EARLY_AS_OF)
     store.build(dataset)
-    assert store.describe().has_pair_tables
+    assert store.describe().has_offer_tables
     return store
 
 
@@ -366,7 +366,7 @@ def test_in_process_v2_pairs_answer_both_ids(in_process_pairs, pair_offers, expe
 
 def test_in_process_customer_ids_alone_are_customer_rows(in_process, feature_store):
     """Without offer ids nothing changes, and no offer table is needed (this store has none)."""
-    assert not feature_store.describe().has_pair_tables
+    assert not feature_store.describe().has_offer_tables
     answer = call(in_process, ids_request(SOME_IDS))
     assert answer.get_output_by_name("offer_ids") is None
     assert [o.name for o in answer.outputs] == ["customer_ids", "propensity"]

@@ -2,13 +2,16 @@
 
 A store is a DuckLake (``features/lake.py``): a catalog (SQLite file locally, Postgres on a cluster) and
 parquet data files (a local directory, or ``s3://`` on a cluster), so every pipeline step and server
-reaches the same store by URI. Two tables, ``online`` (one row per customer at as-of) and ``training``
-(stacked point-in-time snapshots with labels), are replaced together by each publish in **one DuckLake
-transaction**, whose commit message names the version (``feature version v0003``) and whose extra info holds
-its metadata. A version is therefore a DuckLake snapshot: readers see a whole version or none, older
-versions stay readable by time travel (``AT (VERSION => snapshot)``), and a build killed before its commit
-leaves nothing visible. Versions never change afterwards, so their online tables can be cached; online
-lookups binary-search a sorted id array and gather rows of a float32 matrix (microseconds).
+reaches the same store by URI. Four tables are replaced together by each publish in **one DuckLake
+transaction**: ``online`` (one row of customer features per member at as-of), ``customer_category`` and
+``offers`` (with ``online``, they rebuild the ``PairFeatureIndex`` that serves (customer, offer) pair rows;
+``features/pair_tables.py``) and ``training`` (one row per offer sent at each campaign snapshot: the pair's
+point-in-time features and whether that offer was redeemed). The commit message names the version
+(``feature version v0003``) and its extra info holds the metadata. A version is therefore a DuckLake snapshot:
+readers see a whole version or none, older versions stay readable by time travel (``AT (VERSION =>
+snapshot)``), and a build killed before its commit leaves nothing visible. Versions never change afterwards,
+so their online tables and pair indexes can be cached; a customer lookup binary-searches a sorted id array
+and gathers rows of a float32 matrix, a pair lookup adds numpy gathers of the offer and affinity columns.
 """
 
 from __future__ import annotations
@@ -41,9 +44,7 @@ from loyaltylens.errors import (
     UnknownVersionError,
 )
 from loyaltylens.features.compute import (
-    TRAINING_COLUMNS,
     as_of_timestamp,
-    compute_training_frame,
     connect,
     snapshot_dates,
 )
@@ -79,12 +80,11 @@ from loyaltylens.vocabulary import validate_matrix
 logger = logging.getLogger(__name__)
 
 ONLINE_TABLE = "online"
-TRAINING_TABLE = "training"
 # Offer-aware tables (features/pair_tables.py): rebuild the PairFeatureIndex with the online table.
 CUSTOMER_CATEGORY_TABLE = "customer_category"
 OFFERS_TABLE = "offers"
-PAIR_TRAINING_TABLE = "pair_training"
-ALL_TABLES = (ONLINE_TABLE, TRAINING_TABLE, CUSTOMER_CATEGORY_TABLE, OFFERS_TABLE, PAIR_TRAINING_TABLE)
+TRAINING_TABLE = "training"  # (customer, offer) rows: PAIR_TRAINING_COLUMNS
+ALL_TABLES = (ONLINE_TABLE, CUSTOMER_CATEGORY_TABLE, OFFERS_TABLE, TRAINING_TABLE)
 COMMIT_AUTHOR = "loyaltylens"
 COMMIT_PREFIX = "feature version "  # DuckLake commit message of a publish: "feature version v0003"
 COMMIT_RETRIES = 5  # a publish that lost a commit race to another writer is retried with the next number
@@ -95,7 +95,7 @@ ONLINE_DTYPES: dict[str, str] = {
     ENTITY_COLUMN: "int64",
     **{f.name: "int16" if f.is_categorical else "float32" for f in FEATURES},
 }
-PAIR_TRAINING_DTYPES: dict[str, str] = {
+TRAINING_DTYPES: dict[str, str] = {
     ASSIGNMENT_COLUMN: "int64",
     ENTITY_COLUMN: "int64",
     OFFER_COLUMN: "int64",
@@ -114,9 +114,8 @@ class VersionInfo:
     as_of: str  # ISO date: features use events strictly before it
     created_at: str
     online_rows: int
-    training_rows: int  # 0 if the version was published without a training frame
-    pair_training_rows: int  # 0 without a pair training frame
-    has_pair_tables: bool  # customer_category + offers published: (customer, offer) lookups work
+    training_rows: int  # rows of the (customer, offer) training frame; 0 if published without one
+    has_offer_tables: bool  # customer_category + offers published: (customer, offer) lookups work
     schema_hash: str
     dataset_id: str | None
     dataset_hash: str | None
@@ -133,8 +132,7 @@ class VersionInfo:
             created_at=metadata["created_at"],
             online_rows=metadata["online_rows"],
             training_rows=metadata["training_rows"],
-            pair_training_rows=metadata.get("pair_training_rows", 0),
-            has_pair_tables=metadata.get("offers_rows", 0) > 0,
+            has_offer_tables=metadata.get("offers_rows", 0) > 0,
             schema_hash=metadata["schema_hash"],
             dataset_id=metadata.get("dataset_id"),
             dataset_hash=metadata.get("dataset_hash"),
@@ -333,11 +331,10 @@ class FeatureStore:
         online = pd.DataFrame(index.customer_features, columns=list(FEATURE_NAMES))
         online.insert(0, ENTITY_COLUMN, index.customer_ids)
         snapshots = snapshot_dates(dataset_dir, as_of_ts, label_window_days)
-        training = pair_training = None
+        training = None
         if snapshots:
-            training = compute_training_frame(con, snapshots, label_window_days, lambda m, f: report(m, 0.05 + 0.5 * f))
-            pair_training = compute_pair_training_frame(
-                con, snapshots, label_window_days, lambda m, f: report(m, 0.55 + 0.3 * f)
+            training = compute_pair_training_frame(
+                con, snapshots, label_window_days, lambda m, f: report(m, 0.05 + 0.8 * f)
             )
         metadata = {
             "as_of": as_of_ts.date().isoformat(),
@@ -350,16 +347,14 @@ class FeatureStore:
         }
         return self.publish(
             online,
-            training,
             metadata,
             progress=lambda m, f: report(m, 0.85 + 0.15 * f),
-            pairs=PairTables.from_index(index, pair_training),
+            pairs=PairTables.from_index(index, training),
         )
 
     def publish(
         self,
         online: pd.DataFrame,
-        training: pd.DataFrame | None,
         metadata: dict,
         progress: ProgressCallback | None = None,
         pairs: PairTables | None = None,
@@ -368,11 +363,11 @@ class FeatureStore:
 
         Args:
             online: ``customer_id`` plus every feature in ``FEATURE_NAMES``, one row per customer.
-            training: an offline frame with ``TRAINING_COLUMNS``, or ``None``.
             metadata: must contain ``as_of`` (ISO date); other keys (dataset_id, dataset_hash,
                 label_window_days, ...) are stored as given.
             progress: optional callback ``(message, fraction_done)``.
-            pairs: the offer-aware tables; without them the version serves customer lookups only.
+            pairs: the offer-aware tables and the (customer, offer) training frame; without them the version
+                serves customer lookups only.
 
         Raises:
             DataValidationError: a frame is missing columns, has duplicate ids or out-of-range values.
@@ -382,19 +377,14 @@ class FeatureStore:
             raise InvalidInputError("metadata must contain 'as_of'")
         as_of = as_of_timestamp(metadata["as_of"]).date().isoformat()
         online = _normalise_online(online)
-        if training is not None:
-            training = _normalise_training(training)
-        tables = {ONLINE_TABLE: online, TRAINING_TABLE: training}
-        if pairs is not None:
-            tables.update(_normalise_pairs(pairs, online))
+        tables = {ONLINE_TABLE: online, **(_normalise_pairs(pairs, online) if pairs is not None else {})}
         report("writing version", 0.1)
         metadata = {
             **metadata,
             "as_of": as_of,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "online_rows": len(online),
-            "training_rows": 0 if training is None else len(training),
-            "pair_training_rows": 0 if tables.get(PAIR_TRAINING_TABLE) is None else len(tables[PAIR_TRAINING_TABLE]),
+            "training_rows": 0 if tables.get(TRAINING_TABLE) is None else len(tables[TRAINING_TABLE]),
             "offers_rows": 0 if pairs is None else len(tables[OFFERS_TABLE]),
             "feature_names": list(FEATURE_NAMES),
             "schema": {column: str(dtype) for column, dtype in online.dtypes.items()},
@@ -582,18 +572,6 @@ class FeatureStore:
             as_of=index.as_of.date().isoformat(),
         )
 
-    def get_pair_training_frame(self, version: str = "latest") -> pd.DataFrame:
-        """OFFLINE path of offer-aware models: one row per treated assignment at each campaign snapshot
-        (``PAIR_TRAINING_COLUMNS``), the pair's point-in-time features and whether that offer was redeemed."""
-        info = self.describe(version)
-        if info.pair_training_rows == 0:
-            raise NotFoundError(
-                f"feature version {info.version} has no pair training frame (built without offers, or as-of "
-                f"{info.as_of} leaves no campaign with a complete label window)"
-            )
-        frame = self._read_table(PAIR_TRAINING_TABLE, info).df()
-        return frame.sort_values([AS_OF_COLUMN, ASSIGNMENT_COLUMN], ignore_index=True)
-
     def get_offers(self, version: str = "latest") -> pd.DataFrame:
         """The offers the version's pair features know (``OFFER_TABLE_DTYPES`` columns), by id."""
         info = self._pair_version(version)
@@ -604,15 +582,16 @@ class FeatureStore:
         return self._read_table(ONLINE_TABLE, self.describe(version)).order(ENTITY_COLUMN).df()
 
     def get_training_frame(self, version: str = "latest") -> pd.DataFrame:
-        """OFFLINE path: the version's stacked point-in-time snapshots (``TRAINING_COLUMNS``)."""
+        """OFFLINE path: one row per treated assignment at each campaign snapshot (``PAIR_TRAINING_COLUMNS``),
+        the (customer, offer) pair's point-in-time features and whether that offer was redeemed in the window."""
         info = self.describe(version)
         if info.training_rows == 0:
             raise NotFoundError(
-                f"feature version {info.version} has no training frame (as-of {info.as_of} leaves no "
-                "complete label window); build with a later --as-of"
+                f"feature version {info.version} has no training frame (published without one, or as-of "
+                f"{info.as_of} leaves no campaign with a complete label window); build with a later --as-of"
             )
         frame = self._read_table(TRAINING_TABLE, info).df()
-        return frame.sort_values([AS_OF_COLUMN, ENTITY_COLUMN], ignore_index=True)
+        return frame.sort_values([AS_OF_COLUMN, ASSIGNMENT_COLUMN], ignore_index=True)
 
     # --- internals ---------------------------------------------------------------------------------
     def _connection(self) -> duckdb.DuckDBPyConnection:
@@ -676,7 +655,7 @@ class FeatureStore:
 
     def _pair_version(self, version: str) -> VersionInfo:
         info = self.describe(version)
-        if not info.has_pair_tables:
+        if not info.has_offer_tables:
             raise NotFoundError(
                 f"feature version {info.version} was published without offer tables; (customer, offer) "
                 "features need a version built from a dataset (loyaltylens features build)"
@@ -750,14 +729,6 @@ def _normalise_online(online: pd.DataFrame) -> pd.DataFrame:
     return online[list(ONLINE_COLUMNS)].astype(ONLINE_DTYPES).sort_values(ENTITY_COLUMN, ignore_index=True)
 
 
-def _normalise_training(training: pd.DataFrame) -> pd.DataFrame:
-    _check_features(training, "training")
-    missing = [c for c in TRAINING_COLUMNS if c not in training.columns]
-    if missing:
-        raise DataValidationError(f"training: missing column(s) {missing}")
-    return training[list(TRAINING_COLUMNS)].astype({c: ONLINE_DTYPES[c] for c in ONLINE_COLUMNS})
-
-
 def _normalise_pairs(pairs: PairTables, online: pd.DataFrame) -> dict[str, pd.DataFrame | None]:
     """The offer-aware tables checked against the online table and the pair contract, in storage dtypes."""
     customer_category = pairs.customer_category.sort_values(ENTITY_COLUMN, ignore_index=True)
@@ -773,16 +744,16 @@ def _normalise_pairs(pairs: PairTables, online: pd.DataFrame) -> dict[str, pd.Da
     if training is not None:
         missing = [c for c in PAIR_TRAINING_COLUMNS if c not in training.columns]
         if missing:
-            raise DataValidationError(f"pair_training: missing column(s) {missing}")
+            raise DataValidationError(f"training: missing column(s) {missing}")
         try:
-            validate_matrix(PAIR_FEATURES, training[list(PAIR_FEATURE_NAMES)].to_numpy(np.float32), "pair_training")
+            validate_matrix(PAIR_FEATURES, training[list(PAIR_FEATURE_NAMES)].to_numpy(np.float32), "training")
         except InvalidInputError as exc:
             raise DataValidationError(str(exc)) from None
-        training = training[list(PAIR_TRAINING_COLUMNS)].astype(PAIR_TRAINING_DTYPES)
+        training = training[list(PAIR_TRAINING_COLUMNS)].astype(TRAINING_DTYPES)
     return {
         CUSTOMER_CATEGORY_TABLE: customer_category,
         OFFERS_TABLE: validate_offers(pairs.offers),
-        PAIR_TRAINING_TABLE: training,
+        TRAINING_TABLE: training,
     }
 
 

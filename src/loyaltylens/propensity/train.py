@@ -46,7 +46,7 @@ class TrainConfig:
     """Optimisation and split settings; ``model`` overrides :class:`PropensityConfig` hyper-parameters."""
 
     max_epochs: int = field(default_factory=lambda: setting_default("max_epochs"))
-    patience: int = 4  # epochs without a better validation AUC before stopping
+    patience: int = field(default_factory=lambda: setting_default("early_stopping_patience"))
     min_improvement: float = 1e-4  # smaller AUC gains count as no improvement
     batch_size: int = 1024
     learning_rate: float = 2e-3
@@ -59,8 +59,14 @@ class TrainConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> TrainConfig:
-        """The config the settings describe (``max_epochs``, ``seed``), with ``overrides`` applied."""
-        return cls(**{"max_epochs": settings.max_epochs, "seed": settings.seed, **overrides})
+        """The config the settings describe (``max_epochs``, ``early_stopping_patience``, ``seed``), with
+        ``overrides`` applied."""
+        defaults = {
+            "max_epochs": settings.max_epochs,
+            "patience": settings.early_stopping_patience,
+            "seed": settings.seed,
+        }
+        return cls(**{**defaults, **overrides})
 
     def __post_init__(self) -> None:
         if self.max_epochs < 1 or self.patience < 1 or self.batch_size < 1:
