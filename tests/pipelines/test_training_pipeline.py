@@ -23,6 +23,7 @@ from loyaltylens.kfp_runner.platform import (
     SECRET_KEYS,
 )
 from loyaltylens.kfp_runner.runner import (
+    PIPELINES,
     arguments_from_settings,
     compile_pipeline,
     load_pipeline,
@@ -44,11 +45,12 @@ def reset_kfp_local():
     local.config.LocalExecutionConfig.instance = None
 
 
-def test_compiled_yaml_is_current(tmp_path: Path):
-    fresh = compile_pipeline("training", tmp_path / "training.yaml")
-    committed = load_pipeline("training").COMPILED
+@pytest.mark.parametrize("name", sorted(PIPELINES))
+def test_compiled_yaml_is_current(tmp_path: Path, name: str):
+    fresh = compile_pipeline(name, tmp_path / f"{name}.yaml")
+    committed = load_pipeline(name).COMPILED
     assert list(yaml.safe_load_all(fresh.read_text())) == list(yaml.safe_load_all(committed.read_text())), (
-        "pipelines/training.yaml is stale: run `loyaltylens pipeline compile`"
+        f"pipelines/{name}.yaml is stale: run `loyaltylens pipeline compile`"
     )
 
 

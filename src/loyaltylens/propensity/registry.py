@@ -44,6 +44,7 @@ LINEAGE_TAG_PREFIX = "loyaltylens."  # run tags: loyaltylens.feature_version, lo
 METRIC_TAG_PREFIX = "metric."  # version tags mirroring the final metrics, so listing needs no run lookups
 GATE_TAG = "loyaltylens.gate"  # run tag: why the registration gate refused the run's candidate
 HISTORY_TAG = "loyaltylens.champion_history"  # JSON list of former champions, most recent last
+RUN_KIND_TAG = "loyaltylens.run_kind"  # runs that are not a candidate's training, e.g. "rolling-origin evaluation"
 HISTORY_LIMIT = 50  # keeps the tag far below MLflow's 5000-character value limit
 _ALIAS_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,255}")
 _REF_FORMS = "an alias (champion), a version number (3), models:/<name>@<alias> or models:/<name>/<version>"
@@ -177,6 +178,26 @@ class ModelRegistry:
             self.client.log_artifacts(run_id, str(model_dir), MODEL_ARTIFACT_PATH)
             for plot in plots:
                 self.client.log_artifact(run_id, str(plot), PLOTS_ARTIFACT_PATH)
+        except BaseException:
+            self.client.set_terminated(run_id, status="FAILED")
+            raise
+        self.client.set_terminated(run_id)
+        return run_id
+
+    def log_evaluation_run(
+        self, *, run_name: str, params: Mapping[str, object], metrics: Mapping[str, float], report: str
+    ) -> str:
+        """Record an evaluation that is not one candidate's training (e.g. a rolling-origin backtest of the
+        training recipe) as its own run in the model's experiment, ``report`` (markdown) as ``report.md``."""
+        run = self.client.create_run(self._experiment_id(), run_name=run_name, tags={RUN_KIND_TAG: run_name})
+        run_id = run.info.run_id
+        try:
+            now = _now_ms()
+            for chunk in _chunks([Metric(key, float(value), now, 0) for key, value in metrics.items()], 1000):
+                self.client.log_batch(run_id, metrics=chunk)
+            for chunk in _chunks([Param(key, str(value)) for key, value in params.items()], 100):
+                self.client.log_batch(run_id, params=chunk)
+            self.client.log_text(run_id, report, "report.md")
         except BaseException:
             self.client.set_terminated(run_id, status="FAILED")
             raise

@@ -28,10 +28,12 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from loyaltylens.config import Settings, get_settings
+from loyaltylens.errors import DataValidationError
 from loyaltylens.features.definitions import ENTITY_COLUMN, OFFER_COLUMN
 from loyaltylens.features.store import FeatureStore
 from loyaltylens.groundtruth import TRUE_PROPENSITY_COLUMN
 from loyaltylens.propensity.baseline import train_baselines
+from loyaltylens.propensity.contract import FeatureContract
 from loyaltylens.propensity.evaluate import (
     GATE_SPLIT,
     PRIMARY_MODEL,
@@ -48,6 +50,7 @@ from loyaltylens.propensity.frame import feature_matrix, label_vector
 from loyaltylens.propensity.metrics import save_reliability_plot
 from loyaltylens.propensity.model_card import ModelCard
 from loyaltylens.propensity.registry import ModelRegistry
+from loyaltylens.propensity.rolling import FoldScores, origin_dates, train_origin
 from loyaltylens.propensity.scoring import predict_in_chunks, score_frame
 from loyaltylens.propensity.train import EpochMetrics, TrainConfig, TrainResult, train_propensity
 from loyaltylens.propensity.truth_evaluation import offer_truth_metrics
@@ -190,7 +193,7 @@ def train_from_feature_store(
     settings = settings or get_settings()
     store = FeatureStore.from_settings(settings)
     info = store.describe(feature_version)
-    frame = store.get_pair_training_frame(info.version)
+    frame = store.get_training_frame(info.version)
     lineage = {
         "feature_version": info.version,
         "feature_as_of": info.as_of,
@@ -319,6 +322,26 @@ def measure_uncertainty(
             }
         )
     return metrics
+
+
+def backtest_origin(
+    frame: pd.DataFrame, origin: int, n_origins: int, config: TrainConfig, model_dir: Path
+) -> FoldScores:
+    """One origin of a rolling-origin backtest of the training recipe: train every model with the
+    ``origin``-th (0-based) of the last ``n_origins`` snapshots of ``frame`` as test and the one before it as
+    validation, export the TabTransformer to ``model_dir`` and return the origin's scores.
+
+    Raises:
+        DataValidationError: too few snapshots for ``n_origins``, or ``origin`` out of range.
+    """
+    dates = origin_dates(frame, n_origins)
+    if not 0 <= origin < len(dates):
+        raise DataValidationError(f"origin must be in [0, {len(dates)}), got {origin}")
+    contract = FeatureContract.for_frame(frame.columns)
+    fold = train_origin(frame, dates[origin], contract, config)
+    parity_rows = torch.from_numpy(feature_matrix(fold.split.test.iloc[:PARITY_ROWS], contract.names))
+    export_model(fold.transformer.model, contract, model_dir, parity_rows=parity_rows)
+    return FoldScores.from_fold(fold)
 
 
 def _score_splits(result: TrainResult, parts: Mapping[str, pd.DataFrame]) -> dict[str, dict[str, np.ndarray]]:
