@@ -25,41 +25,24 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from loyaltylens.data import GeneratorConfig, dataset_id, generate_dataset, load_table
 from loyaltylens.features.compute import as_of_timestamp, connect, snapshot_dates
 from loyaltylens.features.pairs import build_pair_index, compute_pair_training_frame
 from loyaltylens.groundtruth import (
-    TRUE_P_REDEEM_COLUMN,
     attach_assignment_truth,
-    customer_only_ceiling,
     load_pair_truth,
     offer_choice_quality,
 )
 from loyaltylens.propensity.contract import FeatureContract
-from loyaltylens.propensity.metrics import expected_calibration_error
-from loyaltylens.propensity.rolling import TABTRANSFORMER, rolling_origin
+from loyaltylens.propensity.rolling import TABTRANSFORMER, FoldScores, rolling_origin
 from loyaltylens.propensity.scoring import score_frame
 from loyaltylens.propensity.train import TrainConfig
-from loyaltylens.propensity.uncertainty import bootstrap_auc, ece_noise_floor
+from loyaltylens.propensity.truth_evaluation import rolling_report
 
 N_FOLDS = 3
 LABEL_WINDOW_DAYS = 14
 MILLION_RSS_TARGET_GB = 4.0
-
-
-def pooled_test(folds) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Every fold's test rows stacked, with each model's scores from the model trained for that origin."""
-    rows = pd.concat([f.split.test for f in folds], ignore_index=True)
-    scores = {name: np.concatenate([f.test_scores[name] for f in folds]) for name in folds[0].test_scores}
-    return rows, scores
-
-
-def best_baseline_on_validation(folds) -> str:
-    names = [n for n in folds[0].val_scores if n != TABTRANSFORMER]
-    val_auc = {n: np.mean([roc_auc_score(f.split.val["label"], f.val_scores[n]) for f in folds]) for n in names}
-    return max(val_auc, key=val_auc.get)
 
 
 def offer_ranking(con, folds, dataset_dir: Path) -> dict[str, dict[str, float]]:
@@ -164,26 +147,17 @@ def run(customers: int, workdir: Path, max_epochs: int, million: bool) -> tuple[
     folds = rolling_origin(frame, contract, TrainConfig(max_epochs=max_epochs, num_threads=1), n_folds=N_FOLDS)
     train_s = time.perf_counter() - started
 
-    rows, scores = pooled_test(folds)
-    rows = attach_assignment_truth(rows, dataset)
-    labels = rows["label"].to_numpy()
-    reference = best_baseline_on_validation(folds)
-    comparison = bootstrap_auc(labels, scores, rows["customer_id"].to_numpy(), reference)
-    pair_truth = load_pair_truth(dataset, sorted(rows["campaign_id"].unique().tolist()))
-    ceilings = {
-        "per_pair_oracle": roc_auc_score(labels, rows[TRUE_P_REDEEM_COLUMN]),
-        "customer_only_oracle": roc_auc_score(labels, customer_only_ceiling(rows, pair_truth)),
-    }
-    active = rows["frequency_30d"].to_numpy() > 0
-    active_auc = {name: roc_auc_score(labels[active], s[active]) for name, s in scores.items()}
-    per_fold = {name: [roc_auc_score(f.split.test["label"], f.test_scores[name]) for f in folds] for name in scores}
-    ece = expected_calibration_error(labels, scores[TABTRANSFORMER])
-    floor = ece_noise_floor(scores[TABTRANSFORMER])
+    summary = rolling_report([FoldScores.from_fold(f) for f in folds], dataset)
+    models = [TABTRANSFORMER, *folds[0].baselines]
+    (difference,) = [k for k in summary if k.startswith(f"rolling_{TABTRANSFORMER}_minus_") and k.endswith("_auc")]
+    reference = difference.removeprefix(f"rolling_{TABTRANSFORMER}_minus_").removesuffix("_auc")
     ranking = offer_ranking(con, folds, dataset)
     scoring = batch_scoring(con, folds[-1].transformer.model, dataset, as_of_timestamp(config.end))
     million_result = million_generation(workdir) if million else None
 
-    difference = comparison.difference[TABTRANSFORMER] if reference != TABTRANSFORMER else None
+    def interval(name: str) -> str:
+        return f"{summary[name]:.4f} [{summary[name + '_ci_low']:.4f}, {summary[name + '_ci_high']:.4f}]"
+
     rows_out = [
         {
             "measure": "customers / pair training rows / positive rate",
@@ -196,23 +170,29 @@ def run(customers: int, workdir: Path, max_epochs: int, million: bool) -> tuple[
         *[
             {
                 "measure": f"test AUC, {name} (pooled {N_FOLDS} campaigns, 95% cluster-bootstrap CI; per fold)",
-                "value": f"{comparison.auc[name]}; " + ", ".join(f"{a:.4f}" for a in per_fold[name]),
+                "value": f"{interval(f'rolling_{name}_auc')}; "
+                + ", ".join(f"{summary[f'rolling_{name}_auc_origin{i}']:.4f}" for i in range(1, N_FOLDS + 1)),
             }
-            for name in scores
+            for name in models
         ],
         {
             "measure": f"TabTransformer - best baseline ({reference}, chosen on validation), paired 95% CI",
-            "value": str(difference) if difference else "the TabTransformer is the best on validation",
+            "value": interval(difference),
         },
         {
             "measure": "ceilings: per-pair oracle / customer-only oracle",
-            "value": f"{ceilings['per_pair_oracle']:.4f} / {ceilings['customer_only_oracle']:.4f}",
+            "value": f"{summary['rolling_per_pair_oracle_auc']:.4f} / "
+            f"{summary['rolling_customer_only_oracle_auc']:.4f}",
         },
         {
-            "measure": "AUC on active customers (a purchase in the last 30 days)",
-            "value": ", ".join(f"{n} {a:.4f}" for n, a in active_auc.items()),
+            "measure": "TabTransformer AUC on active customers (a purchase in the last 30 days)",
+            "value": f"{summary['rolling_tabtransformer_auc_active']:.4f}",
         },
-        {"measure": "TabTransformer ECE vs perfect-model ECE at the same n", "value": f"{ece:.4f} vs {floor:.4f}"},
+        {
+            "measure": "TabTransformer ECE vs perfect-model ECE at the same n",
+            "value": f"{summary['rolling_tabtransformer_ece']:.4f} vs "
+            f"{summary['rolling_tabtransformer_ece_noise_floor']:.4f}",
+        },
         *[
             {"measure": f"offer choice, {name}: {OFFER_CHOICE_COLUMNS}", "value": _offer_choice(q)}
             for name, q in ranking.items()
@@ -236,22 +216,15 @@ def run(customers: int, workdir: Path, max_epochs: int, million: bool) -> tuple[
         "generate_seconds": generate_s,
         "pair_frame_seconds": frame_s,
         "training_seconds": train_s,
-        "auc": {n: i.to_dict() for n, i in comparison.auc.items()},
-        "difference_to": reference,
-        "difference": {n: i.to_dict() for n, i in comparison.difference.items()},
-        "per_fold_auc": per_fold,
-        "ceilings": ceilings,
-        "active_auc": active_auc,
-        "ece": ece,
-        "ece_noise_floor": floor,
+        "rolling": summary,
         "offer_choice": ranking,
         "batch_scoring": scoring,
         "million_generation": million_result,
     }
     notes = (
         "Rolling origin: each test campaign's models are trained on the campaigns before its validation campaign; "
-        "early stopping, temperature and the choice of best baseline read validation only. Test rows are treated "
-        "assignments (label: that offer redeemed within 14 days). The 1M feature build was not measured "
-        "(the DuckDB build is not chunked yet)."
+        "early stopping, temperature and the choice of best baseline read validation only (the same summary as "
+        "the rolling_evaluation pipeline: loyaltylens.propensity.truth_evaluation.rolling_report). Test rows are "
+        "treated assignments (label: that offer redeemed within 14 days)."
     )
     return results, rows_out, notes
