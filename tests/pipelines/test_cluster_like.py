@@ -70,15 +70,18 @@ def test_pipeline_crosses_steps_only_by_artifacts_and_services_then_serves_the_c
 
     # Servers with empty data dirs of their own: the model comes from the tracking server, the features
     # from the object store.
+    # The champion is the offer-aware model: it is asked about (customer, offer) pairs.
     store = FeatureStore.from_settings(settings)
-    ids = store.get_online_frame()["customer_id"].to_numpy()[:5].tolist()
+    ids = np.repeat(store.get_online_frame()["customer_id"].to_numpy()[:3], 2).tolist()
+    offers = np.tile(store.get_offers()["offer_id"].to_numpy()[:2], 3).tolist()
     server_env = {"LOYALTYLENS_DATA_DIR": str(tmp_path / "servers")}
     with start_propensity_stack(champion_uri(settings), tmp_path / "logs", env=server_env) as stack:
         url = f"{stack.transformer.http_url}/v1/models/{stack.model_name}:predict"
-        response = httpx.post(url, json={"customer_ids": ids}, timeout=30).raise_for_status().json()
+        body = {"customer_ids": ids, "offer_ids": offers}
+        response = httpx.post(url, json=body, timeout=30).raise_for_status().json()
     served = np.array([p["propensity"] for p in response["predictions"]])
     assert response["feature_version"] == "v0001"
 
     champion = resolve_model_dir(champion_uri(settings), settings.tracking_uri, tmp_path / "download")
-    expected = InProcessScorer(champion).score(store.get_features(ids).values)
+    expected = InProcessScorer(champion).score(store.get_pair_features(ids, offers).values)
     np.testing.assert_allclose(served, expected, atol=1e-6)
