@@ -48,7 +48,7 @@ MIN_HISTORY_DAYS = 90
 # temporary directory past it; and every query runs per range of customer ids (``DEFAULT_CHUNK_CUSTOMERS``
 # customers a chunk). Features of one customer depend on that customer's events only, so chunks change no value.
 DEFAULT_MEMORY_LIMIT = "1GB"
-DEFAULT_CHUNK_CUSTOMERS = 250_000
+DEFAULT_CHUNK_CUSTOMERS = 50_000
 _ALL_IDS = (-(2**63), 2**63 - 1)  # the chunk of an unchunked query: every possible customer id
 
 # Low-cardinality strings load as ENUMs (hashing a one-byte code, not a string). Their labels are sorted, so
@@ -121,13 +121,15 @@ def _select_features() -> str:
     return ",\n    ".join(columns)
 
 
-FEATURES_SQL = f"""
+def features_sql(customers: str = IN_CHUNK) -> str:
+    """The feature SQL over the customers the SQL condition ``customers`` (on ``customer_id``) selects."""
+    return f"""
 WITH members AS (
     SELECT customer_id, segment, channel_preference, signup_date
-    FROM customers WHERE signup_date < $as_of AND {IN_CHUNK}
+    FROM customers WHERE signup_date < $as_of AND {customers}
 ),
-past_purchases AS (
-    SELECT customer_id, ts, amount, category FROM transactions WHERE ts < $as_of AND {IN_CHUNK}
+past_purchases AS NOT MATERIALIZED (  -- two cheap scans beat holding the rows
+    SELECT customer_id, ts, amount, category FROM transactions WHERE ts < $as_of AND {customers}
 ),
 purchases AS (
     SELECT customer_id,
@@ -152,7 +154,7 @@ offer_history AS (
         max(ts) FILTER (WHERE event_type = 'redeemed') AS last_redemption
     FROM (
         SELECT *, ts >= $as_of - INTERVAL {OFFER_HISTORY_DAYS} DAY AS recent
-        FROM offer_events WHERE ts < $as_of AND {IN_CHUNK}
+        FROM offer_events WHERE ts < $as_of AND {customers}
     ) GROUP BY customer_id
 )
 SELECT m.customer_id,
@@ -164,6 +166,9 @@ LEFT JOIN offer_history o USING (customer_id)
 ORDER BY m.customer_id
 """
 
+
+FEATURES_SQL = features_sql()
+
 # What happened in the label window after a snapshot: was an offer sent, and was one redeemed.
 LABELS_SQL = f"""
 SELECT customer_id,
@@ -173,6 +178,7 @@ FROM offer_events
 WHERE ts >= $as_of AND ts < $as_of + to_days($window) AND {IN_CHUNK}
 GROUP BY customer_id
 """
+
 
 def connect(
     dataset_dir: Path,
@@ -240,8 +246,8 @@ def customer_ranges(
         return [_ALL_IDS]
     ids = con.execute("SELECT customer_id FROM customers ORDER BY customer_id").fetchnumpy()["customer_id"]
     starts = np.unique(np.asarray(ids[chunk_customers::chunk_customers], dtype=np.int64)).tolist()
-    bounds = [_ALL_IDS[0], *starts, None]
-    return [(first, _ALL_IDS[1] if after is None else after - 1) for first, after in zip(bounds, bounds[1:])]
+    firsts, lasts = [_ALL_IDS[0], *starts], [*(start - 1 for start in starts), _ALL_IDS[1]]
+    return list(zip(firsts, lasts, strict=True))
 
 
 def as_of_timestamp(value: str | date | datetime) -> datetime:

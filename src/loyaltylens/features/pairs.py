@@ -28,6 +28,7 @@ from loyaltylens.features.compute import (
     FEATURES_SQL,
     IN_CHUNK,
     customer_ranges,
+    features_sql,
 )
 from loyaltylens.features.definitions import (
     AS_OF_COLUMN,
@@ -69,21 +70,24 @@ _CATEGORICAL_PAIR_COLUMNS: tuple[str, ...] = (
 _CATEGORY_PRIOR = 1.0 / len(PRODUCT_CATEGORIES)
 _CATEGORY_LABELS = ", ".join(f"'{c}'" for c in PRODUCT_CATEGORIES)
 
+
 # Per customer and category, from events before as-of: purchases in the window, last purchase, offers of
 # the category sent and redeemed in the window. One row per (customer, category) with any of them.
-CUSTOMER_CATEGORY_SQL = f"""
+def customer_category_sql(customers: str = IN_CHUNK) -> str:
+    """The per-category SQL over the customers the SQL condition ``customers`` (on ``customer_id``) selects."""
+    return f"""
 WITH purchases AS (
     SELECT customer_id, category,
         count(*) FILTER (WHERE ts >= $as_of - INTERVAL {CATEGORY_WINDOW_DAYS} DAY) AS purchases,
         max(ts) AS last_purchase
-    FROM transactions WHERE ts < $as_of AND {IN_CHUNK} GROUP BY ALL
+    FROM transactions WHERE ts < $as_of AND {customers} GROUP BY ALL
 ),
 responses AS (
     SELECT e.customer_id, o.category,
         count(*) FILTER (WHERE e.event_type = 'sent') AS sent,
         count(*) FILTER (WHERE e.event_type = 'redeemed') AS redeemed
     FROM offer_events e JOIN offers o USING (offer_id)
-    WHERE e.ts < $as_of AND e.ts >= $as_of - INTERVAL {CATEGORY_WINDOW_DAYS} DAY AND e.{IN_CHUNK}
+    WHERE e.ts < $as_of AND e.ts >= $as_of - INTERVAL {CATEGORY_WINDOW_DAYS} DAY AND {customers}
     GROUP BY ALL
 )
 SELECT customer_id,
@@ -96,6 +100,9 @@ SELECT customer_id,
 FROM purchases p FULL OUTER JOIN responses r USING (customer_id, category)
 """
 
+
+CUSTOMER_CATEGORY_SQL = customer_category_sql()
+
 OFFERS_SQL = f"""
 SELECT offer_id, CAST(discount_pct AS FLOAT) AS discount_pct, CAST(min_spend AS FLOAT) AS min_spend,
     CAST(bonus_points AS FLOAT) AS bonus_points,
@@ -105,14 +112,18 @@ FROM offers ORDER BY offer_id
 """
 
 # Treated assignments sent on the snapshot's day, with whether each was redeemed within the window.
-ASSIGNMENTS_SQL = """
+_SENT_ON_THE_DAY = "c.treated AND c.sent_ts >= $as_of AND c.sent_ts < $as_of + INTERVAL 1 DAY"
+ASSIGNMENTS_SQL = f"""
 SELECT c.assignment_id, c.customer_id, c.offer_id,
     EXISTS (SELECT 1 FROM offer_events e WHERE e.assignment_id = c.assignment_id
         AND e.event_type = 'redeemed' AND e.ts < $as_of + to_days($window)) AS label
 FROM campaigns c
-WHERE c.treated AND c.sent_ts >= $as_of AND c.sent_ts < $as_of + INTERVAL 1 DAY
+WHERE {_SENT_ON_THE_DAY}
 ORDER BY c.assignment_id
 """
+# The pair training frame needs the index rows of the customers assigned on the snapshot's day only.
+_ASSIGNED_IN_CHUNK = f"{IN_CHUNK} AND customer_id IN (SELECT customer_id FROM campaigns c WHERE {_SENT_ON_THE_DAY})"
+_ASSIGNED_SQL = (features_sql(_ASSIGNED_IN_CHUNK), customer_category_sql(_ASSIGNED_IN_CHUNK))
 
 
 @dataclass(frozen=True)
@@ -196,13 +207,19 @@ def build_pair_index(
 
 
 def _index_of(
-    con: duckdb.DuckDBPyConnection, as_of: datetime, chunk: tuple[int, int], offers: pd.DataFrame
+    con: duckdb.DuckDBPyConnection,
+    as_of: datetime,
+    chunk: tuple[int, int],
+    offers: pd.DataFrame,
+    assigned_only: bool = False,
 ) -> PairFeatureIndex:
-    """The ``PairFeatureIndex`` of the members with ids in the inclusive range ``chunk`` (and every offer)."""
+    """The ``PairFeatureIndex`` of the members with ids in the inclusive range ``chunk`` (and every offer);
+    with ``assigned_only``, of those of them with a treated assignment sent on the day of ``as_of``."""
     params = {"as_of": as_of, "first": chunk[0], "last": chunk[1]}
-    customers = con.execute(FEATURES_SQL, params).df()
+    features, per_category_sql = _ASSIGNED_SQL if assigned_only else (FEATURES_SQL, CUSTOMER_CATEGORY_SQL)
+    customers = con.execute(features, params).df()
     ids = customers[ENTITY_COLUMN].to_numpy(np.int64)
-    per_category = con.execute(CUSTOMER_CATEGORY_SQL, params).df()
+    per_category = con.execute(per_category_sql, params).df()
     per_category = per_category[per_category[ENTITY_COLUMN].isin(ids)]
     row = np.searchsorted(ids, per_category[ENTITY_COLUMN].to_numpy(np.int64))
     category = per_category["category"].to_numpy(np.int64)
@@ -305,7 +322,7 @@ def compute_pair_training_frame(
             in_chunk = np.flatnonzero((customer_ids >= first) & (customer_ids <= last))
             if not len(in_chunk):
                 continue
-            index = _index_of(con, snapshot, (first, last), offers)
+            index = _index_of(con, snapshot, (first, last), offers, assigned_only=True)
             matrix = index.lookup(customer_ids[in_chunk], columns[OFFER_COLUMN][rows][in_chunk])
             for j, name in enumerate(PAIR_FEATURE_NAMES):
                 columns[name][row + in_chunk] = matrix[:, j]
