@@ -1,0 +1,136 @@
+"""1M customers within 4 GB (issue #17): generating the dataset, then building its features.
+
+Each step runs in a child process of its own, so each peak RSS (``wait4``'s ``ru_maxrss`` of that child) is
+that step's alone. The feature build is what ``FeatureStore.build`` computes at its defaults (as-of = the
+day after the dataset ends, 14-day label window): ``connect``, the online features, the pair index, the
+training frame over every campaign snapshot and the pair training frame, all held until the end as the store
+holds them before publishing. Publishing (DuckLake writes) is not included.
+
+Run from the repository root:  .venv/bin/python -m benchmarks.million [--customers N]
+(``benchmarks/training.py --offers --million`` runs it too, as the last rows of the offer-aware section).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RSS_TARGET_GB = 4.0
+LABEL_WINDOW_DAYS = 14
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _child(code: str) -> dict:
+    """Run ``code`` in a fresh interpreter; its wall time, peak RSS and the JSON it printed last."""
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - started
+    if process.returncode:
+        raise subprocess.CalledProcessError(process.returncode, code, output)
+    lines = output.strip().splitlines()
+    return {
+        "seconds": seconds,
+        "peak_rss_gb": usage.ru_maxrss / 1024**2,  # KiB on Linux
+        **(json.loads(lines[-1]) if lines else {}),
+    }
+
+
+def generate(dataset_dir: Path, customers: int) -> dict:
+    """Generate ``customers`` customers into ``dataset_dir`` in a child process."""
+    return _child(
+        "from pathlib import Path; from loyaltylens.data import GeneratorConfig, generate_dataset; "
+        f"generate_dataset(GeneratorConfig(n_customers={customers}), Path({str(dataset_dir)!r}))"
+    )
+
+
+def feature_build(dataset_dir: Path) -> dict:
+    """Build the features of ``dataset_dir`` in a child process (see the module docstring)."""
+    return _child(f"import benchmarks.million as m; m.build_in_this_process({str(dataset_dir)!r})")
+
+
+def build_in_this_process(dataset_dir: str) -> None:
+    """The child of ``feature_build``: prints the seconds of each step and the row counts as JSON."""
+    from loyaltylens.data.io import read_manifest
+    from loyaltylens.features.compute import (
+        as_of_timestamp,
+        compute_features,
+        compute_training_frame,
+        connect,
+        snapshot_dates,
+    )
+    from loyaltylens.features.pairs import build_pair_index, compute_pair_training_frame
+
+    dataset = Path(dataset_dir)
+    as_of = as_of_timestamp(read_manifest(dataset)["period"]["end_date"])  # the store's default as-of
+    steps: dict[str, float] = {}
+    held = {}
+
+    def step(name: str, fn):
+        started = time.perf_counter()
+        held[name] = fn()
+        steps[name] = round(time.perf_counter() - started, 1)
+        return held[name]
+
+    con = step("connect", lambda: connect(dataset))
+    step("online", lambda: compute_features(con, as_of))
+    step("pair_index", lambda: build_pair_index(con, as_of))
+    snapshots = snapshot_dates(dataset, as_of, LABEL_WINDOW_DAYS)
+    step("training", lambda: compute_training_frame(con, snapshots, LABEL_WINDOW_DAYS))
+    step("pair_training", lambda: compute_pair_training_frame(con, snapshots, LABEL_WINDOW_DAYS))
+    rows = {name: len(held[name]) for name in ("online", "training", "pair_training")}
+    print(json.dumps({"steps": steps, "rows": rows, "snapshots": len(snapshots)}))
+
+
+def run(workdir: Path, customers: int = 1_000_000) -> dict:
+    """Generate, then build features, each in its own child process."""
+    dataset = workdir / "million"
+    return {"customers": customers, "generate": generate(dataset, customers), "feature_build": feature_build(dataset)}
+
+
+def rows(result: dict) -> list[dict]:
+    """Summary rows for BENCHMARKS.md."""
+    generated, built = result["generate"], result["feature_build"]
+    n = f"{result['customers'] / 1e6:g}M" if result["customers"] >= 1_000_000 else f"{result['customers']:,}"
+    return [
+        {
+            "measure": f"generate {n} customers: wall time / peak RSS (target ≤ {RSS_TARGET_GB:g} GB)",
+            "value": f"{generated['seconds']:.0f} s / {generated['peak_rss_gb']:.2f} GB",
+        },
+        {
+            "measure": f"feature build of {n} customers (connect, online, pair index, training and pair training "
+            f"frames over {built['snapshots']} snapshots): wall time / peak RSS (target ≤ {RSS_TARGET_GB:g} GB)",
+            "value": f"{built['seconds']:.0f} s / {built['peak_rss_gb']:.2f} GB",
+        },
+        {
+            "measure": f"feature build of {n} customers: seconds per step / rows (training, pair training)",
+            "value": ", ".join(f"{k} {v:.0f}" for k, v in built["steps"].items())
+            + f" / {built['rows']['training']:,}, {built['rows']['pair_training']:,}",
+        },
+    ]
+
+
+def main() -> None:
+    from benchmarks.report import record
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-million-") as tmp:
+        result = run(Path(tmp), args.customers)
+    summary = rows(result)
+    record("million", "1M customers within 4 GB: generation and feature build", result, summary)
+    for row in summary:
+        print(row)
+
+
+if __name__ == "__main__":
+    main()
