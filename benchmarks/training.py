@@ -12,7 +12,7 @@ One run measures:
 
 With ``--offers`` it runs the offer-aware evaluation instead (``benchmarks/training_offers.py``: pair model
 and baselines by rolling origin with bootstrap intervals, truth ceilings, NDCG@10, batch pair scoring,
-1M-customer generation) and records it as its own section.
+1M-customer generation and feature build) and records it as its own section.
 
 Run from the repository root:  .venv/bin/python -m benchmarks.training [--customers N] [--offers [--million]]
 """
@@ -62,7 +62,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=50_000)
     parser.add_argument("--offers", action="store_true", help="run the offer-aware evaluation instead")
     parser.add_argument("--max-epochs", type=int, default=10, help="TabTransformer epochs per fold (--offers)")
-    parser.add_argument("--million", action="store_true", help="also generate 1M customers (--offers)")
+    parser.add_argument(
+        "--million", action="store_true", help="also generate 1M customers and build their features (--offers)"
+    )
     args = parser.parse_args()
     if args.offers:
         with tempfile.TemporaryDirectory(prefix="bench-offers-") as tmp:

@@ -12,20 +12,19 @@ One run measures, on simulator v2 data:
   * within-customer NDCG@10 of the offers ranked by each model against the true p_redeem of every eligible
     offer of the test campaigns, and the true p_redeem / incremental margin of the top pick;
   * batch scoring of every (member, active offer) pair at the end of the period;
-  * generating 1M customers: wall time and peak RSS (in a child process).
+  * with ``--million``: generating 1M customers and building their features, wall time and peak RSS of each
+    (each in a child process of its own, ``benchmarks/million.py``).
 """
 
 from __future__ import annotations
 
-import resource
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from benchmarks import million as million_benchmark
 from loyaltylens.data import GeneratorConfig, dataset_id, generate_dataset, load_table
 from loyaltylens.features.compute import as_of_timestamp, connect, snapshot_dates
 from loyaltylens.features.pairs import build_pair_index, compute_pair_training_frame
@@ -42,7 +41,6 @@ from loyaltylens.propensity.truth_evaluation import rolling_report
 
 N_FOLDS = 3
 LABEL_WINDOW_DAYS = 14
-MILLION_RSS_TARGET_GB = 4.0
 
 
 def offer_ranking(con, folds, dataset_dir: Path) -> dict[str, dict[str, float]]:
@@ -102,17 +100,10 @@ def batch_scoring(con, model, dataset_dir: Path, as_of) -> dict[str, float]:
     }
 
 
-def million_generation(workdir: Path) -> dict[str, float]:
-    """Generate 1M customers in a child process; its wall time and peak RSS."""
-    code = (
-        "from pathlib import Path; from loyaltylens.data import GeneratorConfig, generate_dataset; "
-        f"generate_dataset(GeneratorConfig(n_customers=1_000_000), Path({str(workdir / 'million')!r}))"
-    )
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True)
-    seconds = time.perf_counter() - started
-    peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2  # KiB on Linux
-    return {"seconds": seconds, "peak_rss_gb": peak_gb}
+def million_generation(workdir: Path) -> dict:
+    """Generate 1M customers, then build their features, each in a child process of its own
+    (``benchmarks/million.py``): wall time and peak RSS of each."""
+    return million_benchmark.run(workdir)
 
 
 OFFER_CHOICE_COLUMNS = (
@@ -204,12 +195,7 @@ def run(customers: int, workdir: Path, max_epochs: int, million: bool) -> tuple[
         },
     ]
     if million_result:
-        rows_out.append(
-            {
-                "measure": "generate 1M customers: wall time / peak RSS (target ≤ 4 GB)",
-                "value": f"{million_result['seconds']:.0f} s / {million_result['peak_rss_gb']:.2f} GB",
-            }
-        )
+        rows_out.extend(million_benchmark.rows(million_result))
     results = {
         "customers": customers,
         "pair_rows": len(frame),

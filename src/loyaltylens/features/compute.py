@@ -8,16 +8,20 @@ training frame stacks snapshots at past campaign dates and adds the label that f
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import weakref
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
-from loyaltylens.data.io import open_duckdb, read_manifest, register_views
+from loyaltylens.data.io import read_manifest, table_path
 from loyaltylens.data.progress import ProgressCallback
-from loyaltylens.data.schema import TABLES
-from loyaltylens.errors import InvalidInputError
+from loyaltylens.data.schema import EVENT_TYPES, TABLES
+from loyaltylens.errors import DataValidationError, InvalidInputError
 from loyaltylens.features.definitions import (
     AS_OF_COLUMN,
     ENTITY_COLUMN,
@@ -33,9 +37,37 @@ from loyaltylens.features.definitions import (
     TREATED_COLUMN,
     definition,
 )
+from loyaltylens.vocabulary import PRODUCT_CATEGORIES
 
 # Snapshots start once customers have this much history, so windowed features are comparable.
 MIN_HISTORY_DAYS = 90
+
+# Bounded memory (a build of 1M customers fits in ~4 GB): the dataset is loaded into a DuckDB file that is
+# unlinked at once (it lives until the connection closes), so table data is paged from disk rather than held;
+# DuckDB's own memory (buffer pool, hash tables, sorts) is capped by ``DEFAULT_MEMORY_LIMIT`` and spills to a
+# temporary directory past it; and every query runs per range of customer ids (``DEFAULT_CHUNK_CUSTOMERS``
+# customers a chunk). Features of one customer depend on that customer's events only, so chunks change no value.
+DEFAULT_MEMORY_LIMIT = "1GB"
+DEFAULT_CHUNK_CUSTOMERS = 50_000
+_ALL_IDS = (-(2**63), 2**63 - 1)  # the chunk of an unchunked query: every possible customer id
+
+# Low-cardinality strings load as ENUMs (hashing a one-byte code, not a string). Their labels are sorted, so
+# ORDER BY / comparisons give the same order as on the strings.
+_ENUM_TYPES: dict[str, tuple[str, ...]] = {
+    "product_category": tuple(sorted(PRODUCT_CATEGORIES)),
+    "event_type": tuple(sorted(EVENT_TYPES)),
+}
+# What ``connect`` loads of each public table: the columns the feature SQL reads.
+_LOADED_COLUMNS: dict[str, str] = {
+    "customers": "customer_id, segment, channel_preference, has_app, signup_date",
+    "offers": "offer_id, CAST(category AS product_category) AS category, discount_pct, channel, min_spend, "
+    "bonus_points, start_date, end_date",
+    "transactions": "customer_id, ts, amount, CAST(category AS product_category) AS category",
+    "campaigns": "assignment_id, campaign_id, customer_id, offer_id, sent_ts, treated",
+    "offer_events": "customer_id, offer_id, assignment_id, ts, CAST(event_type AS event_type) AS event_type",
+}
+# The chunk filter of every query over per-customer rows.
+IN_CHUNK = "customer_id BETWEEN $first AND $last"
 
 TRAINING_COLUMNS: tuple[str, ...] = (
     ENTITY_COLUMN,
@@ -59,7 +91,7 @@ def _smoothed(hits: str, trials: str, prior: float) -> str:
 def _code(column: str, feature: str) -> str:
     """SQL for the integer code of a label in the feature's categories (index = code)."""
     categories = ", ".join(f"'{c}'" for c in definition(feature).categories or ())
-    return f"list_position([{categories}], {column}) - 1"
+    return f"list_position([{categories}], CAST({column} AS VARCHAR)) - 1"
 
 
 # One SQL expression per feature, over the CTEs of FEATURES_SQL (m = member, p = purchases,
@@ -89,13 +121,15 @@ def _select_features() -> str:
     return ",\n    ".join(columns)
 
 
-FEATURES_SQL = f"""
+def features_sql(customers: str = IN_CHUNK) -> str:
+    """The feature SQL over the customers the SQL condition ``customers`` (on ``customer_id``) selects."""
+    return f"""
 WITH members AS (
     SELECT customer_id, segment, channel_preference, signup_date
-    FROM customers WHERE signup_date < $as_of
+    FROM customers WHERE signup_date < $as_of AND {customers}
 ),
-past_purchases AS (
-    SELECT customer_id, ts, amount, category FROM transactions WHERE ts < $as_of
+past_purchases AS NOT MATERIALIZED (  -- two cheap scans beat holding the rows
+    SELECT customer_id, ts, amount, category FROM transactions WHERE ts < $as_of AND {customers}
 ),
 purchases AS (
     SELECT customer_id,
@@ -120,7 +154,7 @@ offer_history AS (
         max(ts) FILTER (WHERE event_type = 'redeemed') AS last_redemption
     FROM (
         SELECT *, ts >= $as_of - INTERVAL {OFFER_HISTORY_DAYS} DAY AS recent
-        FROM offer_events WHERE ts < $as_of
+        FROM offer_events WHERE ts < $as_of AND {customers}
     ) GROUP BY customer_id
 )
 SELECT m.customer_id,
@@ -132,26 +166,88 @@ LEFT JOIN offer_history o USING (customer_id)
 ORDER BY m.customer_id
 """
 
+
+FEATURES_SQL = features_sql()
+
 # What happened in the label window after a snapshot: was an offer sent, and was one redeemed.
-LABELS_SQL = """
+LABELS_SQL = f"""
 SELECT customer_id,
     bool_or(event_type = 'redeemed') AS label,
     bool_or(event_type = 'sent') AS treated_in_window
 FROM offer_events
-WHERE ts >= $as_of AND ts < $as_of + to_days($window)
+WHERE ts >= $as_of AND ts < $as_of + to_days($window) AND {IN_CHUNK}
 GROUP BY customer_id
 """
 
-def connect(dataset_dir: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB database holding the dataset's public tables (never the truth).
 
-    The tables are loaded once rather than viewed over parquet: a build scans the events once per
-    snapshot, and DuckDB's own columnar storage makes those scans ~2.5x faster than re-reading parquet.
+def connect(
+    dataset_dir: Path,
+    *,
+    memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
+    temp_dir: Path | str | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB database holding the dataset's public tables (never the truth), the columns features read.
+
+    The tables are loaded once rather than viewed over parquet: a build scans the events several times per
+    snapshot, and DuckDB's own compressed columnar storage scans much faster than re-reading parquet. They
+    are stored in a database file under a new directory in ``temp_dir`` (default: the system's temporary
+    directory), so the data is paged from disk instead of held in memory; the file is unlinked at once and
+    vanishes with the connection, and the directory (where DuckDB spills past ``memory_limit``) goes when the
+    connection is garbage-collected or the process exits.
+
+    Args:
+        memory_limit: DuckDB's memory limit (e.g. ``"1GB"``); ``None`` for DuckDB's default (80% of RAM).
+        temp_dir: where the database file and spill files go.
+
+    Raises:
+        NotFoundError: no dataset at ``dataset_dir``.
+        DataValidationError: a category or event type outside the vocabulary.
     """
+    dataset_dir = Path(dataset_dir)
     read_manifest(dataset_dir)
-    con = open_duckdb()
-    register_views(con, dataset_dir, TABLES, materialize=True)
+    workdir = Path(tempfile.mkdtemp(prefix="loyaltylens-features-", dir=temp_dir))
+    database = workdir / "dataset.duckdb"
+    config = {"temp_directory": str(workdir / "spill")}
+    if memory_limit is not None:
+        config["memory_limit"] = memory_limit
+    try:
+        con = duckdb.connect(str(database), config=config)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    weakref.finalize(con, shutil.rmtree, str(workdir), True)
+    try:
+        con.execute("SET enable_progress_bar = false")
+        for name, labels in _ENUM_TYPES.items():
+            con.execute(f"CREATE TYPE {name} AS ENUM ({', '.join(repr(label) for label in labels)})")
+        for name in TABLES:
+            path = str(table_path(dataset_dir, name)).replace("'", "''")
+            con.execute(f"CREATE TABLE {name} AS SELECT {_LOADED_COLUMNS[name]} FROM read_parquet('{path}')")
+        con.execute("CHECKPOINT")
+    except duckdb.ConversionException as exc:
+        con.close()
+        raise DataValidationError(f"dataset {dataset_dir}: a value outside the vocabulary ({exc})") from None
+    except BaseException:
+        con.close()
+        raise
+    try:
+        database.unlink()  # DuckDB keeps reading its open file; a killed build leaves no copy of the data behind
+    except OSError:
+        pass  # a platform that cannot unlink an open file: the directory goes with the connection instead
     return con
+
+
+def customer_ranges(
+    con: duckdb.DuckDBPyConnection, chunk_customers: int | None = DEFAULT_CHUNK_CUSTOMERS
+) -> list[tuple[int, int]]:
+    """Inclusive ``(first, last)`` customer-id ranges of about ``chunk_customers`` customers each that together
+    cover every possible id (so no row falls between chunks); one range if ``chunk_customers`` is ``None``."""
+    if not chunk_customers or chunk_customers < 1:
+        return [_ALL_IDS]
+    ids = con.execute("SELECT customer_id FROM customers ORDER BY customer_id").fetchnumpy()["customer_id"]
+    starts = np.unique(np.asarray(ids[chunk_customers::chunk_customers], dtype=np.int64)).tolist()
+    firsts, lasts = [_ALL_IDS[0], *starts], [*(start - 1 for start in starts), _ALL_IDS[1]]
+    return list(zip(firsts, lasts, strict=True))
 
 
 def as_of_timestamp(value: str | date | datetime) -> datetime:
@@ -166,13 +262,19 @@ def as_of_timestamp(value: str | date | datetime) -> datetime:
     return datetime(value.year, value.month, value.day)
 
 
-def compute_features(con: duckdb.DuckDBPyConnection, as_of: datetime) -> pd.DataFrame:
+def compute_features(
+    con: duckdb.DuckDBPyConnection, as_of: datetime, *, chunk_customers: int | None = DEFAULT_CHUNK_CUSTOMERS
+) -> pd.DataFrame:
     """Features of every customer who joined before ``as_of``, using only events before it.
 
     Returns ``customer_id`` plus ``FEATURE_NAMES`` in order (numeric as float32, categoricals as int16
-    codes), sorted by customer id.
+    codes), sorted by customer id. Computed ``chunk_customers`` customers at a time (``None``: in one query).
     """
-    return con.execute(FEATURES_SQL, {"as_of": as_of}).df()
+    frames = [
+        con.execute(FEATURES_SQL, {"as_of": as_of, "first": first, "last": last}).df()
+        for first, last in customer_ranges(con, chunk_customers)
+    ]
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
 def snapshot_dates(dataset_dir: Path, as_of: datetime, label_window_days: int) -> list[datetime]:
@@ -189,22 +291,52 @@ def compute_training_frame(
     snapshots: list[datetime],
     label_window_days: int,
     progress: ProgressCallback | None = None,
+    *,
+    chunk_customers: int | None = DEFAULT_CHUNK_CUSTOMERS,
 ) -> pd.DataFrame:
     """Stack feature snapshots with the label of the window after each (``TRAINING_COLUMNS``).
 
-    ``snapshots`` must not be empty. The hidden truth is never read here (see ``loyaltylens.groundtruth``).
+    ``snapshots`` must not be empty. Rows are by snapshot, then customer id. Each snapshot is computed
+    ``chunk_customers`` customers at a time straight into the frame's preallocated columns, so the frame is
+    the only large thing held. The hidden truth is never read here (see ``loyaltylens.groundtruth``).
     """
-    frames = []
+    ranges = customer_ranges(con, chunk_customers)
+    members = [
+        con.execute("SELECT count(*) FROM customers WHERE signup_date < $as_of", {"as_of": s}).fetchone()[0]
+        for s in snapshots
+    ]
+    total = sum(members)
+    as_of_dtype = np.result_type(*(pd.Timestamp(s).to_datetime64().dtype for s in snapshots))
+    columns: dict[str, np.ndarray] = {  # in TRAINING_COLUMNS order
+        ENTITY_COLUMN: np.empty(total, np.int64),
+        AS_OF_COLUMN: np.empty(total, as_of_dtype),
+    }
+    for name in FEATURE_NAMES:
+        columns[name] = np.empty(total, np.int16 if definition(name).is_categorical else np.float32)
+    for name in (LABEL_COLUMN, TREATED_COLUMN):
+        columns[name] = np.zeros(total, bool)
+    row = 0
     for i, snapshot in enumerate(snapshots):
         if progress:
             progress(f"training snapshot {snapshot:%Y-%m-%d}", i / len(snapshots))
-        window = {"as_of": snapshot, "window": label_window_days}
-        features = compute_features(con, snapshot)
-        labels = con.execute(LABELS_SQL, window).df()
-        frame = features.merge(labels, on=ENTITY_COLUMN, how="left")
-        frame.insert(1, AS_OF_COLUMN, pd.Timestamp(snapshot))
-        frames.append(frame)
-    training = pd.concat(frames, ignore_index=True)
-    for column in (LABEL_COLUMN, TREATED_COLUMN):
-        training[column] = training[column].astype("boolean").fillna(False).astype(bool)
-    return training[list(TRAINING_COLUMNS)]
+        columns[AS_OF_COLUMN][row : row + members[i]] = pd.Timestamp(snapshot).to_datetime64()
+        for first, last in ranges:
+            params = {"as_of": snapshot, "first": first, "last": last}
+            features = con.execute(FEATURES_SQL, params).fetchnumpy()
+            ids = np.asarray(features[ENTITY_COLUMN], dtype=np.int64)
+            n = len(ids)
+            if row + n > total:
+                raise RuntimeError("a snapshot returned more members than counted")  # never: same filter
+            for name in (ENTITY_COLUMN, *FEATURE_NAMES):
+                columns[name][row : row + n] = features[name]
+            labels = con.execute(LABELS_SQL, {**params, "window": label_window_days}).fetchnumpy()
+            at = np.searchsorted(ids, np.asarray(labels[ENTITY_COLUMN], dtype=np.int64))
+            found = at < n
+            found[found] = ids[at[found]] == np.asarray(labels[ENTITY_COLUMN], dtype=np.int64)[found]
+            for name in (LABEL_COLUMN, TREATED_COLUMN):  # no event in the window: False
+                values = np.ma.filled(np.ma.asarray(labels[name]), False).astype(bool)
+                columns[name][row + at[found]] = values[found]
+            row += n
+    if row != total:
+        raise RuntimeError(f"training frame has {row} rows, {total} counted")  # never: same member filter
+    return pd.DataFrame(columns, copy=False)  # the arrays become the frame's columns as they are

@@ -23,7 +23,13 @@ import pandas as pd
 
 from loyaltylens.data.progress import ProgressCallback
 from loyaltylens.errors import NotFoundError
-from loyaltylens.features.compute import compute_features
+from loyaltylens.features.compute import (
+    DEFAULT_CHUNK_CUSTOMERS,
+    FEATURES_SQL,
+    IN_CHUNK,
+    customer_ranges,
+    features_sql,
+)
 from loyaltylens.features.definitions import (
     AS_OF_COLUMN,
     CATEGORY_WINDOW_DAYS,
@@ -52,29 +58,40 @@ PAIR_TRAINING_COLUMNS: tuple[str, ...] = (
     TREATED_COLUMN,
 )
 OFFER_CHANNEL_ANY = OFFER_CHANNELS.index("any")
+# Pair columns stored as int16 codes (the rest are float32), as ``compute_pair_features`` returns them.
+_CATEGORICAL_PAIR_COLUMNS: tuple[str, ...] = (
+    "channel_preference",
+    "segment",
+    "favorite_category",
+    "offer_category",
+    "offer_channel",
+)
 # A customer with no purchase yet gets the uniform share: they have no known favourite.
 _CATEGORY_PRIOR = 1.0 / len(PRODUCT_CATEGORIES)
 _CATEGORY_LABELS = ", ".join(f"'{c}'" for c in PRODUCT_CATEGORIES)
 
+
 # Per customer and category, from events before as-of: purchases in the window, last purchase, offers of
 # the category sent and redeemed in the window. One row per (customer, category) with any of them.
-CUSTOMER_CATEGORY_SQL = f"""
+def customer_category_sql(customers: str = IN_CHUNK) -> str:
+    """The per-category SQL over the customers the SQL condition ``customers`` (on ``customer_id``) selects."""
+    return f"""
 WITH purchases AS (
     SELECT customer_id, category,
         count(*) FILTER (WHERE ts >= $as_of - INTERVAL {CATEGORY_WINDOW_DAYS} DAY) AS purchases,
         max(ts) AS last_purchase
-    FROM transactions WHERE ts < $as_of GROUP BY ALL
+    FROM transactions WHERE ts < $as_of AND {customers} GROUP BY ALL
 ),
 responses AS (
     SELECT e.customer_id, o.category,
         count(*) FILTER (WHERE e.event_type = 'sent') AS sent,
         count(*) FILTER (WHERE e.event_type = 'redeemed') AS redeemed
     FROM offer_events e JOIN offers o USING (offer_id)
-    WHERE e.ts < $as_of AND e.ts >= $as_of - INTERVAL {CATEGORY_WINDOW_DAYS} DAY
+    WHERE e.ts < $as_of AND e.ts >= $as_of - INTERVAL {CATEGORY_WINDOW_DAYS} DAY AND {customers}
     GROUP BY ALL
 )
 SELECT customer_id,
-    CAST(list_position([{_CATEGORY_LABELS}], category) - 1 AS SMALLINT) AS category,
+    CAST(list_position([{_CATEGORY_LABELS}], CAST(category AS VARCHAR)) - 1 AS SMALLINT) AS category,
     coalesce(p.purchases, 0) AS purchases,
     least({RECENCY_CAP_DAYS}, coalesce(epoch($as_of - p.last_purchase) / 86400.0, {RECENCY_CAP_DAYS}))
         AS days_since_purchase,
@@ -83,23 +100,30 @@ SELECT customer_id,
 FROM purchases p FULL OUTER JOIN responses r USING (customer_id, category)
 """
 
+
+CUSTOMER_CATEGORY_SQL = customer_category_sql()
+
 OFFERS_SQL = f"""
 SELECT offer_id, CAST(discount_pct AS FLOAT) AS discount_pct, CAST(min_spend AS FLOAT) AS min_spend,
     CAST(bonus_points AS FLOAT) AS bonus_points,
-    CAST(list_position([{_CATEGORY_LABELS}], category) - 1 AS SMALLINT) AS offer_category,
+    CAST(list_position([{_CATEGORY_LABELS}], CAST(category AS VARCHAR)) - 1 AS SMALLINT) AS offer_category,
     CAST(list_position([{", ".join(f"'{c}'" for c in OFFER_CHANNELS)}], channel) - 1 AS SMALLINT) AS offer_channel
 FROM offers ORDER BY offer_id
 """
 
 # Treated assignments sent on the snapshot's day, with whether each was redeemed within the window.
-ASSIGNMENTS_SQL = """
+_SENT_ON_THE_DAY = "c.treated AND c.sent_ts >= $as_of AND c.sent_ts < $as_of + INTERVAL 1 DAY"
+ASSIGNMENTS_SQL = f"""
 SELECT c.assignment_id, c.customer_id, c.offer_id,
     EXISTS (SELECT 1 FROM offer_events e WHERE e.assignment_id = c.assignment_id
         AND e.event_type = 'redeemed' AND e.ts < $as_of + to_days($window)) AS label
 FROM campaigns c
-WHERE c.treated AND c.sent_ts >= $as_of AND c.sent_ts < $as_of + INTERVAL 1 DAY
+WHERE {_SENT_ON_THE_DAY}
 ORDER BY c.assignment_id
 """
+# The pair training frame needs the index rows of the customers assigned on the snapshot's day only.
+_ASSIGNED_IN_CHUNK = f"{IN_CHUNK} AND customer_id IN (SELECT customer_id FROM campaigns c WHERE {_SENT_ON_THE_DAY})"
+_ASSIGNED_SQL = (features_sql(_ASSIGNED_IN_CHUNK), customer_category_sql(_ASSIGNED_IN_CHUNK))
 
 
 @dataclass(frozen=True)
@@ -150,11 +174,52 @@ class PairFeatureIndex:
         return np.ascontiguousarray(np.hstack(columns), dtype=np.float32)
 
 
-def build_pair_index(con: duckdb.DuckDBPyConnection, as_of: datetime) -> PairFeatureIndex:
-    """The ``PairFeatureIndex`` of every member and offer at ``as_of`` (events before it only)."""
-    customers = compute_features(con, as_of)
+def build_pair_index(
+    con: duckdb.DuckDBPyConnection, as_of: datetime, *, chunk_customers: int | None = DEFAULT_CHUNK_CUSTOMERS
+) -> PairFeatureIndex:
+    """The ``PairFeatureIndex`` of every member and offer at ``as_of`` (events before it only), computed
+    ``chunk_customers`` customers at a time into preallocated arrays (``None``: in one query)."""
+    offers = con.execute(OFFERS_SQL).df()
+    ranges = customer_ranges(con, chunk_customers)
+    if len(ranges) == 1:
+        return _index_of(con, as_of, ranges[0], offers)
+    members = con.execute("SELECT count(*) FROM customers WHERE signup_date < $as_of", {"as_of": as_of}).fetchone()[0]
+    shape = (members, len(PRODUCT_CATEGORIES))
+    arrays = {
+        "customer_ids": np.empty(members, np.int64),
+        "customer_features": np.empty((members, len(FEATURE_NAMES)), np.float32),
+        "category_share": np.empty(shape),
+        "days_since_purchase": np.empty(shape),
+        "category_redemption_rate": np.empty(shape),
+    }
+    row = 0
+    for chunk in ranges:
+        part = _index_of(con, as_of, chunk, offers)
+        n = len(part.customer_ids)
+        if row + n > members:
+            raise RuntimeError("the chunks hold more members than counted")  # never: same member filter
+        for name, values in arrays.items():
+            values[row : row + n] = getattr(part, name)
+        row += n
+    if row != members:
+        raise RuntimeError(f"the chunks hold {row} members, {members} counted")  # never: same member filter
+    return PairFeatureIndex(as_of=as_of, **arrays, offer_ids=_offer_ids(offers), offers=_offer_attributes(offers))
+
+
+def _index_of(
+    con: duckdb.DuckDBPyConnection,
+    as_of: datetime,
+    chunk: tuple[int, int],
+    offers: pd.DataFrame,
+    assigned_only: bool = False,
+) -> PairFeatureIndex:
+    """The ``PairFeatureIndex`` of the members with ids in the inclusive range ``chunk`` (and every offer);
+    with ``assigned_only``, of those of them with a treated assignment sent on the day of ``as_of``."""
+    params = {"as_of": as_of, "first": chunk[0], "last": chunk[1]}
+    features, per_category_sql = _ASSIGNED_SQL if assigned_only else (FEATURES_SQL, CUSTOMER_CATEGORY_SQL)
+    customers = con.execute(features, params).df()
     ids = customers[ENTITY_COLUMN].to_numpy(np.int64)
-    per_category = con.execute(CUSTOMER_CATEGORY_SQL, {"as_of": as_of}).df()
+    per_category = con.execute(per_category_sql, params).df()
     per_category = per_category[per_category[ENTITY_COLUMN].isin(ids)]
     row = np.searchsorted(ids, per_category[ENTITY_COLUMN].to_numpy(np.int64))
     category = per_category["category"].to_numpy(np.int64)
@@ -166,7 +231,6 @@ def build_pair_index(con: duckdb.DuckDBPyConnection, as_of: datetime) -> PairFea
         return values
 
     purchases, sent, redeemed = dense("purchases", 0.0), dense("sent", 0.0), dense("redeemed", 0.0)
-    offers = con.execute(OFFERS_SQL).df()
     return PairFeatureIndex(
         as_of=as_of,
         customer_ids=ids,
@@ -174,9 +238,17 @@ def build_pair_index(con: duckdb.DuckDBPyConnection, as_of: datetime) -> PairFea
         category_share=_share(purchases, purchases.sum(axis=1, keepdims=True)),
         days_since_purchase=dense("days_since_purchase", RECENCY_CAP_DAYS),
         category_redemption_rate=_smoothed(redeemed, sent, REDEMPTION_RATE_PRIOR),
-        offer_ids=offers[OFFER_COLUMN].to_numpy(np.int64),
-        offers=offers.drop(columns=[OFFER_COLUMN]),
+        offer_ids=_offer_ids(offers),
+        offers=_offer_attributes(offers),
     )
+
+
+def _offer_ids(offers: pd.DataFrame) -> np.ndarray:
+    return offers[OFFER_COLUMN].to_numpy(np.int64)
+
+
+def _offer_attributes(offers: pd.DataFrame) -> pd.DataFrame:
+    return offers.drop(columns=[OFFER_COLUMN])
 
 
 def compute_pair_features(con: duckdb.DuckDBPyConnection, as_of: datetime, pairs: pd.DataFrame) -> pd.DataFrame:
@@ -188,7 +260,7 @@ def compute_pair_features(con: duckdb.DuckDBPyConnection, as_of: datetime, pairs
     index = build_pair_index(con, as_of)
     matrix = index.lookup(pairs[ENTITY_COLUMN].to_numpy(), pairs[OFFER_COLUMN].to_numpy())
     features = pd.DataFrame(matrix, columns=list(PAIR_FEATURE_NAMES), index=pairs.index)
-    for name in ("channel_preference", "segment", "favorite_category", "offer_category", "offer_channel"):
+    for name in _CATEGORICAL_PAIR_COLUMNS:
         features[name] = features[name].astype(np.int16)
     return pd.concat([pairs, features], axis=1)
 
@@ -198,28 +270,64 @@ def compute_pair_training_frame(
     snapshots: list[datetime],
     label_window_days: int,
     progress: ProgressCallback | None = None,
+    *,
+    chunk_customers: int | None = DEFAULT_CHUNK_CUSTOMERS,
 ) -> pd.DataFrame:
     """One row per treated assignment sent on a snapshot date (``PAIR_TRAINING_COLUMNS``): the pair's
     features as of that midnight and whether that offer was redeemed within the window.
 
-    The hidden truth is never read here (see ``loyaltylens.groundtruth``).
+    Rows are by snapshot, then assignment id. The pair index of each snapshot is built ``chunk_customers``
+    customers at a time (only for chunks that hold an assignment) and its rows are written straight into
+    the frame's preallocated columns. The hidden truth is never read here (see ``loyaltylens.groundtruth``).
     """
-    frames = []
+    counts = [
+        con.execute(
+            "SELECT count(*) FROM campaigns WHERE treated AND sent_ts >= $as_of AND sent_ts < $as_of + INTERVAL 1 DAY",
+            {"as_of": snapshot},
+        ).fetchone()[0]
+        for snapshot in snapshots
+    ]
+    total = sum(counts)
+    if not total:
+        return pd.DataFrame(columns=list(PAIR_TRAINING_COLUMNS))
+    as_of_dtype = np.result_type(*(pd.Timestamp(s).to_datetime64().dtype for s in snapshots))
+    columns: dict[str, np.ndarray] = {  # in PAIR_TRAINING_COLUMNS order
+        ASSIGNMENT_COLUMN: np.empty(total, np.int64),
+        ENTITY_COLUMN: np.empty(total, np.int64),
+        OFFER_COLUMN: np.empty(total, np.int64),
+        AS_OF_COLUMN: np.empty(total, as_of_dtype),
+    }
+    for name in PAIR_FEATURE_NAMES:
+        columns[name] = np.empty(total, np.int16 if name in _CATEGORICAL_PAIR_COLUMNS else np.float32)
+    columns[LABEL_COLUMN] = np.empty(total, bool)
+    columns[TREATED_COLUMN] = np.ones(total, bool)
+    offers = con.execute(OFFERS_SQL).df()
+    ranges = customer_ranges(con, chunk_customers)
+    row = 0
     for i, snapshot in enumerate(snapshots):
         if progress:
             progress(f"pair snapshot {snapshot:%Y-%m-%d}", i / len(snapshots))
-        assignments = con.execute(ASSIGNMENTS_SQL, {"as_of": snapshot, "window": label_window_days}).df()
-        if assignments.empty:
+        if not counts[i]:
             continue
-        frame = compute_pair_features(con, snapshot, assignments)
-        frame[AS_OF_COLUMN] = pd.Timestamp(snapshot)
-        frame[TREATED_COLUMN] = True
-        frames.append(frame)
-    if not frames:
-        return pd.DataFrame(columns=list(PAIR_TRAINING_COLUMNS))
-    training = pd.concat(frames, ignore_index=True)
-    training[LABEL_COLUMN] = training[LABEL_COLUMN].astype(bool)
-    return training[list(PAIR_TRAINING_COLUMNS)]
+        assignments = con.execute(ASSIGNMENTS_SQL, {"as_of": snapshot, "window": label_window_days}).fetchnumpy()
+        n = len(assignments[ASSIGNMENT_COLUMN])
+        if n != counts[i]:
+            raise RuntimeError(f"{n} assignments on {snapshot:%Y-%m-%d}, {counts[i]} counted")  # never: same filter
+        rows = slice(row, row + n)
+        for name in (ASSIGNMENT_COLUMN, ENTITY_COLUMN, OFFER_COLUMN, LABEL_COLUMN):
+            columns[name][rows] = assignments[name]
+        columns[AS_OF_COLUMN][rows] = pd.Timestamp(snapshot).to_datetime64()
+        customer_ids = columns[ENTITY_COLUMN][rows]
+        for first, last in ranges:  # the ranges cover every id, so every row gets its features
+            in_chunk = np.flatnonzero((customer_ids >= first) & (customer_ids <= last))
+            if not len(in_chunk):
+                continue
+            index = _index_of(con, snapshot, (first, last), offers, assigned_only=True)
+            matrix = index.lookup(customer_ids[in_chunk], columns[OFFER_COLUMN][rows][in_chunk])
+            for j, name in enumerate(PAIR_FEATURE_NAMES):
+                columns[name][row + in_chunk] = matrix[:, j]
+        row += n
+    return pd.DataFrame(columns, copy=False)  # the arrays become the frame's columns as they are
 
 
 def _positions(known: np.ndarray, wanted: np.ndarray, what: str) -> np.ndarray:

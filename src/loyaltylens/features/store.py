@@ -336,6 +336,7 @@ class FeatureStore:
             training = compute_pair_training_frame(
                 con, snapshots, label_window_days, lambda m, f: report(m, 0.05 + 0.8 * f)
             )
+        con.close()  # frees DuckDB's buffer cache (up to its memory limit) before the frames are written
         metadata = {
             "as_of": as_of_ts.date().isoformat(),
             "dataset_id": manifest["dataset_id"],
