@@ -5,7 +5,9 @@ Measures, in one run and on the same version files:
   * a synthetic 5M-row version published with schema-valid random values,
 single-customer lookups (p50/p99 over >= 2,000 random ids after warm-up) through the store's in-memory
 online path and through ``SELECT * FROM fs.online AT (VERSION => snapshot) WHERE customer_id = ?``, a point
-query on the DuckLake snapshot of the version (the store queried directly).
+query on the DuckLake snapshot of the version (the store queried directly); and on the built version, the
+(customer, offer) pair rows of one customer with 10 candidate offers in one ``get_pair_features`` call
+against point queries of the same three tables.
 
 Run from the repository root:  .venv/bin/python -m benchmarks.feature_lookup [--quick]
 """
@@ -26,9 +28,16 @@ from benchmarks.report import record
 from loyaltylens.data import GeneratorConfig, dataset_id, generate_dataset
 from loyaltylens.features.definitions import ENTITY_COLUMN, FEATURES
 from loyaltylens.features.lake import LAKE_ALIAS, open_lake
-from loyaltylens.features.store import ONLINE_TABLE, FeatureStore, VersionInfo
+from loyaltylens.features.store import (
+    CUSTOMER_CATEGORY_TABLE,
+    OFFERS_TABLE,
+    ONLINE_TABLE,
+    FeatureStore,
+    VersionInfo,
+)
 
 TARGET_P50_MS = 0.5
+PAIR_OFFERS = 10  # candidate offers of one customer, as the decision chain scores them
 REFERENCE_P50_MS = 4.2  # the reference design's online lookup
 # The naive query scans row groups of the snapshot's parquet files (tens of ms at 5M rows), so it gets fewer lookups.
 NAIVE_LOOKUPS = 500
@@ -86,7 +95,7 @@ def compare_lookups(
     )
     batch = ids[:256].tolist()
     batch_latency = latency_ms(lambda _: store.get_features(batch, version=version.version), ids[:1_000])
-    return {
+    results = {
         "rows": len(all_ids),
         "cold_load_s": cold_load_s,
         "store": store_latency,
@@ -94,6 +103,37 @@ def compare_lookups(
         "store_batch_256": batch_latency,
         "speedup_p50": naive_latency["p50_ms"] / store_latency["p50_ms"],
     }
+    if version.has_offer_tables:
+        results.update(compare_pair_lookups(store, version, con, ids, rng))
+    return results
+
+
+def compare_pair_lookups(
+    store: FeatureStore, version: VersionInfo, con, ids: np.ndarray, rng: np.random.Generator
+) -> dict:
+    """One customer with ``PAIR_OFFERS`` candidate offers, as the decision chain asks: the store's one-call pair
+    lookup against reading the same rows with DuckLake point queries (online, customer_category, offers)."""
+    offers = store.get_offers(version.version)["offer_id"].to_numpy()
+    candidates = [rng.choice(offers, PAIR_OFFERS, replace=False).tolist() for _ in range(len(ids))]
+    store.get_pair_features([int(ids[0])] * PAIR_OFFERS, candidates[0], version.version)  # loads the pair index
+    position = {int(c): i for i, c in enumerate(ids)}
+    for table in (CUSTOMER_CATEGORY_TABLE, OFFERS_TABLE):
+        con.execute(
+            f"CREATE VIEW {table} AS SELECT * FROM {LAKE_ALIAS}.{table} AT (VERSION => {version.snapshot_id})"
+        )
+
+    def naive(customer_id: int) -> None:
+        con.execute("SELECT * FROM online WHERE customer_id = ?", [customer_id]).fetchall()
+        con.execute(f"SELECT * FROM {CUSTOMER_CATEGORY_TABLE} WHERE customer_id = ?", [customer_id]).fetchall()
+        con.execute(
+            f"SELECT * FROM {OFFERS_TABLE} WHERE offer_id IN (SELECT unnest(?))", [candidates[position[customer_id]]]
+        ).fetchall()
+
+    pair_latency = latency_ms(
+        lambda i: store.get_pair_features([i] * PAIR_OFFERS, candidates[position[i]], version.version), ids
+    )
+    naive_latency = latency_ms(naive, ids[:NAIVE_LOOKUPS], warmup=20)
+    return {"store_pairs": pair_latency, "naive_pairs": naive_latency}
 
 
 def run(workdir: Path, n_customers: int, synthetic_rows: int, n_lookups: int) -> dict:
@@ -132,8 +172,13 @@ def summary_rows(results: dict) -> list[dict]:
             ("store", "FeatureStore.get_features (1 id)"),
             ("naive_duckdb", "DuckLake point query on the snapshot (1 id)"),
             ("store_batch_256", "FeatureStore.get_features (256 ids)"),
+            ("store_pairs", f"FeatureStore.get_pair_features (1 customer x {PAIR_OFFERS} offers, one call)"),
+            ("naive_pairs", f"DuckLake point queries: online + customer_category + {PAIR_OFFERS} offers"),
         ):
+            if method not in part:
+                continue
             latency = part[method]
+            baseline = {"store": "naive_duckdb", "store_pairs": "naive_pairs"}.get(method)
             rows.append(
                 {
                     "version rows": f"{part['rows']:,} ({label})",
@@ -141,9 +186,7 @@ def summary_rows(results: dict) -> list[dict]:
                     "p50 ms": latency["p50_ms"],
                     "p99 ms": latency["p99_ms"],
                     "lookups": latency["lookups"],
-                    "p50 vs naive": f"{part['naive_duckdb']['p50_ms'] / latency['p50_ms']:.1f}x faster"
-                    if method == "store"
-                    else "",
+                    "p50 vs naive": f"{part[baseline]['p50_ms'] / latency['p50_ms']:.1f}x faster" if baseline else "",
                     "p50 vs reference 4.2 ms": f"{REFERENCE_P50_MS / latency['p50_ms']:.0f}x faster"
                     if method == "store"
                     else "",
