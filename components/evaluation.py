@@ -48,14 +48,14 @@ def summarize_rolling(
 
     from loyaltylens.config import task_settings
     from loyaltylens.propensity.registry import ModelRegistry
-    from loyaltylens.propensity.rolling import FoldScores
+    from loyaltylens.propensity.rolling import ROLLING_EVALUATION_RUN, FoldScores
     from loyaltylens.propensity.truth_evaluation import rolling_markdown, rolling_report
 
     folds = [FoldScores.load(Path(artifact.path)) for artifact in scores]
     summary = rolling_report(folds, Path(dataset.path), [Path(artifact.path) for artifact in models])
     markdown = rolling_markdown(summary)
     run_id = ModelRegistry.from_settings(task_settings()).log_evaluation_run(
-        run_name="rolling-origin evaluation",
+        run_name=ROLLING_EVALUATION_RUN,
         params={"feature_version": feature_version, "origins": len(folds)},
         metrics=summary,
         report=markdown,

@@ -12,7 +12,8 @@ from loyaltylens.propensity.evaluate import Thresholds, evaluate_model_dir, pass
 from loyaltylens.propensity.export import load_model_dir
 from loyaltylens.propensity.model_card import ModelCard
 from loyaltylens.propensity.registry import ModelRegistry
-from loyaltylens.propensity.workflow import train_and_register
+from loyaltylens.propensity.rolling import ROLLING_EVALUATION_RUN
+from loyaltylens.propensity.workflow import log_candidate, register_gated_candidate, train_and_register
 from loyaltylens.vocabulary import CHANNELS, SEGMENTS
 
 
@@ -108,3 +109,23 @@ def test_a_candidate_failing_the_gate_is_logged_but_not_registered(
 def _run_count(registry: ModelRegistry) -> int:
     experiment = registry.client.get_experiment_by_name(registry.model_name)
     return len(registry.client.search_runs([experiment.experiment_id])) if experiment else 0
+
+
+def test_registration_cites_the_newest_rolling_origin_backtest_in_the_card(registry: ModelRegistry, candidate) -> None:
+    run_id = log_candidate(registry, candidate)
+    first = register_gated_candidate(registry, candidate.model_dir, None, run_id, {"test_ndcg_at_10": 0.9})
+    assert registry.model_card(first).recipe_backtest == {}  # no backtest logged yet: the card says nothing
+
+    for auc in (0.71, 0.74):  # the newer of two backtests is the one cited
+        backtest = registry.log_evaluation_run(
+            run_name=ROLLING_EVALUATION_RUN,
+            params={"feature_version": "v0007", "origins": 3},
+            metrics={"rolling_tabtransformer_auc": auc},
+            report="# Rolling-origin evaluation\n",
+        )
+    second = register_gated_candidate(registry, candidate.model_dir, None, run_id, {"test_ndcg_at_10": 0.9})
+    card = registry.model_card(second)
+    assert card.recipe_backtest["mlflow_run_id"] == backtest
+    assert card.recipe_backtest["rolling_tabtransformer_auc"] == 0.74 and card.recipe_backtest["origins"] == "3"
+    assert card.truth_evaluation == {"test_ndcg_at_10": 0.9}  # measured only by the evaluation step
+    assert "## Rolling-origin backtest of the training recipe" in card.to_markdown()

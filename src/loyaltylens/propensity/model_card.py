@@ -62,6 +62,8 @@ class ModelCard:
     uncertainty: dict[str, float] = field(default_factory=dict)
     # Against the simulator's hidden truth (evaluation step): ceilings, offer ranking (NDCG), rolling origin.
     truth_evaluation: dict[str, float] = field(default_factory=dict)
+    # The newest rolling-origin backtest of the training recipe in MLflow when this version was registered.
+    recipe_backtest: dict[str, object] = field(default_factory=dict)
     intended_use: str = INTENDED_USE
     limitations: tuple[str, ...] = field(default=LIMITATIONS)
 
@@ -105,6 +107,9 @@ class ModelCard:
         if self.truth_evaluation:
             lines += ["", "## Against the simulator's truth (evaluation only)", ""]
             lines += [f"- {key}: {_format(value)}" for key, value in self.truth_evaluation.items()]
+        if self.recipe_backtest:
+            lines += ["", "## Rolling-origin backtest of the training recipe (newest at registration)", ""]
+            lines += [f"- {key}: {_format(value)}" for key, value in self.recipe_backtest.items()]
         lines += ["", "## Calibration", ""]
         lines += [f"- {key}: {_format(value)}" for key, value in self.calibration.items()]
         lines += ["", "## Training", ""]

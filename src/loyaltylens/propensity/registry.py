@@ -204,6 +204,19 @@ class ModelRegistry:
         self.client.set_terminated(run_id)
         return run_id
 
+    def latest_run_of_kind(self, kind: str) -> Run | None:
+        """The newest finished run tagged ``RUN_KIND_TAG = kind`` (see :meth:`log_evaluation_run`), if any."""
+        experiment = self.client.get_experiment_by_name(self.model_name)
+        if experiment is None:
+            return None
+        runs = self.client.search_runs(
+            [experiment.experiment_id],
+            filter_string=f"tags.`{RUN_KIND_TAG}` = '{kind}' and attributes.status = 'FINISHED'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        return runs[0] if runs else None
+
     # --- versions --------------------------------------------------------------------------------------
     def register(self, model_dir: Path, run_id: str, metrics: Mapping[str, float]) -> int:
         """Register ``model_dir`` (produced by ``run_id``) as a new version with alias ``challenger``.

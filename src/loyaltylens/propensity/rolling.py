@@ -28,6 +28,7 @@ from loyaltylens.propensity.scoring import score_frame
 from loyaltylens.propensity.train import TrainConfig, TrainResult, train_propensity
 
 TABTRANSFORMER = "tabtransformer"
+ROLLING_EVALUATION_RUN = "rolling-origin evaluation"  # MLflow run name and kind of a logged backtest
 ACTIVE_FEATURE = "frequency_30d"  # > 0: a purchase in the last 30 days, the customers a model has most to go on
 
 

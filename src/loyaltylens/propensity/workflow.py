@@ -50,7 +50,7 @@ from loyaltylens.propensity.frame import feature_matrix, label_vector
 from loyaltylens.propensity.metrics import save_reliability_plot
 from loyaltylens.propensity.model_card import ModelCard
 from loyaltylens.propensity.registry import ModelRegistry
-from loyaltylens.propensity.rolling import FoldScores, origin_dates, train_origin
+from loyaltylens.propensity.rolling import ROLLING_EVALUATION_RUN, FoldScores, origin_dates, train_origin
 from loyaltylens.propensity.scoring import predict_in_chunks, score_frame
 from loyaltylens.propensity.train import EpochMetrics, TrainConfig, TrainResult, train_propensity
 from loyaltylens.propensity.truth_evaluation import offer_truth_metrics
@@ -282,7 +282,13 @@ def register_gated_candidate(
         # What only the evaluation step could measure (truth agreement, ceilings, offer ranking) joins the card.
         card = ModelCard.load(staged)
         truth = {key: float(value) for key, value in evaluation_metrics.items() if key not in training_metrics}
-        dataclasses.replace(card, truth_evaluation={**card.truth_evaluation, **truth}).save(staged)
+        card = dataclasses.replace(card, truth_evaluation={**card.truth_evaluation, **truth})
+        backtest = registry.latest_run_of_kind(ROLLING_EVALUATION_RUN)
+        if backtest is not None:
+            # It evaluated the recipe on the data of its own run: the card says which run and which features.
+            recipe = {"mlflow_run_id": backtest.info.run_id, **backtest.data.params, **backtest.data.metrics}
+            card = dataclasses.replace(card, recipe_backtest=recipe)
+        card.save(staged)
         return registry.register(staged, run_id, {**training_metrics, **evaluation_metrics})
 
 
