@@ -45,7 +45,8 @@ def test_serve_all_prints_urls_serves_and_stops(model_dir, feature_store, tmp_pa
         assert len(children) >= 2  # predictor and transformer processes
         time.sleep(0.5)  # let the CLI finish printing before it is interrupted
         cli.send_signal(stop_signal)
-        output, _ = cli.communicate(timeout=30)
+        # Each server gets up to 10 s of graceful shutdown before SIGKILL, one after the other.
+        output, _ = cli.communicate(timeout=60)
     finally:
         if cli.poll() is None:
             cli.kill()
