@@ -19,8 +19,17 @@ from tests.serving.payloads import CUSTOMER_IDS, MODEL_NAME
 SERVE = "from loyaltylens.local.serve_cli import app; app()"
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
-def test_serve_all_prints_urls_serves_and_stops(model_dir, feature_store, tmp_path, stop_signal):
+def _ignore_ctrl_c() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize(
+    ("stop_signal", "parent_ignores_ctrl_c"),
+    [(signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, False)],
+    ids=["ctrl-c", "ctrl-c-in-a-background-job", "kill"],
+)
+def test_serve_all_prints_urls_serves_and_stops(model_dir, feature_store, tmp_path, stop_signal, parent_ignores_ctrl_c):
+    """A shell's background job (or nohup) starts the CLI with SIGINT ignored; Ctrl-C must still stop it."""
     http_port, grpc_port = free_port(), free_port()
     command = [
         sys.executable, "-c", SERVE, "all", "--model-dir", str(model_dir),
@@ -33,7 +42,14 @@ def test_serve_all_prints_urls_serves_and_stops(model_dir, feature_store, tmp_pa
         "LOYALTYLENS_FEATURE_STORE_URI": feature_store.data_path,
         "COLUMNS": "200",
     }
-    cli = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    cli = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        preexec_fn=_ignore_ctrl_c if parent_ignores_ctrl_c else None,
+    )
     try:
         transformer_url = f"http://{LOOPBACK}:{http_port}"
         wait_http_ready(f"{transformer_url}/v2/models/{MODEL_NAME}/ready", timeout=90, process=cli)
@@ -45,8 +61,7 @@ def test_serve_all_prints_urls_serves_and_stops(model_dir, feature_store, tmp_pa
         assert len(children) >= 2  # predictor and transformer processes
         time.sleep(0.5)  # let the CLI finish printing before it is interrupted
         cli.send_signal(stop_signal)
-        # Each server gets up to 10 s of graceful shutdown before SIGKILL, one after the other.
-        output, _ = cli.communicate(timeout=60)
+        output, _ = cli.communicate(timeout=30)
     finally:
         if cli.poll() is None:
             cli.kill()

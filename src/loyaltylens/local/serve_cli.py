@@ -68,8 +68,11 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _handle_sigterm_like_ctrl_c() -> None:
-    """``kill`` must stop the servers too: they run in their own sessions and would outlive the CLI."""
+    """``kill`` must stop the servers too: they run in their own sessions and would outlive the CLI. Ctrl-C is
+    set explicitly as well: Python leaves SIGINT ignored when the parent ignored it (a shell's background job,
+    ``nohup``, a test runner), and the CLI would then never stop."""
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
 
 
 def _wait_until_interrupted(servers: Sequence[ServerProcess]) -> None:
