@@ -96,15 +96,7 @@ class DecisionChain:
         with _timed(timings, "propensity"):
             propensity = float(self.scorer.score(batch.values)[0])
         backend = self.retriever(retriever)
-        common = dict(
-            customer_id=customer_id,
-            propensity=propensity,
-            feature_version=batch.version,
-            scorer=self.scorer.name,
-            generator=self.generator.version,
-            retriever=backend.name,
-            latency_ms=timings,
-        )
+        common = dict(self._provenance(customer_id, batch, backend, timings), propensity=propensity)
         if propensity < self.threshold:
             reason = f"propensity {propensity:.3f} below threshold {self.threshold:.3f}"
             return OfferDecision(send_offer=False, reason=reason, offers=[], copy=None, **common)
@@ -117,13 +109,11 @@ class DecisionChain:
         reason = f"propensity {propensity:.3f} >= threshold {self.threshold:.3f}"
         return OfferDecision(send_offer=True, reason=reason, offers=offers, copy=copy, **common)
 
-    def _choose_offer(
-        self, customer_id: int, batch: FeatureBatch, record: dict, backend: OfferRetriever, timings: dict[str, float]
-    ) -> OfferDecision:
-        """The offer-aware path: score every eligible candidate offer as a (customer, offer) pair, keep the best."""
-        with _timed(timings, "retrieval"):
-            candidates = _eligible_offers(backend, record, batch.as_of, self.candidates)
-        common = dict(
+    def _provenance(
+        self, customer_id: int, batch: FeatureBatch, backend: OfferRetriever, timings: dict[str, float]
+    ) -> dict:
+        """The ``OfferDecision`` fields that say who was decided for and which versions decided."""
+        return dict(
             customer_id=customer_id,
             feature_version=batch.version,
             scorer=self.scorer.name,
@@ -131,6 +121,14 @@ class DecisionChain:
             retriever=backend.name,
             latency_ms=timings,
         )
+
+    def _choose_offer(
+        self, customer_id: int, batch: FeatureBatch, record: dict, backend: OfferRetriever, timings: dict[str, float]
+    ) -> OfferDecision:
+        """The offer-aware path: score every eligible candidate offer as a (customer, offer) pair, keep the best."""
+        with _timed(timings, "retrieval"):
+            candidates = _eligible_offers(backend, record, batch.as_of, self.candidates)
+        common = self._provenance(customer_id, batch, backend, timings)
         if not candidates:
             return OfferDecision(
                 propensity=0.0, send_offer=False, reason="no eligible offer", offers=[], copy=None, **common

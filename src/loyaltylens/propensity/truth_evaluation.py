@@ -19,7 +19,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from loyaltylens.features.compute import connect
-from loyaltylens.features.definitions import ENTITY_COLUMN, LABEL_COLUMN, OFFER_COLUMN
+from loyaltylens.features.definitions import AS_OF_COLUMN, ENTITY_COLUMN, LABEL_COLUMN, OFFER_COLUMN
 from loyaltylens.features.pairs import build_pair_index
 from loyaltylens.groundtruth import (
     TRUE_P_REDEEM_COLUMN,
@@ -46,22 +46,27 @@ def offer_truth_metrics(model_dir: Path, test: pd.DataFrame, dataset_dir: Path, 
     ``oracle_pick_p_redeem``, ``top_pick_incremental_margin``, ``random_pick_incremental_margin``,
     ``oracle_margin_pick_incremental_margin``.
     """
-    campaigns = sorted(int(c) for c in test["campaign_id"].dropna().unique())
-    pairs = load_pair_truth(dataset_dir, campaigns)
-    as_of = campaign_as_of(dataset_dir)
-    con = connect(dataset_dir)
+    pairs = load_pair_truth(dataset_dir, sorted(int(c) for c in test["campaign_id"].dropna().unique()))
+    ceiling = customer_only_ceiling(test, pairs)
+    known = ~np.isnan(ceiling)
+    return {
+        "customer_only_oracle_auc": float(roc_auc_score(test[LABEL_COLUMN].to_numpy()[known], ceiling[known])),
+        **_offer_choice(model_dir, pairs, connect(dataset_dir), campaign_as_of(dataset_dir), k),
+    }
+
+
+def _offer_choice(
+    model_dir: Path, pairs: pd.DataFrame, con, as_of: Mapping[int, pd.Timestamp], k: int
+) -> dict[str, float]:
+    """:func:`offer_choice_quality` of the model over the eligible ``pairs`` (pair truth rows), each campaign's
+    pairs scored with their features as of its send day (computed on ``con``, the dataset's connection)."""
     scored = []
     for campaign, group in pairs.groupby("campaign_id"):
         index = build_pair_index(con, as_of[int(campaign)].to_pydatetime())
         rows = index.lookup(group[ENTITY_COLUMN].to_numpy(), group[OFFER_COLUMN].to_numpy())
         scored.append(group.assign(**{SCORE_COLUMN: score_frame(model_dir, rows)}))
     quality = offer_choice_quality(pd.concat(scored, ignore_index=True), SCORE_COLUMN, k)
-    ceiling = customer_only_ceiling(test, pairs)
-    known = ~np.isnan(ceiling)
-    return {
-        "customer_only_oracle_auc": float(roc_auc_score(test[LABEL_COLUMN].to_numpy()[known], ceiling[known])),
-        **{name.replace("@", "_at_"): value for name, value in quality.items()},
-    }
+    return {name.replace("@", "_at_"): value for name, value in quality.items()}
 
 
 def rolling_report(
@@ -103,8 +108,13 @@ def rolling_report(
     metrics["rolling_per_pair_oracle_auc"] = float(roc_auc_score(labels, rows[TRUE_P_REDEEM_COLUMN]))
     metrics["rolling_customer_only_oracle_auc"] = float(roc_auc_score(labels[known], ceiling[known]))
     if model_dirs:
+        # One connection and one pair-truth read serve every origin (each scored by its own model).
+        con, as_of = connect(dataset_dir), campaign_as_of(dataset_dir)
+        campaign_of = rows.groupby(AS_OF_COLUMN)["campaign_id"].first()
         ndcg = [
-            offer_truth_metrics(model_dir, attach_assignment_truth(fold.test, dataset_dir), dataset_dir, k)
+            _offer_choice(
+                model_dir, pairs[pairs["campaign_id"] == campaign_of[fold.test[AS_OF_COLUMN].iloc[0]]], con, as_of, k
+            )
             for fold, model_dir in zip(folds, model_dirs, strict=True)
         ]
         metrics[f"rolling_tabtransformer_ndcg_at_{k}"] = float(np.mean([m[f"ndcg_at_{k}"] for m in ndcg]))
