@@ -30,7 +30,7 @@ from loyaltylens.data.io import content_hash
 from loyaltylens.data.schema import TABLE_SCHEMAS, table_relpath
 from loyaltylens.errors import InvalidInputError
 
-DEFAULT_DRIFT_DAYS = 28  # two campaign cycles: the newest feature version sees a whole drifted fortnight twice
+DEFAULT_DRIFT_DAYS = 42  # six weeks, three campaign cycles: a season, and half of a 90-day feature window
 SHIFTED_SEGMENT = "budget"  # the largest segment goes to a discounter
 EXTRA_TRIP_DELAY = pd.Timedelta(hours=3)
 
