@@ -11,6 +11,7 @@ import sys
 import typer
 from rich.console import Console
 
+from loyaltylens.dashboard.cli import dashboard
 from loyaltylens.data.cli import app as data_app
 from loyaltylens.decision.cli import app as offers_app
 from loyaltylens.deploy.cli import app as deploy_app
@@ -44,6 +45,7 @@ app.add_typer(drift_app, name="drift", help="Feature and prediction-score drift;
 app.add_typer(experiments_app, name="experiments", help="Campaign effects measured on the random hold-out.")
 # No name: deploy, status, invoke and teardown are top-level commands (--spec FILE --target kserve|sagemaker|vertex).
 app.add_typer(deploy_app)
+app.command("dashboard")(dashboard)
 app.command("run", help="The main job: data -> training pipeline -> propensity server -> offers.")(
     run_main_job
 )

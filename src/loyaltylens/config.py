@@ -144,6 +144,11 @@ class Settings(BaseSettings):
     )
     drift_psi_bins: int = Field(default=10, ge=2, description="Quantile bins of numeric features in the PSI.")
 
+    dashboard_metrics_url: str | None = Field(
+        default=None, description="Prometheus /metrics URL of a model server whose stage latency the dashboard shows."
+    )
+    dashboard_port: int = Field(default=8501, ge=1, le=65535, description="Port of `loyaltylens dashboard`.")
+
     @field_validator("data_dir")
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:
