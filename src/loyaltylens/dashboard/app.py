@@ -52,7 +52,7 @@ else:
     if metric_columns:
         metric = st.selectbox("Registry metric", metric_columns, key="registry_metric")
         chart = aliases.dropna(subset=[metric]).assign(label=lambda f: f["name"] + "@" + f["alias"])
-        st.bar_chart(chart, x="label", y=metric, height=240)
+        st.bar_chart(chart, x="label", y=metric, horizontal=True, height=60 + 40 * len(chart))
 
 # --- policy value -----------------------------------------------------------------------------------------
 st.header("Policy value per campaign")
@@ -64,7 +64,16 @@ else:
     if per_campaign.empty:
         st.bar_chart(values, x="metric", y="value", height=240)
     else:
-        st.line_chart(per_campaign.astype({"campaign": int}), x="campaign", y="value", color="metric", height=260)
+        per_run = alt.Chart(per_campaign.astype({"campaign": int})).mark_line(point=True)
+        st.altair_chart(
+            per_run.encode(
+                x=alt.X("campaign:O", title="campaign"),
+                y=alt.Y("value:Q", title="policy value (EUR per customer)"),
+                color=alt.Color("run_name:N", title="run"),
+                tooltip=["run_name", "metric", "value"],
+            ),
+            use_container_width=True,
+        )
     st.dataframe(values, hide_index=True)
 
 # --- eval runs and gate decisions -------------------------------------------------------------------------
