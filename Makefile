@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 # kubectl (with kustomize) and helm, from a PyPI wheel, for rendering and checking manifests and the chart.
 K8S_TOOLS := .tools/bin/helm
 
-.PHONY: run test bench compile lint clean
+.PHONY: run test bench compile lint clean drift bench-drift
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "LoyaltyLens needs Python 3.11"'
@@ -35,9 +35,17 @@ bench: $(INSTALLED)
 	$(BIN)/python -m benchmarks.serving
 	$(BIN)/python -m benchmarks.retrieval
 	$(BIN)/python -m benchmarks.generation
+	$(BIN)/python -m benchmarks.drift
 
 compile: $(INSTALLED)
 	$(BIN)/loyaltylens pipeline compile
+
+# Drift check end to end on a small simulated population: undrifted exits 0, a promotion season exits 3.
+drift: $(INSTALLED)
+	scripts/drift-check.sh $(BIN)/loyaltylens
+
+bench-drift: $(INSTALLED)
+	$(BIN)/python -m benchmarks.drift
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check src serving components pipelines tests benchmarks
