@@ -120,3 +120,17 @@ def test_drift_check_error_exits_2_with_one_line(undrifted, tmp_path: Path) -> N
     )
     assert run.returncode == 2, run.stdout + run.stderr
     assert "unknown feature version 'v0042'" in run.stderr
+
+
+@pytest.mark.parametrize("pairs", [False, True], ids=["customer model", "offer-aware model"])
+def test_score_drift_of_an_exported_model(promotion, pairs: bool, tmp_path: Path) -> None:
+    from loyaltylens.monitoring.scores import OFFERS_PER_CUSTOMER, model_scorer
+    from tests.model_samples import export_untrained_model
+
+    scorer = model_scorer(export_untrained_model(tmp_path / "model", pairs=pairs))
+    scores = scorer(promotion.store, promotion.current)
+    members = promotion.store.describe(promotion.current).online_rows
+    assert len(scores) == members * (OFFERS_PER_CUSTOMER if pairs else 1)
+    assert np.all((scores > 0) & (scores < 1)) and scores.std() > 0
+    result = check_drift(promotion.store, promotion.reference, promotion.current, scorer=scorer)
+    assert result.score is not None and result.score.name == "score" and np.isfinite(result.score.psi)
