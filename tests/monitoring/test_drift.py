@@ -122,15 +122,15 @@ def test_drift_check_error_exits_2_with_one_line(undrifted, tmp_path: Path) -> N
     assert "unknown feature version 'v0042'" in run.stderr
 
 
-@pytest.mark.parametrize("pairs", [False, True], ids=["customer model", "offer-aware model"])
-def test_score_drift_of_an_exported_model(promotion, pairs: bool, tmp_path: Path) -> None:
+def test_score_drift_of_an_exported_offer_aware_model(promotion, tmp_path: Path) -> None:
+    """The production model's kind: each member scored with seeded offers of the version's catalogue."""
     from loyaltylens.monitoring.scores import OFFERS_PER_CUSTOMER, model_scorer
     from tests.model_samples import export_untrained_model
 
-    scorer = model_scorer(export_untrained_model(tmp_path / "model", pairs=pairs))
+    scorer = model_scorer(export_untrained_model(tmp_path / "model", pairs=True))
     scores = scorer(promotion.store, promotion.current)
     members = promotion.store.describe(promotion.current).online_rows
-    assert len(scores) == members * (OFFERS_PER_CUSTOMER if pairs else 1)
+    assert len(scores) == members * OFFERS_PER_CUSTOMER
     assert np.all((scores > 0) & (scores < 1)) and scores.std() > 0
     result = check_drift(promotion.store, promotion.reference, promotion.current, scorer=scorer)
     assert result.score is not None and result.score.name == "score" and np.isfinite(result.score.psi)
