@@ -1,4 +1,4 @@
-"""The dashboard served by `streamlit run` and opened in headless Debian Chromium (Playwright drives it):
+"""The dashboard served by `loyaltylens dashboard` and opened in headless Debian Chromium (Playwright drives it):
 every section renders, with charts, and the page logs no error.
 
 Needs /usr/bin/chromium (Debian: ``apt-get install -y --no-install-recommends chromium``); Playwright's own
@@ -7,15 +7,15 @@ browser download is never used. Set LOYALTYLENS_DASHBOARD_SCREENSHOT to a path t
 """
 
 import os
+import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-
-from loyaltylens.dashboard.cli import streamlit_command
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -55,14 +55,17 @@ def served_dashboard(populated_settings, metrics_server: str, tmp_path: Path):
         "LOYALTYLENS_DATA_DIR": str(populated_settings.data_dir),
         "LOYALTYLENS_DASHBOARD_METRICS_URL": metrics_server,
     }
+    # `loyaltylens dashboard` as users start it (it runs streamlit as its child: one process group to stop)
+    command = [sys.executable, "-c", "from loyaltylens.cli import main; main()", "dashboard", "--port", str(port)]
     process = subprocess.Popen(
-        streamlit_command(port), env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
+        command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
     try:
         _wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", process)
         yield f"http://127.0.0.1:{port}/"
     finally:
-        process.terminate()
+        os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=20)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,8 @@ import typer
 from loyaltylens.config import get_settings
 
 APP_PATH = Path(__file__).resolve().parent / "app.py"
+# MLflow's client retries an unreachable server for minutes by default; a dashboard should say so within seconds.
+MLFLOW_CLIENT_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 
 
 def streamlit_command(port: int, address: str = "127.0.0.1") -> list[str]:
@@ -31,4 +34,4 @@ def dashboard(
     feature over versions, campaign effects and per-stage latency."""
     command = streamlit_command(port or get_settings().dashboard_port, address)
     typer.echo(f"dashboard on http://{address}:{command[command.index('--server.port') + 1]}")
-    raise typer.Exit(subprocess.call(command))
+    raise typer.Exit(subprocess.call(command, env={**MLFLOW_CLIENT_ENV, **os.environ}))
