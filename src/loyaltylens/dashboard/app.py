@@ -17,6 +17,7 @@ import streamlit as st
 from loyaltylens.config import get_settings
 from loyaltylens.dashboard import data
 from loyaltylens.data.generator import default_dataset_dir
+from loyaltylens.data.io import read_manifest
 from loyaltylens.errors import LoyaltyLensError
 from loyaltylens.features.store import FeatureStore
 from loyaltylens.monitoring.drift import DriftThresholds, drift_history
@@ -34,6 +35,17 @@ def section_error(exc: Exception) -> None:
 @st.cache_data(ttl=30, show_spinner=False)
 def cached_runs(tracking_uri: str) -> pd.DataFrame:
     return data.mlflow_runs(tracking_uri)
+
+
+@st.cache_data(show_spinner="computing drift ...")
+def cached_drift_history(_store: FeatureStore, catalog: str, versions: tuple[str, ...], reference: str) -> pd.DataFrame:
+    """Versions never change once published, so (catalog, versions, reference) identifies the answer."""
+    return drift_history(_store, reference, DriftThresholds.from_settings(settings))
+
+
+@st.cache_data(show_spinner="measuring campaign effects ...")
+def cached_effects(dataset_dir: str, content_hash: str) -> pd.DataFrame:
+    return data.campaign_effects_with_truth(Path(dataset_dir))
 
 
 # --- registry ---------------------------------------------------------------------------------------------
@@ -109,7 +121,7 @@ if len(versions) < 2:
 else:
     reference = st.selectbox("Reference version (the training version)", versions[:-1], key="drift_reference")
     thresholds = DriftThresholds.from_settings(settings)
-    history = drift_history(store, reference, thresholds)
+    history = cached_drift_history(store, store.catalog, tuple(versions), reference)
     features = st.multiselect(
         "Features", sorted(history["feature"].unique()), default=None, key="drift_features", placeholder="all"
     )
@@ -127,14 +139,14 @@ else:
     st.metric("major features in the newest version", int((latest["level"] == "major").sum()))
 
 # --- campaign effects -------------------------------------------------------------------------------------
-st.header("Campaign effects (treated vs hold-out, CUPED, 95 % CI)")
+st.header("Campaign effects (treated vs hold-out, CUPED, 95 % CI; red: the simulator's truth)")
 dataset_dir = Path(st.text_input("Dataset", str(default_dataset_dir(settings)), key="dataset_dir"))
 outcome = st.radio("Outcome", ["spend", "margin"], horizontal=True, key="effect_outcome")
 if not (dataset_dir / "manifest.json").is_file():
     st.info(f"No dataset at `{dataset_dir}`: `loyaltylens data generate` writes one.")
 else:
     try:
-        effects = data.campaign_effects_with_truth(dataset_dir)
+        effects = cached_effects(str(dataset_dir), read_manifest(dataset_dir)["content_hash"])
     except LoyaltyLensError as exc:
         section_error(exc)
         effects = pd.DataFrame()
@@ -144,7 +156,7 @@ else:
         layers = base.mark_rule().encode(y=alt.Y("low:Q", title=f"effect on {outcome} (EUR)"), y2="high:Q")
         layers += base.mark_point(filled=True, size=60).encode(y="estimate:Q")
         if "truth" in shown:
-            layers += base.mark_tick(color="red", thickness=2).encode(y="truth:Q")
+            layers += base.mark_point(shape="diamond", color="red", size=80, filled=True).encode(y="truth:Q")
             st.metric("intervals covering the simulator's truth", f"{shown['covered'].mean():.0%}")
         st.altair_chart(layers, use_container_width=True)
 
