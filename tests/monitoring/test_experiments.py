@@ -45,3 +45,22 @@ def test_truth_is_joined_per_campaign_and_outcome(undrifted) -> None:
     assert set(effects["outcome"]) == {"spend", "margin"}
     assert effects.groupby("campaign_id").size().eq(2).all()
     assert isinstance(coverage_against_truth(effects, undrifted.dataset_dir), pd.DataFrame)
+
+
+def test_experiments_cli_writes_every_campaign(undrifted, isolated_settings, tmp_path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from loyaltylens.cli import app
+
+    out = tmp_path / "effects.json"
+    result = CliRunner().invoke(
+        app, ["experiments", "effects", "--dataset", str(undrifted.dataset_dir), "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())
+    assert {(r["campaign_id"], r["outcome"]) for r in rows} == {
+        (c, o) for c in {r["campaign_id"] for r in rows} for o in ("spend", "margin")
+    }
+    assert all(r["low"] <= r["estimate"] <= r["high"] for r in rows)
