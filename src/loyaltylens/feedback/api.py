@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loyaltylens.errors import ServiceUnavailableError
 from loyaltylens.feedback.models import FeedbackAck, FeedbackIn, GeneratedOffer, Id, OfferWithRatings
-from loyaltylens.feedback.store import FeedbackStore, IdempotencyConflictError
+from loyaltylens.feedback.store import FeedbackStore, IdempotencyConflictError, SQLiteFeedbackStore
 
 MAX_BODY_BYTES = 64 * 1024  # a rating with the longest copy is ~3 KiB; an offer with its prompt ~11 KiB
 PACKAGED_UI_DIR = Path(__file__).resolve().parent / "ui"  # `make ui` builds web/feedback into it
@@ -125,3 +125,9 @@ def create_app(store: FeedbackStore, ui_dir: Path | None = None) -> FastAPI:
     if (ui_dir / "index.html").is_file():
         app.mount("/", StaticFiles(directory=ui_dir, html=True), name="ui")
     return app
+
+
+def openapi_document() -> dict:
+    """The service's OpenAPI document (committed as docs/feedback-openapi.json; a test keeps them equal)."""
+    with SQLiteFeedbackStore(Path(":memory:")) as store:
+        return create_app(store).openapi()
