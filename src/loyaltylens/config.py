@@ -141,6 +141,10 @@ class Settings(BaseSettings):
         default="sqlite",
         description="Feedback store: SQLite (WAL) under data_dir/feedback, or the platform's Postgres (postgres_url).",
     )
+    # Writes queued while one commit fsyncs are committed together (group commit); 1 = each write alone.
+    feedback_sqlite_max_batch: int = Field(
+        default=256, ge=1, description="Most ratings one SQLite commit of the feedback store takes."
+    )
     feedback_ui_dir: Path | None = Field(
         default=None, description="Built feedback web UI to serve; None = the one shipped in the package."
     )

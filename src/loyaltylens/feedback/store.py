@@ -365,4 +365,4 @@ def open_feedback_store(settings: Settings) -> FeedbackStore:
         from loyaltylens.local.postgres import postgres_url
 
         return PostgresFeedbackStore(postgres_url(settings), settings.postgres_connect_timeout_s)
-    return SQLiteFeedbackStore(settings.feedback_sqlite_path)
+    return SQLiteFeedbackStore(settings.feedback_sqlite_path, settings.feedback_sqlite_max_batch)

@@ -1,0 +1,167 @@
+"""Feedback benchmark: sustained rating writes per second, latency and lost writes with 8 clients.
+
+Targets, each the real service process (``python -m serving.feedback``) on loopback:
+  - SQLite (WAL, synchronous=FULL) with group commit: the default store
+  - SQLite committing each write alone (``feedback_sqlite_max_batch=1``): the baseline group commit beats
+  - the embedded Postgres 16 (pgserver, unix socket): the cluster's store kind
+
+Eight writers (asyncio + aiohttp keep-alive connections, one process) each keep one rating in flight, every
+rating with its own idempotency key; a write counts once the service answered 201 (committed). Afterwards
+the store is read back: an acknowledged key missing from it is a lost write.
+Target: >= 1,000 writes/s, p99 <= 20 ms, 0 lost.
+
+    .venv/bin/python -m benchmarks.feedback            # full run, recorded in BENCHMARKS.md
+    .venv/bin/python -m benchmarks.feedback --quick    # smoke run, printed only
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+
+from benchmarks.report import record
+from benchmarks.serving import LoadBudget, run_load
+from loyaltylens.config import Settings
+from loyaltylens.feedback.models import FeedbackIn
+from loyaltylens.feedback.process import feedback_process
+from loyaltylens.feedback.store import open_feedback_store
+from loyaltylens.local.launcher import LOOPBACK, free_port
+from loyaltylens.local.postgres import embedded_postgres_url, stop_embedded_postgres
+
+WRITERS = 8
+FULL = LoadBudget(requests=15_000, max_seconds=15.0, warmup_requests=300)
+QUICK = LoadBudget(requests=1_000, max_seconds=3.0, warmup_requests=50)
+TEMPLATE = FeedbackIn(
+    idempotency_key="KEY",
+    decision_id="bench-decision",
+    offer_id=3,
+    customer_id=7,
+    prompt_version="offer-copy/v1",
+    generator_version="loyaltylens-generator/1",
+    copy_text="20% off milk, yoghurt and cheese in the app: your dairy for less this week.",
+    stars=4,
+    thumb="up",
+    rated_at=datetime(2026, 12, 1, 12, tzinfo=UTC),
+).model_dump_json()
+
+
+def _body(key: str) -> bytes:
+    return TEMPLATE.replace('"KEY"', f'"{key}"', 1).encode()
+
+
+async def _load(url: str, budget: LoadBudget) -> tuple[dict, list[str]]:
+    """``run_load`` over fresh idempotency keys (warm-up writes included in the lost-write check)."""
+    acknowledged: list[str] = []
+    keys = itertools.count()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=WRITERS)) as session:
+
+        async def send(_: int) -> None:
+            key = f"bench-{next(keys)}"
+            async with session.post(url, data=_body(key), headers={"content-type": "application/json"}) as reply:
+                await reply.read()
+                if reply.status != 201:
+                    raise RuntimeError(f"{url} answered {reply.status}: {await reply.text()}")
+            acknowledged.append(key)
+
+        cell = await run_load(send, WRITERS, budget)
+    return cell, acknowledged
+
+
+def bench_target(name: str, env: dict[str, str], settings: Settings, workdir: Path, budget: LoadBudget) -> dict:
+    port = free_port()
+    with feedback_process(port, workdir / f"{name}.log", env=env):
+        cell, acknowledged = asyncio.run(_load(f"http://{LOOPBACK}:{port}/v1/feedback", budget))
+    with open_feedback_store(settings) as store:
+        stored = set(store.feedback_frame()["idempotency_key"])
+    cell["acknowledged"] = len(acknowledged)
+    cell["lost"] = len(set(acknowledged) - stored)
+    print(f"{name}: {cell}")
+    return cell
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer writes; print only, record nothing")
+    args = parser.parse_args()
+    budget = QUICK if args.quick else FULL
+    load_before = os.getloadavg()[0]
+    workdir = Path(tempfile.mkdtemp(prefix="loyaltylens-bench-feedback-"))
+    results = {}
+    try:
+        for name, extra in [("SQLite, group commit", {}), ("SQLite, one commit per write", {"max_batch": "1"})]:
+            data_dir = workdir / name.split(",")[1].strip().replace(" ", "-")
+            env = {"LOYALTYLENS_DATA_DIR": str(data_dir)}
+            if extra:
+                env["LOYALTYLENS_FEEDBACK_SQLITE_MAX_BATCH"] = extra["max_batch"]
+            settings = Settings(data_dir=data_dir)
+            results[name] = bench_target(name, env, settings, workdir, budget)
+        pgdata = workdir / "postgres"
+        url = embedded_postgres_url(pgdata)
+        try:
+            env = {
+                "LOYALTYLENS_DATA_DIR": str(workdir / "pg"),
+                "LOYALTYLENS_FEEDBACK_STORE": "postgres",
+                "LOYALTYLENS_POSTGRES_URL": url,
+            }
+            settings = Settings(data_dir=workdir / "pg", feedback_store="postgres", postgres_url=url)
+            results["Postgres 16 (embedded)"] = bench_target("postgres", env, settings, workdir, budget)
+        finally:
+            stop_embedded_postgres(pgdata)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    default, baseline = results["SQLite, group commit"], results["SQLite, one commit per write"]
+    checks = {
+        "SQLite group commit >= 1,000 writes/s": default["req_per_s"] >= 1000,
+        "SQLite group commit p99 <= 20 ms": default["p99_ms"] <= 20,
+        "0 lost (every target)": all(cell["lost"] == 0 for cell in results.values()),
+    }
+    rows = [
+        {
+            "store": name,
+            "writes/s": cell["req_per_s"],
+            "p50 ms": cell["p50_ms"],
+            "p99 ms": cell["p99_ms"],
+            "acknowledged": cell["acknowledged"],
+            "lost": cell["lost"],
+            "writes/s vs one commit per write": cell["req_per_s"] / baseline["req_per_s"],
+        }
+        for name, cell in results.items()
+    ]
+    notes = (
+        "Targets: "
+        + "; ".join(f"{name}: {'met' if ok else 'NOT met'}" for name, ok in checks.items())
+        + f". {WRITERS} writers, {budget.requests} writes or {budget.max_seconds:.0f} s per store after "
+        f"{budget.warmup_requests} warm-up writes; the load generator shares the machine's CPUs with the server. "
+        f"1-minute load average before the run: {load_before:.1f} on {os.cpu_count()} CPUs (other work was "
+        "running on this shared machine)."
+    )
+    print(notes)
+    if args.quick:
+        return
+    path = record(
+        name="feedback",
+        title="Feedback: rating writes with 8 clients (SQLite group commit vs one commit per write, Postgres)",
+        results={
+            "budget": budget.__dict__,
+            "writers": WRITERS,
+            "load_average_before": load_before,
+            "targets": results,
+            "checks": checks,
+        },
+        rows=rows,
+        notes=notes,
+    )
+    print(f"recorded {path}")
+
+
+if __name__ == "__main__":
+    main()

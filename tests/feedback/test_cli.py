@@ -1,0 +1,48 @@
+"""``loyaltylens feedback ...``: the exports and the quality table read the settings' store; the OpenAPI
+command writes the committed document; bad input is one readable line and exit 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from loyaltylens.cli import app
+from loyaltylens.feedback.store import open_feedback_store
+from tests.feedback.conftest import RATED_AT, make_feedback, make_offer
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_export_and_quality_read_the_settings_store(isolated_settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # rich would wrap the table's cells
+    good, bad = make_offer("d-good"), make_offer("d-bad", copy_text="50% off everything, guaranteed!")
+    with open_feedback_store(isolated_settings) as store:
+        for offer, stars in [(good, 5), (bad, 1)]:
+            store.add_offer(offer)
+            store.add_feedback(make_feedback(offer, stars=stars))
+    runner = CliRunner()
+    sft, dpo = tmp_path / "sft.jsonl", tmp_path / "dpo.jsonl"
+    assert runner.invoke(app, ["feedback", "export", "sft", "--out", str(sft)]).exit_code == 0
+    assert runner.invoke(app, ["feedback", "export", "dpo", "--out", str(dpo)]).exit_code == 0
+    assert [json.loads(line)["messages"][-1]["content"] for line in sft.read_text().splitlines()] == [good.copy_text]
+    (pair,) = [json.loads(line) for line in dpo.read_text().splitlines()]
+    assert (pair["chosen"], pair["rejected"]) == (good.copy_text, bad.copy_text)
+
+    table = runner.invoke(app, ["feedback", "quality", "--as-of", RATED_AT.isoformat()])
+    assert table.exit_code == 0 and "3.00" in table.output and "loyaltylens-generator/1" in table.output
+
+
+def test_openapi_command_and_a_bad_timestamp(tmp_path):
+    out = tmp_path / "openapi.json"
+    assert CliRunner().invoke(app, ["feedback", "openapi", "--out", str(out)]).exit_code == 0
+    assert out.read_text() == (REPO / "docs" / "feedback-openapi.json").read_text()
+    bad = subprocess.run(
+        [sys.executable, "-c", "from loyaltylens.cli import main; main()", "feedback", "quality", "--as-of", "yes"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "not an ISO 8601 timestamp" in bad.stderr
