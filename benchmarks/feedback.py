@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
+import psutil
 
 from benchmarks.report import record
 from benchmarks.serving import LoadBudget, run_load
@@ -77,8 +78,12 @@ async def _load(url: str, budget: LoadBudget) -> tuple[dict, list[str]]:
 
 def bench_target(name: str, env: dict[str, str], settings: Settings, workdir: Path, budget: LoadBudget) -> dict:
     port = free_port()
-    with feedback_process(port, workdir / f"{name}.log", env=env):
+    with feedback_process(port, workdir / f"{name}.log", env=env) as server:
+        process = psutil.Process(server.pid)
+        cpu_before = sum(process.cpu_times()[:2])
         cell, acknowledged = asyncio.run(_load(f"http://{LOOPBACK}:{port}/v1/feedback", budget))
+        # CPU the server spent per write: what the machine's load cannot change (the rate it caps at per core)
+        cell["server_cpu_ms_per_write"] = (sum(process.cpu_times()[:2]) - cpu_before) * 1e3 / len(acknowledged)
     with open_feedback_store(settings) as store:
         stored = set(store.feedback_frame()["idempotency_key"])
     cell["acknowledged"] = len(acknowledged)
@@ -132,6 +137,7 @@ def main() -> None:
             "p99 ms": cell["p99_ms"],
             "acknowledged": cell["acknowledged"],
             "lost": cell["lost"],
+            "server CPU ms/write": cell["server_cpu_ms_per_write"],
             "writes/s vs one commit per write": cell["req_per_s"] / baseline["req_per_s"],
         }
         for name, cell in results.items()
@@ -142,7 +148,8 @@ def main() -> None:
         + f". {WRITERS} writers, {budget.requests} writes or {budget.max_seconds:.0f} s per store after "
         f"{budget.warmup_requests} warm-up writes; the load generator shares the machine's CPUs with the server. "
         f"1-minute load average before the run: {load_before:.1f} on {os.cpu_count()} CPUs (other work was "
-        "running on this shared machine)."
+        "running on this shared machine, so writes/s is what was left of it; the server's CPU per write bounds "
+        "what one free core would sustain: 1000 / that figure)."
     )
     print(notes)
     if args.quick:
