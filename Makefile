@@ -35,6 +35,7 @@ bench: $(INSTALLED)
 	$(BIN)/python -m benchmarks.serving
 	$(BIN)/python -m benchmarks.retrieval
 	$(BIN)/python -m benchmarks.generation
+	$(BIN)/python -m benchmarks.feedback
 
 # The feedback web UI (React + Vite) into src/loyaltylens/feedback/ui, where the feedback service (and the wheel)
 # find it. npm ci installs exactly package-lock.json from the npm registry.

@@ -22,22 +22,30 @@ import itertools
 import os
 import shutil
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+import numpy as np
 import psutil
 
-from benchmarks.report import record
+from benchmarks.report import ROOT, record
 from benchmarks.serving import LoadBudget, run_load
 from loyaltylens.config import Settings
-from loyaltylens.feedback.models import FeedbackIn
+from loyaltylens.feedback.models import FeedbackIn, GeneratedOffer
 from loyaltylens.feedback.process import feedback_process
+from loyaltylens.feedback.quality import recent_quality
+from loyaltylens.feedback.simulator import CopyToRate, simulate_ratings
 from loyaltylens.feedback.store import open_feedback_store
+from loyaltylens.feedback.triggers import retraining_decision
+from loyaltylens.generation.prompts import load_prompt, offer_variables
+from loyaltylens.generation.template import TemplateGenerator
 from loyaltylens.local.launcher import LOOPBACK, free_port
 from loyaltylens.local.postgres import embedded_postgres_url, stop_embedded_postgres
+from loyaltylens.retrieval.base import OfferHit
 
 WRITERS = 8
+LOOP_START = datetime(2026, 11, 1, tzinfo=UTC)
 FULL = LoadBudget(requests=15_000, max_seconds=15.0, warmup_requests=300)
 QUICK = LoadBudget(requests=1_000, max_seconds=3.0, warmup_requests=50)
 TEMPLATE = FeedbackIn(
@@ -90,6 +98,80 @@ def bench_target(name: str, env: dict[str, str], settings: Settings, workdir: Pa
     cell["lost"] = len(set(acknowledged) - stored)
     print(f"{name}: {cell}")
     return cell
+
+
+# --- the loop: simulated ratings of real template copy, a planted drop, the trigger ---------------------------
+LOOP_OFFERS = [
+    OfferHit(1, 1.0, "Dairy deal", "dairy", 20.0, "mobile", "20% off milk, yoghurt and cheese in the app.", 0.0),
+    OfferHit(2, 1.0, "Bakery week", "bakery", 15.0, "in_store", "15% off sourdough loaves in store.", 10.0),
+    OfferHit(3, 1.0, "Drinks deal", "beverages", 10.0, "web", "10% off coffee beans and sparkling water.", 0.0),
+]
+SEGMENTS = ["budget", "premium", "family", "horeca"]
+
+
+def _rated_copies(generator: str, day: int, n: int, drift_share: float, rng) -> list[CopyToRate]:
+    """``n`` offers' template copy; with ``drift_share`` of them stating a wrong discount (the planted drop)."""
+    prompt = load_prompt(ROOT / "prompts", "offer_copy")
+    template = TemplateGenerator(prompt)
+    items = []
+    for i in range(n):
+        offer, segment = LOOP_OFFERS[i % len(LOOP_OFFERS)], SEGMENTS[rng.integers(len(SEGMENTS))]
+        copy = template.generate(offer, segment, offer.channel)
+        text = f"{copy.headline}\n{copy.body}\n{copy.cta}"
+        if rng.random() < drift_share:
+            text = text.replace(f"{offer.discount_pct:g}%", f"{offer.discount_pct + 25:g}%")
+        variables = offer_variables(offer, segment, offer.channel)
+        items.append(
+            CopyToRate(
+                GeneratedOffer(
+                    decision_id=f"{generator}-{day}-{i}",
+                    offer_id=offer.offer_id,
+                    customer_id=i,
+                    prompt_version=template.version,
+                    generator_version=generator,
+                    prompt=prompt.render(variables)[1]["content"],
+                    copy_text=text,
+                    created_at=LOOP_START + timedelta(days=day),
+                ),
+                variables,
+                copy.tone,
+            )
+        )
+    return items
+
+
+def run_loop(workdir: Path, ratings_per_day: int) -> list[dict]:
+    """7 days of faithful copy (generator v1), then 7 days of a generator (v2) that misstates the discount
+    in 60 % of its copy: the simulated audience's 7-day quality before and after, and what the trigger says."""
+    rng = np.random.default_rng(28)
+    settings = Settings(data_dir=workdir / "loop")
+    with open_feedback_store(settings) as store:
+        for day in range(14):
+            generator, drift = ("generator-v1", 0.0) if day < 7 else ("generator-v2", 0.6)
+            items = _rated_copies(generator, day, ratings_per_day, drift, rng)
+            for item in items:
+                store.add_offer(item.offer)
+            for rating in simulate_ratings(items, LOOP_START + timedelta(days=day, hours=12), rng):
+                store.add_feedback(rating)
+    rows = []
+    for phase, day in [("before the drop (days 1-7)", 7), ("after the drop (days 8-14)", 14)]:
+        as_of = LOOP_START + timedelta(days=day)
+        quality = recent_quality(settings, as_of)
+        decision = retraining_decision(quality, drift_says_retrain=False, new_labelled_campaigns=0, settings=settings)
+        for row in quality.itertuples(index=False):
+            rows.append(
+                {
+                    "phase": phase,
+                    "generator": row.generator_version,
+                    "mean stars": row.mean_stars,
+                    "thumbs-up rate": row.thumbs_up_rate,
+                    "star ratings": int(row.star_ratings),
+                    "thumb ratings": int(row.thumb_ratings),
+                    "retrain?": "yes: " + "; ".join(decision.reasons) if decision.retrain else "no",
+                }
+            )
+    rows.append({"phase": "after retraining", "generator": "not run: the retraining pipeline is not built yet"})
+    return rows
 
 
 def main() -> None:
@@ -166,6 +248,29 @@ def main() -> None:
         },
         rows=rows,
         notes=notes,
+    )
+    print(f"recorded {path}")
+    record_loop()
+
+
+def record_loop() -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="loyaltylens-bench-loop-"))
+    try:
+        loop_rows = run_loop(workdir, 200)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    for row in loop_rows:
+        print(row)
+    path = record(
+        name="feedback_loop",
+        title="Feedback loop: simulated copy quality before and after a planted drop, and the retraining trigger",
+        results={"rows": loop_rows},
+        rows=loop_rows,
+        notes="200 simulated ratings a day (loyaltylens.feedback.simulator) of the template generator's copy "
+        "for 3 offers x 4 segments; from day 8 a generator that overstates the discount by 25 points in 60 % "
+        "of its copy. Quality: loyaltylens.feedback.quality.recent_quality; trigger: "
+        "loyaltylens.feedback.triggers.retraining_decision with the default thresholds.",
+        script="feedback",
     )
     print(f"recorded {path}")
 
