@@ -4,14 +4,20 @@ command writes the committed document; bad input is one readable line and exit 2
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from loyaltylens.cli import app
+from loyaltylens.feedback.client import FeedbackClient
 from loyaltylens.feedback.store import open_feedback_store
+from loyaltylens.local.launcher import LOOPBACK, free_port, wait_http_ready
 from tests.feedback.conftest import RATED_AT, make_feedback, make_offer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,3 +52,28 @@ def test_openapi_command_and_a_bad_timestamp(tmp_path):
         text=True,
     )
     assert bad.returncode == 2 and "not an ISO 8601 timestamp" in bad.stderr
+
+
+def test_serve_feedback_runs_from_any_directory_and_stops_on_sigterm(tmp_path):
+    port = free_port()
+    env = {**os.environ, "LOYALTYLENS_DATA_DIR": str(tmp_path / "data")}
+    cli = subprocess.Popen(
+        [sys.executable, "-c", "from loyaltylens.cli import main; main()", "serve", "feedback", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_http_ready(f"http://{LOOPBACK}:{port}/healthz", timeout=60, process=cli)
+        with FeedbackClient(f"http://{LOOPBACK}:{port}") as client:
+            assert client.rate(make_feedback()).created
+    finally:
+        cli.send_signal(signal.SIGTERM)
+        output, _ = cli.communicate(timeout=30)
+    assert cli.returncode == 0, output
+    assert f"http://{LOOPBACK}:{port}/" in output
+    assert (tmp_path / "data" / "feedback" / "feedback.sqlite").is_file()
+    with pytest.raises(OSError):  # the service stopped with the CLI
+        socket.create_connection((LOOPBACK, port), timeout=1)

@@ -97,7 +97,7 @@ def create_app(store: FeedbackStore, ui_dir: Path | None = None) -> FastAPI:
 
     @app.get("/healthz")
     def healthz() -> dict[str, bool]:
-        store.count_feedback()
+        store.ping()
         return {"ready": True}
 
     @app.post(

@@ -112,6 +112,12 @@ class FeedbackStore(ABC):
     def _since(self, since: datetime) -> Any:
         return since
 
+    @contextmanager
+    def _reading(self) -> Iterator[Any]:
+        """A transaction for reads only (the same as ``_transaction`` unless the store can do better)."""
+        with self._transaction() as cursor:
+            yield cursor
+
     def _write(self, operation: Callable[[Any], T]) -> T:
         """Run ``operation(cursor)`` in a transaction; return once it is committed."""
         with self._transaction() as cursor:
@@ -150,7 +156,7 @@ class FeedbackStore(ABC):
 
     def offers_for_customer(self, customer_id: int, limit: int = 50) -> list[OfferWithRatings]:
         """The customer's generated offers, newest first, each with its rating counts."""
-        with self._transaction() as cursor:
+        with self._reading() as cursor:
             rows = cursor.execute(self._sql(OFFERS_OF_CUSTOMER), (customer_id, limit)).fetchall()
         return [
             OfferWithRatings(
@@ -165,7 +171,7 @@ class FeedbackStore(ABC):
 
     def feedback_frame(self, since: datetime | None = None) -> pd.DataFrame:
         """Every rating (rated at or after ``since``) with the prompt of its offer (None if unregistered)."""
-        with self._transaction() as cursor:
+        with self._reading() as cursor:
             rows = cursor.execute(self._sql(FEEDBACK_SINCE), (self._since(since or EPOCH),)).fetchall()
         frame = pd.DataFrame(rows, columns=FRAME_COLUMNS)
         for column in ("rated_at", "received_at"):
@@ -174,8 +180,13 @@ class FeedbackStore(ABC):
         return frame
 
     def count_feedback(self) -> int:
-        with self._transaction() as cursor:
+        with self._reading() as cursor:
             return cursor.execute("SELECT COUNT(*) FROM feedback").fetchone()[0]
+
+    def ping(self) -> None:
+        """Raise unless the store answers a trivial query (the service's readiness)."""
+        with self._reading() as cursor:
+            cursor.execute("SELECT 1").fetchone()
 
     @abstractmethod
     def close(self) -> None: ...
@@ -241,15 +252,20 @@ class SQLiteFeedbackStore(FeedbackStore):
         return _sqlite_value(since)
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, begin: str = "BEGIN IMMEDIATE") -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute(begin)
             try:
                 yield self._conn
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        with self._transaction("BEGIN DEFERRED") as conn:  # a read never takes the write lock
+            yield conn
 
     def _write(self, operation: Callable[[Any], T]) -> T:
         if not self._writer.is_alive():
