@@ -9,7 +9,12 @@ import pytest
 
 from loyaltylens.config import Settings
 from loyaltylens.errors import ServiceUnavailableError
-from loyaltylens.feedback.store import IdempotencyConflictError, PostgresFeedbackStore, open_feedback_store
+from loyaltylens.feedback.store import (
+    IdempotencyConflictError,
+    PostgresFeedbackStore,
+    SQLiteFeedbackStore,
+    open_feedback_store,
+)
 from tests.feedback.conftest import RATED_AT, make_feedback, make_offer
 
 
@@ -74,3 +79,22 @@ def test_the_settings_pick_the_store(tmp_path, pg_url):
 def test_an_unreachable_postgres_is_a_clear_error(tmp_path):
     with pytest.raises(ServiceUnavailableError, match="unreachable"):
         PostgresFeedbackStore(f"postgresql://nobody@/none?host={tmp_path}", connect_timeout_s=1)
+
+
+def test_a_failed_sqlite_commit_is_unavailable_and_stores_nothing(tmp_path):
+    """Another process holding the write lock past the timeout: a 503-kind error, not a lost or half write."""
+    path = tmp_path / "feedback.sqlite"
+    with SQLiteFeedbackStore(path) as store:
+        store._conn.execute("PRAGMA busy_timeout=100")
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(ServiceUnavailableError, match="nothing stored"):
+                store.add_feedback(make_feedback())
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert store.add_feedback(make_feedback()).created  # the writer survives
+        assert store.count_feedback() == 1
+    with pytest.raises(ServiceUnavailableError, match="closed"):
+        store.add_feedback(make_feedback())

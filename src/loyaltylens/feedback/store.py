@@ -269,7 +269,7 @@ class SQLiteFeedbackStore(FeedbackStore):
 
     def _write(self, operation: Callable[[Any], T]) -> T:
         if not self._writer.is_alive():
-            raise LoyaltyLensError(f"feedback store {self.path} is closed")
+            raise ServiceUnavailableError(f"feedback store {self.path} is closed")
         done: Future = Future()
         self._queue.put((operation, done))
         return done.result()
@@ -300,9 +300,10 @@ class SQLiteFeedbackStore(FeedbackStore):
                         conn.execute("ROLLBACK TO write")
                         outcomes.append((done, None, exc))
                     conn.execute("RELEASE write")
-        except Exception as exc:  # the commit itself failed (disk full, I/O error): nothing of the batch is stored
+        except Exception as exc:  # the commit failed (disk full, locked too long): nothing of the batch is stored
+            error = ServiceUnavailableError(f"feedback store {self.path}: write failed, nothing stored ({exc})")
             for _, done in batch:
-                done.set_exception(exc)
+                done.set_exception(error)
             return
         for done, value, error in outcomes:  # answered only now, after the commit's fsync
             if error is None:
