@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 # kubectl (with kustomize) and helm, from a PyPI wheel, for rendering and checking manifests and the chart.
 K8S_TOOLS := .tools/bin/helm
 
-.PHONY: run test bench compile lint clean drift bench-drift eval-gate
+.PHONY: run test bench compile lint clean ui drift bench-drift eval-gate
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "LoyaltyLens needs Python 3.11"'
@@ -36,6 +36,12 @@ bench: $(INSTALLED)
 	$(BIN)/python -m benchmarks.retrieval
 	$(BIN)/python -m benchmarks.generation
 	$(BIN)/python -m benchmarks.drift
+	$(BIN)/python -m benchmarks.feedback
+
+# The feedback web UI (React + Vite) into src/loyaltylens/feedback/ui, where the feedback service (and the wheel)
+# find it. npm ci installs exactly package-lock.json from the npm registry.
+ui:
+	cd web/feedback && npm ci --no-audit --no-fund && npm run build
 
 compile: $(INSTALLED)
 	$(BIN)/loyaltylens pipeline compile

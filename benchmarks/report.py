@@ -31,8 +31,11 @@ def machine() -> dict:
     }
 
 
-def record(name: str, title: str, results: dict, rows: list[dict], notes: str = "") -> Path:
-    """Write ``results/<name>.json`` and replace the ``name`` section of BENCHMARKS.md with ``rows`` as a table."""
+def record(name: str, title: str, results: dict, rows: list[dict], notes: str = "", script: str | None = None) -> Path:
+    """Write ``results/<name>.json`` and replace the ``name`` section of BENCHMARKS.md with ``rows`` as a table.
+
+    ``script``: the benchmark module that wrote it, when one module records several sections (default ``name``).
+    """
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     meta = machine()
     out = RESULTS_DIR / f"{name}.json"
@@ -48,7 +51,7 @@ def record(name: str, title: str, results: dict, rows: list[dict], notes: str = 
             f"<!-- {name}:start -->",
             f"## {title}",
             "",
-            f"`benchmarks/{name}.py`, {meta['timestamp']}, {meta['cpus']} CPUs, Python {meta['python']}.",
+            f"`benchmarks/{script or name}.py`, {meta['timestamp']}, {meta['cpus']} CPUs, Python {meta['python']}.",
             "",
             *table,
             *(["", notes] if notes else []),

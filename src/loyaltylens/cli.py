@@ -17,6 +17,8 @@ from loyaltylens.decision.cli import app as offers_app
 from loyaltylens.deploy.cli import app as deploy_app
 from loyaltylens.errors import LoyaltyLensError
 from loyaltylens.features.cli import app as features_app
+from loyaltylens.feedback.cli import app as feedback_app
+from loyaltylens.feedback.cli import serve_feedback
 from loyaltylens.generation.cli import app as prompt_app
 from loyaltylens.kfp_runner.cli import app as pipeline_app
 from loyaltylens.local.serve_cli import app as serve_app
@@ -34,12 +36,14 @@ app = typer.Typer(
 app.add_typer(data_app, name="data", help="Generate and validate synthetic loyalty data.")
 app.add_typer(features_app, name="features", help="Build and read the versioned feature store.")
 app.add_typer(model_app, name="model", help="Train, register, promote and roll back propensity models.")
-app.add_typer(serve_app, name="serve", help="Start KServe model servers on loopback.")
+serve_app.command("feedback")(serve_feedback)
+app.add_typer(serve_app, name="serve", help="Start KServe model servers (and the feedback service) on loopback.")
 app.add_typer(
     services_app, name="services", help="Local stand-ins for the cluster's services: MLflow server, S3, Postgres."
 )
 app.add_typer(pipeline_app, name="pipeline", help="Compile and run the KFP pipelines (locally or on a host).")
 app.add_typer(offers_app, name="offers", help="Decide and write offers for customers.")
+app.add_typer(feedback_app, name="feedback", help="Ratings of generated offers: quality, exports, OpenAPI.")
 app.add_typer(prompt_app, name="prompt", help="Versioned prompts: list, show, diff, activate, roll back.")
 app.add_typer(drift_app, name="drift", help="Feature and prediction-score drift; exit 3 recommends retraining.")
 app.add_typer(experiments_app, name="experiments", help="Campaign effects measured on the random hold-out.")

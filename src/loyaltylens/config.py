@@ -149,6 +149,34 @@ class Settings(BaseSettings):
     )
     dashboard_port: int = Field(default=8501, ge=1, le=65535, description="Port of `loyaltylens dashboard`.")
 
+    # --- feedback on generated offers (loyaltylens.feedback) and the retraining triggers read from it ---
+    feedback_store: Literal["sqlite", "postgres"] = Field(
+        default="sqlite",
+        description="Feedback store: SQLite (WAL) under data_dir/feedback, or the platform's Postgres (postgres_url).",
+    )
+    # Writes queued while one commit fsyncs are committed together (group commit); 1 = each write alone.
+    feedback_sqlite_max_batch: int = Field(
+        default=256, ge=1, description="Most ratings one SQLite commit of the feedback store takes."
+    )
+    feedback_ui_dir: Path | None = Field(
+        default=None, description="Built feedback web UI to serve; None = the one shipped in the package."
+    )
+    feedback_window_days: int = Field(default=7, ge=1, description="Window of the rolling copy quality.")
+    # Simulated users give faithful, relevant, on-brand copy ~4.3 stars and flawed copy ~2: a 7-day mean under
+    # 3.5 means a flaw in a sizeable share of the copy, not noise (with at least feedback_min_ratings ratings).
+    retrain_min_mean_stars: float = Field(
+        default=3.5, ge=1.0, le=5.0, description="Trigger: retrain when a version's 7-day mean stars fall below."
+    )
+    retrain_min_thumbs_up_rate: float = Field(
+        default=0.6, ge=0.0, le=1.0, description="Trigger: retrain when a version's 7-day thumbs-up rate falls below."
+    )
+    feedback_min_ratings: int = Field(
+        default=30, ge=1, description="Ratings a version needs in the window before its quality can trigger."
+    )
+    retrain_min_new_campaigns: int = Field(
+        default=4, ge=1, description="Trigger: retrain after this many new labelled campaigns since the last run."
+    )
+
     @field_validator("data_dir")
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:
@@ -201,6 +229,10 @@ class Settings(BaseSettings):
     @property
     def prompt_state_dir(self) -> Path:
         return self.prompt_registry_dir or self.data_dir / "prompt_registry"
+
+    @property
+    def feedback_sqlite_path(self) -> Path:
+        return self.data_dir / "feedback" / "feedback.sqlite"
 
     @property
     def artifact_root(self) -> Path:

@@ -1,15 +1,8 @@
-"""One embedded Postgres (pgserver, Postgres 16 + pgvector) per test session; a fresh database per test."""
-
-import shutil
-import tempfile
-import uuid
-from pathlib import Path
+"""Retrieval fixtures: the offers and the embedder (the Postgres fixtures are in tests/conftest.py)."""
 
 import pandas as pd
-import psycopg
 import pytest
 
-from loyaltylens.local.postgres import embedded_postgres_url, stop_embedded_postgres
 from loyaltylens.retrieval.embeddings import TextEmbedder
 
 OFFERS = pd.DataFrame(
@@ -35,43 +28,6 @@ OFFERS = pd.DataFrame(
         ],
     }
 )
-
-
-def outside_pytest_tmp() -> Path:
-    """A fresh dir outside pytest's basetemp. As root, pgserver runs Postgres as the ``pgserver`` user, and
-    every pytest session resets ``/tmp/pytest-of-root`` to mode 0700, which would lock a running server out
-    of its data dir whenever another pytest session starts."""
-    return Path(tempfile.mkdtemp(prefix="loyaltylens-pgtest-"))
-
-
-@pytest.fixture(scope="session")
-def pg_server_dir() -> Path:
-    root = outside_pytest_tmp()
-    pgdata = root / "postgres"
-    embedded_postgres_url(pgdata)
-    yield pgdata
-    stop_embedded_postgres(pgdata)
-    shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture
-def pg_scratch_dir() -> Path:
-    """A dir for a test's own embedded server (removed afterwards)."""
-    root = outside_pytest_tmp()
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture
-def pg_url(pg_server_dir) -> str:
-    """A libpq URL of a database created for this test (dropped afterwards)."""
-    admin_url = embedded_postgres_url(pg_server_dir)
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield admin_url.replace("/loyaltylens?", f"/{name}?")
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
