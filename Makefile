@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 # kubectl (with kustomize) and helm, from a PyPI wheel, for rendering and checking manifests and the chart.
 K8S_TOOLS := .tools/bin/helm
 
-.PHONY: run test bench compile lint clean ui
+.PHONY: run test bench compile lint clean ui drift bench-drift eval-gate
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "LoyaltyLens needs Python 3.11"'
@@ -35,6 +35,7 @@ bench: $(INSTALLED)
 	$(BIN)/python -m benchmarks.serving
 	$(BIN)/python -m benchmarks.retrieval
 	$(BIN)/python -m benchmarks.generation
+	$(BIN)/python -m benchmarks.drift
 	$(BIN)/python -m benchmarks.feedback
 
 # The feedback web UI (React + Vite) into src/loyaltylens/feedback/ui, where the feedback service (and the wheel)
@@ -44,6 +45,17 @@ ui:
 
 compile: $(INSTALLED)
 	$(BIN)/loyaltylens pipeline compile
+
+# Drift check end to end on a small simulated population: undrifted exits 0, a promotion season exits 3.
+drift: $(INSTALLED)
+	scripts/drift-check.sh $(BIN)/loyaltylens
+
+# The eval gate (loyaltylens.evaluation, issue 27, built on its own branch): exits 1 when a candidate fails.
+eval-gate: $(INSTALLED)
+	$(BIN)/loyaltylens eval run
+
+bench-drift: $(INSTALLED)
+	$(BIN)/python -m benchmarks.drift
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check src serving components pipelines tests benchmarks

@@ -11,6 +11,7 @@ import sys
 import typer
 from rich.console import Console
 
+from loyaltylens.dashboard.cli import dashboard
 from loyaltylens.data.cli import app as data_app
 from loyaltylens.decision.cli import app as offers_app
 from loyaltylens.deploy.cli import app as deploy_app
@@ -23,6 +24,7 @@ from loyaltylens.kfp_runner.cli import app as pipeline_app
 from loyaltylens.local.serve_cli import app as serve_app
 from loyaltylens.local.services_cli import app as services_app
 from loyaltylens.main_job import run_main_job
+from loyaltylens.monitoring.cli import drift_app, experiments_app
 from loyaltylens.propensity.cli import app as model_app
 
 app = typer.Typer(
@@ -43,8 +45,11 @@ app.add_typer(pipeline_app, name="pipeline", help="Compile and run the KFP pipel
 app.add_typer(offers_app, name="offers", help="Decide and write offers for customers.")
 app.add_typer(feedback_app, name="feedback", help="Ratings of generated offers: quality, exports, OpenAPI.")
 app.add_typer(prompt_app, name="prompt", help="Versioned prompts: list, show, diff, activate, roll back.")
+app.add_typer(drift_app, name="drift", help="Feature and prediction-score drift; exit 3 recommends retraining.")
+app.add_typer(experiments_app, name="experiments", help="Campaign effects measured on the random hold-out.")
 # No name: deploy, status, invoke and teardown are top-level commands (--spec FILE --target kserve|sagemaker|vertex).
 app.add_typer(deploy_app)
+app.command("dashboard")(dashboard)
 app.command("run", help="The main job: data -> training pipeline -> propensity server -> offers.")(
     run_main_job
 )

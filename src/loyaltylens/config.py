@@ -136,6 +136,19 @@ class Settings(BaseSettings):
         default=None, description="Local open_clip ViT-B/32 weights for brand scoring; None = not configured."
     )
 
+    # --- drift monitoring (loyaltylens.monitoring): the usual PSI reading, < 0.1 stable, 0.1-0.2 minor, > 0.2 major ---
+    drift_psi_minor: float = Field(default=0.1, ge=0.0, description="PSI from which a feature's shift is minor.")
+    drift_psi_major: float = Field(default=0.2, ge=0.0, description="PSI above which a feature's shift is major.")
+    drift_retrain_major_features: int = Field(
+        default=3, ge=1, description="Retraining is recommended when this many features drift majorly."
+    )
+    drift_psi_bins: int = Field(default=10, ge=2, description="Quantile bins of numeric features in the PSI.")
+
+    dashboard_metrics_url: str | None = Field(
+        default=None, description="Prometheus /metrics URL of a model server whose stage latency the dashboard shows."
+    )
+    dashboard_port: int = Field(default=8501, ge=1, le=65535, description="Port of `loyaltylens dashboard`.")
+
     # --- feedback on generated offers (loyaltylens.feedback) and the retraining triggers read from it ---
     feedback_store: Literal["sqlite", "postgres"] = Field(
         default="sqlite",

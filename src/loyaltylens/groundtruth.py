@@ -137,3 +137,20 @@ def offer_choice_quality(pairs: pd.DataFrame, score_column: str, k: int = 10, se
         "random_pick_incremental_margin": float(frame.groupby(_GROUP)["incremental_margin"].mean().mean()),
         "oracle_margin_pick_incremental_margin": float(frame.groupby(_GROUP)["incremental_margin"].max().mean()),
     }
+
+
+def campaign_effect_truth(dataset_dir: Path) -> pd.DataFrame:
+    """Per campaign, the true effect of sending over its targeted customers (both arms), from their potential
+    outcomes: ``true_spend_effect`` (mean spend if sent minus if not, EUR in the label window) and
+    ``true_margin_effect`` (mean expected incremental margin, EUR); with ``targeted``, the customers it covers."""
+    truth = load_table(dataset_dir, "assignments_truth")
+    truth = truth.assign(spend_effect=truth["spend_if_treated"] - truth["spend_if_control"])
+    return (
+        truth.groupby("campaign_id")
+        .agg(
+            targeted=("assignment_id", "size"),
+            true_spend_effect=("spend_effect", "mean"),
+            true_margin_effect=("incremental_margin", "mean"),
+        )
+        .reset_index()
+    )

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from loyaltylens.config import get_settings
+from loyaltylens.data.drift import DEFAULT_DRIFT_DAYS, DriftKind, DriftScenario
 from loyaltylens.data.generator import DatasetInfo, config_from_settings, dataset_id, generate_dataset
 from loyaltylens.data.progress import rich_progress
 from loyaltylens.data.validate import ValidationReport, validate_dataset
@@ -28,13 +29,19 @@ def generate(
     out: Annotated[
         Path | None, typer.Option(help="Dataset directory (default: datasets_dir/<dataset id>).")
     ] = None,
+    drift: Annotated[
+        DriftKind | None, typer.Option(help="Drift the last --drift-days (loyaltylens.data.drift).")
+    ] = None,
+    drift_days: Annotated[int, typer.Option(help="Length of the drifted period in days.")] = DEFAULT_DRIFT_DAYS,
 ) -> None:
     """Simulate customers, offers, purchases and campaigns, and write a dataset with its hidden truth."""
     settings = get_settings()
     config = config_from_settings(settings, n_customers=customers, n_days=days, seed=seed)
-    target = out or settings.datasets_dir / dataset_id(config)
-    with rich_progress(f"generating {dataset_id(config)}") as progress:
-        info = generate_dataset(config, target, progress)
+    scenario = DriftScenario(drift, days=drift_days) if drift is not None else None
+    name = dataset_id(config) + (f"-{scenario.suffix}" if scenario else "")
+    target = out or settings.datasets_dir / name
+    with rich_progress(f"generating {name}") as progress:
+        info = generate_dataset(config, target, progress, drift=scenario)
     console.print(dataset_summary(info))
 
 

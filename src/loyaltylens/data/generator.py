@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from loyaltylens.config import Settings
 from loyaltylens.data.behaviour import calendar_factors
+from loyaltylens.data.drift import DriftScenario
 from loyaltylens.data.io import content_hash, read_manifest
 from loyaltylens.data.offers import OfferCatalogue, generate_offers
 from loyaltylens.data.population import generate_population
@@ -141,13 +142,19 @@ def generate_customers(config: GeneratorConfig) -> pd.DataFrame:
     return population.customers_table(config.start).to_pandas(date_as_object=False)
 
 
-def generate_dataset(config: GeneratorConfig, out_dir: Path, progress: ProgressCallback | None = None) -> DatasetInfo:
+def generate_dataset(
+    config: GeneratorConfig,
+    out_dir: Path,
+    progress: ProgressCallback | None = None,
+    drift: DriftScenario | None = None,
+) -> DatasetInfo:
     """Simulate ``config`` and write the dataset to ``out_dir`` (replacing an older one there).
 
     Args:
         config: what to simulate.
         out_dir: the dataset directory to create; usually ``settings.datasets_dir / dataset_id(config)``.
         progress: optional callback ``(message, fraction_done)``.
+        drift: a drifted period (``data/drift.py``) rewritten into the tables before the manifest is written.
 
     Returns:
         ``DatasetInfo`` with the path and the manifest (config, row counts, schemas, content hash,
@@ -166,6 +173,8 @@ def generate_dataset(config: GeneratorConfig, out_dir: Path, progress: ProgressC
     try:
         summary = _write_tables(config, staging, report)
         manifest = _manifest(config, staging, summary, time.perf_counter() - started)
+        if drift is not None:
+            drift.rewrite(staging, manifest)  # also updates the manifest: drift block, id, row count, content hash
         (staging / MANIFEST_FILENAME).write_text(json.dumps(manifest, indent=2))
         replace_dir(staging, out_dir)
     except BaseException:
