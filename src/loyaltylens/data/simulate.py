@@ -37,7 +37,7 @@ from loyaltylens.data.schema import EVENT_TYPES, OFFER_CHANNELS, TABLE_SCHEMAS, 
 from loyaltylens.vocabulary import CHANNELS, PRODUCT_CATEGORIES
 
 if TYPE_CHECKING:
-    from loyaltylens.data.generator import GeneratorConfig
+    from loyaltylens.data.config import GeneratorConfig
 
 DAY = 86_400  # seconds; all times inside the simulation are integer seconds since the start date
 PREFERRED_CHANNEL_SHARE = 0.8  # share of a customer's purchases on their preferred channel
