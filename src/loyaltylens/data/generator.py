@@ -41,7 +41,7 @@ from loyaltylens.data.staging import new_staging_dir, remove_stale_staging, repl
 from loyaltylens.vocabulary import SEGMENTS
 
 CHUNK_SIZE = 25_000  # customers simulated together; bounds memory at ~1 GB whatever the population size
-GENERATOR_VERSION = 2  # bump when the same config would produce different data
+GENERATOR_VERSION = 3  # bump when the same config would produce different data
 
 # Independent random streams, so e.g. changing the offer count does not reshuffle the customers.
 _POPULATION_STREAM, _OFFER_STREAM, _CHUNK_STREAM = 0, 1, 2
