@@ -6,12 +6,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
 
+from loyaltylens.data.io import load_table
 from loyaltylens.decision.margin import AnywayModel, Economics, margin_of_pair_rows
+from loyaltylens.decision.ope import (
+    Estimate,
+    dr_terms,
+    ips_terms,
+    paired_mean_difference,
+    snips_difference,
+)
 from loyaltylens.decision.policy import COST, MARGIN, SendLimits, decide_campaign
 from loyaltylens.features.definitions import ENTITY_COLUMN, OFFER_COLUMN
 from loyaltylens.features.pairs import PairFeatureIndex, build_pair_index
@@ -20,7 +29,7 @@ from loyaltylens.features.pairs import PairFeatureIndex, build_pair_index
 # label window: no offer reached them, so that purchase would have happened anyway.
 _HOLDOUT_CATEGORY_SQL = """
 SELECT c.customer_id, c.offer_id,
-       count(t.txn_id) > 0 AS bought_category
+       count(t.ts) > 0 AS bought_category
 FROM campaigns c
 JOIN offers o USING (offer_id)
 LEFT JOIN transactions t ON t.customer_id = c.customer_id AND t.category = o.category
@@ -100,3 +109,81 @@ def decide_customers(
 ) -> pd.DataFrame:
     """The send decision (:func:`decide_campaign`) over the scored eligible ``pairs``."""
     return decide_campaign(score_candidates(pairs, index, p_redeem, anyway, economics, p_opt_out), limits)
+
+
+def logged_campaign(
+    dataset_dir: Path, campaign_id: int, window_days: int, economics: Economics, n_eligible: pd.Series
+) -> pd.DataFrame:
+    """The logs of one campaign for off-policy evaluation, one row per targeted customer (public tables only):
+    ``customer_id``, the logged ``offer_id`` and arm (``treated``; the hold-out is the action "no offer"), the
+    probability of that action given the customer was targeted, and the realised ``reward``: margin of the
+    window's spend less, for a send, the discount and points of its redemption and the send cost.
+
+    The action probability comes from the logged ``logging_probability`` ``lp`` and the customer's number of
+    eligible offers ``n_eligible`` (by customer id): ``lp * n`` is the campaign's targeting share times the
+    arm's share, so given targeting P(offer o, sent) = lp / (S_sent + S_held) and P(no offer) = S_held / (S_sent
+    + S_held), with S the mean ``lp * n`` of each arm.
+    """
+    campaigns = load_table(dataset_dir, "campaigns")
+    rows = campaigns[campaigns["campaign_id"] == campaign_id].reset_index(drop=True)
+    sent_ts = rows["sent_ts"].iloc[0]
+    transactions = load_table(dataset_dir, "transactions")
+    window = transactions[
+        (transactions["ts"] >= sent_ts) & (transactions["ts"] < sent_ts + pd.Timedelta(days=window_days))
+    ]
+    spend = window.groupby("customer_id")["amount"].sum()
+    offers = load_table(dataset_dir, "offers").set_index("offer_id")
+    redeemed = window.dropna(subset=["offer_id"]).merge(
+        rows[["customer_id", "offer_id"]], on=["customer_id", "offer_id"]
+    )
+    terms = offers.loc[redeemed["offer_id"].astype(np.int64)]
+    redeemed_cost = (
+        terms["discount_pct"].to_numpy() / 100.0 * economics.discounted_share * redeemed["amount"].to_numpy()
+        + economics.point_value_eur * terms["bonus_points"].to_numpy()
+    )
+    cost = pd.Series(redeemed_cost, index=redeemed["customer_id"].to_numpy()).groupby(level=0).sum()
+    customer_spend = rows["customer_id"].map(spend).fillna(0.0).to_numpy()
+    redemption_cost = rows["customer_id"].map(cost).fillna(0.0).to_numpy()
+    treated = rows["treated"].to_numpy()
+    reward = economics.gross_margin * customer_spend - np.where(treated, redemption_cost + economics.send_cost_eur, 0.0)
+    # lp x n is the campaign's targeting share times the arm's share, the same for every customer of an arm.
+    share = rows["logging_probability"].to_numpy() * rows["customer_id"].map(n_eligible).to_numpy(dtype=np.float64)
+    sent_share, held_share = share[treated].mean(), share[~treated].mean()
+    probability = np.where(treated, rows["logging_probability"].to_numpy(), held_share) / (sent_share + held_share)
+    return rows.assign(reward=reward, action_probability=probability)
+
+
+def policy_value_from_logs(
+    logs: pd.DataFrame,
+    chosen_offer: pd.Series,
+    predicted_baseline: np.ndarray,
+    expected_margin_logged: np.ndarray,
+    expected_margin_chosen: np.ndarray,
+    seed: int = 0,
+) -> dict[str, Estimate]:
+    """IPS, SNIPS and DR estimates of a policy's incremental value per targeted customer (EUR, the policy minus
+    sending nothing) from one campaign's :func:`logged_campaign` rows.
+
+    ``chosen_offer`` maps customer id to the policy's offer (NA: none). The DR reward model is the predicted
+    margin without an offer (``predicted_baseline``, per row) plus the expected incremental margin of the logged
+    (``expected_margin_logged``; 0 for the hold-out) and of the chosen action (``expected_margin_chosen``; 0 for
+    none). The lift is the difference of the policy's and send-nothing's per-row terms, so its interval is paired.
+    """
+    chosen = logs["customer_id"].map(chosen_offer)
+    treated = logs["treated"].to_numpy()
+    takes = np.where(chosen.isna().to_numpy(), ~treated, treated & (chosen.to_numpy() == logs["offer_id"].to_numpy()))
+    reward, probability = logs["reward"].to_numpy(), logs["action_probability"].to_numpy()
+    held = ~treated
+    q_logged = predicted_baseline + np.where(treated, expected_margin_logged, 0.0)
+    q_policy = predicted_baseline + np.where(chosen.isna().to_numpy(), 0.0, expected_margin_chosen)
+    pairs = {
+        "ips": (ips_terms(reward, probability, takes), ips_terms(reward, probability, held)),
+        "dr": (
+            dr_terms(reward, probability, takes, q_logged, q_policy),
+            dr_terms(reward, probability, held, q_logged, predicted_baseline),
+        ),
+    }
+    estimates = {name: paired_mean_difference(a, b, seed) for name, (a, b) in pairs.items()}
+    weights = (np.where(takes, 1.0 / probability, 0.0), np.where(held, 1.0 / probability, 0.0))
+    estimates["snips"] = snips_difference(pairs["ips"], weights, seed)
+    return estimates

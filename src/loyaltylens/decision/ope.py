@@ -90,3 +90,29 @@ def doubly_robust(
     """Doubly robust: unbiased when either the logging probabilities or the reward model are right."""
     terms = dr_terms(reward, logging_probability, matches, predicted_logged, predicted_policy)
     return Estimate(float(terms.mean()), *_bootstrap(lambda i: terms[i].mean(), len(terms), seed, samples))
+
+
+def paired_mean_difference(
+    terms_a: np.ndarray, terms_b: np.ndarray, seed: int = 0, samples: int = BOOTSTRAP_SAMPLES
+) -> Estimate:
+    """Mean of ``terms_a - terms_b`` (per-row estimator terms of two policies on the same logs), paired CI."""
+    difference = terms_a - terms_b
+    return Estimate(
+        float(difference.mean()), *_bootstrap(lambda i: difference[i].mean(), len(difference), seed, samples)
+    )
+
+
+def snips_difference(
+    terms: tuple[np.ndarray, np.ndarray],
+    weights: tuple[np.ndarray, np.ndarray],
+    seed: int = 0,
+    samples: int = BOOTSTRAP_SAMPLES,
+) -> Estimate:
+    """SNIPS value of policy a minus policy b from their IPS terms and weights on the same logs, paired CI."""
+
+    def value(i: np.ndarray) -> float:
+        return float(
+            sum(sign * t[i].sum() / max(w[i].sum(), 1e-12) for sign, t, w in zip((1, -1), terms, weights, strict=True))
+        )
+
+    return Estimate(value(np.arange(len(terms[0]))), *_bootstrap(value, len(terms[0]), seed, samples))
