@@ -34,7 +34,7 @@ from loyaltylens.decision.campaign import (
     policy_value_from_logs,
     score_candidates,
 )
-from loyaltylens.decision.margin import Economics, margin_of_pair_rows
+from loyaltylens.decision.margin import Economics, PlattRecalibration, margin_of_pair_rows
 from loyaltylens.decision.policy import decide_campaign
 from loyaltylens.features.compute import connect
 from loyaltylens.features.definitions import PAIR_FEATURE_NAMES
@@ -102,8 +102,13 @@ def main() -> None:
         x, y = rows[list(PAIR_FEATURE_NAMES)].to_numpy(np.float32), rows["label"].to_numpy()
         redeem_model = make_lightgbm(contract, args.seed).fit(x, y, **fit_params("lightgbm", contract))
 
-        def p_redeem(matrix, model=redeem_model):
-            return model.predict_proba(matrix)[:, 1]
+        held = training[training["campaign"] == validation]  # recalibrated on validation sends, never test
+        recalibration = PlattRecalibration().fit(
+            redeem_model.predict_proba(held[list(PAIR_FEATURE_NAMES)].to_numpy(np.float32))[:, 1], held["label"]
+        )
+
+        def p_redeem(matrix, model=redeem_model, recalibration=recalibration):
+            return recalibration.apply(model.predict_proba(matrix)[:, 1])
 
         anyway = fit_anyway_model(con, [as_of[k].to_pydatetime() for k in fit_on], WINDOW, args.seed)
         opt_out = logged_opt_out_rate(con, as_of[validation].to_pydatetime())
@@ -199,6 +204,9 @@ def main() -> None:
                     "split": label,
                     "chosen_offers": len(sent),
                     "mean_predicted_p": float(sent["p_redeem"].mean()),
+                    "mean_true_p": float(
+                        sent.merge(load_pair_truth(dataset, [k]), on=["customer_id", "offer_id"])["p_redeem_y"].mean()
+                    ),
                     "logged_matches": len(hit),
                     "observed_redemption_on_logged_matches": float(hit["assignment_id"].isin(redeemed).mean()),
                     "predicted_on_logged_matches": float(hit["p_redeem"].mean()),

@@ -25,17 +25,19 @@ from loyaltylens.decision.policy import COST, MARGIN, SendLimits, decide_campaig
 from loyaltylens.features.definitions import ENTITY_COLUMN, OFFER_COLUMN
 from loyaltylens.features.pairs import PairFeatureIndex, build_pair_index
 
-# Hold-out assignments sent on the snapshot day, and whether the customer bought the offer's category in the
-# label window: no offer reached them, so that purchase would have happened anyway.
-_HOLDOUT_CATEGORY_SQL = """
-SELECT c.customer_id, c.offer_id,
-       count(t.ts) > 0 AS bought_category
-FROM campaigns c
-JOIN offers o USING (offer_id)
-LEFT JOIN transactions t ON t.customer_id = c.customer_id AND t.category = o.category
-  AND t.ts >= c.sent_ts AND t.ts < c.sent_ts + to_days($window)
-WHERE NOT c.treated AND c.sent_ts >= $as_of AND c.sent_ts < $as_of + INTERVAL 1 DAY
-GROUP BY c.assignment_id, c.customer_id, c.offer_id
+# Members no offer reached on the snapshot day (the hold-out and the untargeted), and whether each bought a
+# given category in the label window: that purchase would have happened without an offer.
+_UNSENT_MEMBERS_SQL = """
+SELECT customer_id FROM customers WHERE signup_date < $as_of AND customer_id NOT IN (
+    SELECT customer_id FROM campaigns WHERE treated AND sent_ts >= $as_of AND sent_ts < $as_of + INTERVAL 1 DAY)
+ORDER BY customer_id
+"""
+_BOUGHT_CATEGORY_SQL = """
+SELECT p.customer_id, p.offer_id, count(t.ts) > 0 AS bought_category
+FROM _anyway_pairs p JOIN offers o USING (offer_id)
+LEFT JOIN transactions t ON t.customer_id = p.customer_id AND t.category = o.category
+  AND t.ts >= $as_of AND t.ts < $as_of + to_days($window)
+GROUP BY p.customer_id, p.offer_id
 """
 _OPT_OUT_RATE_SQL = """
 SELECT count(*) FILTER (WHERE event_type = 'unsubscribed') / greatest(count(*) FILTER (WHERE event_type = 'sent'), 1)
@@ -46,18 +48,31 @@ FROM offer_events WHERE ts < $before
 def fit_anyway_model(
     con: duckdb.DuckDBPyConnection, snapshots: list[datetime], window_days: int, seed: int = 42
 ) -> AnywayModel:
-    """:class:`AnywayModel` fitted on the hold-out assignments of the campaigns sent on ``snapshots``."""
+    """:class:`AnywayModel` fitted on the members no offer reached on each of ``snapshots`` (hold-out and
+    untargeted), each paired with one random offer eligible to them (its category is what the label asks)."""
+    rng = np.random.default_rng(seed)
     rows, labels = [], []
     for as_of in snapshots:
-        holdout = con.execute(_HOLDOUT_CATEGORY_SQL, {"as_of": as_of, "window": window_days}).df()
-        if holdout.empty:
+        members = con.execute(_UNSENT_MEMBERS_SQL, {"as_of": as_of}).df()[ENTITY_COLUMN].to_numpy()
+        pairs = eligible_pairs(con, members, as_of, window_days)
+        if pairs.empty:
             continue
+        con.register("_anyway_pairs", _one_random_offer_each(pairs, rng))
+        labelled = con.execute(_BOUGHT_CATEGORY_SQL, {"as_of": as_of, "window": window_days}).df()
         index = build_pair_index(con, as_of)
-        rows.append(index.lookup(holdout[ENTITY_COLUMN].to_numpy(), holdout[OFFER_COLUMN].to_numpy()))
-        labels.append(holdout["bought_category"].to_numpy())
+        rows.append(index.lookup(labelled[ENTITY_COLUMN].to_numpy(), labelled[OFFER_COLUMN].to_numpy()))
+        labels.append(labelled["bought_category"].to_numpy())
     if not rows:
-        raise ValueError("no hold-out assignment on the given snapshots: nothing to learn p(anyway) from")
+        raise ValueError("no member without an offer on the given snapshots: nothing to learn p(anyway) from")
     return AnywayModel(seed).fit(np.vstack(rows), np.concatenate(labels))
+
+
+def _one_random_offer_each(pairs: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """One row per customer of ``pairs`` (sorted by customer), its offer drawn uniformly from theirs, as the
+    campaigns assign offers."""
+    sizes = pairs.groupby(ENTITY_COLUMN, sort=True).size().to_numpy()
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    return pairs.iloc[starts + np.floor(rng.random(len(sizes)) * sizes).astype(np.int64)].reset_index(drop=True)
 
 
 def logged_opt_out_rate(con: duckdb.DuckDBPyConnection, before: datetime) -> float:

@@ -119,3 +119,26 @@ class AnywayModel:
 
     def predict(self, rows: np.ndarray) -> np.ndarray:
         return self._model.predict_proba(rows)[:, 1]
+
+
+class PlattRecalibration:
+    """p(redeem) recalibrated where the decision acts: a logistic fit of the outcome on the model's logit over
+    the validation campaign's sends (never test), so an expected value built on it is not biased by the drift
+    between the campaigns the model learnt from and the one it decides."""
+
+    def __init__(self) -> None:
+        from sklearn.linear_model import LogisticRegression
+
+        self._model = LogisticRegression(C=1e6)
+
+    @staticmethod
+    def _logit(p: np.ndarray) -> np.ndarray:
+        p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+        return np.log(p / (1 - p))[:, None]
+
+    def fit(self, p_redeem: np.ndarray, redeemed: np.ndarray) -> PlattRecalibration:
+        self._model.fit(self._logit(p_redeem), np.asarray(redeemed, dtype=int))
+        return self
+
+    def apply(self, p_redeem: np.ndarray) -> np.ndarray:
+        return self._model.predict_proba(self._logit(p_redeem))[:, 1]
