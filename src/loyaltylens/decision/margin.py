@@ -142,3 +142,20 @@ class PlattRecalibration:
 
     def apply(self, p_redeem: np.ndarray) -> np.ndarray:
         return self._model.predict_proba(self._logit(p_redeem))[:, 1]
+
+
+@dataclass(frozen=True)
+class MarginModel:
+    """What turns a propensity model's raw pair scores into expected margins: the fitted anyway model, the
+    validation recalibration, the economics and the logged opt-out rate. The batch decisions and
+    ``DecisionChain`` share it."""
+
+    anyway: AnywayModel
+    recalibration: PlattRecalibration | None
+    economics: Economics
+    p_opt_out: float
+
+    def margins(self, rows: np.ndarray, raw_p_redeem: np.ndarray) -> tuple[np.ndarray, MarginTerms]:
+        """The recalibrated p(redeem) and the margin terms of pair feature ``rows``."""
+        p = self.recalibration.apply(raw_p_redeem) if self.recalibration else np.asarray(raw_p_redeem, np.float64)
+        return p, margin_of_pair_rows(rows, p, self.anyway.predict(rows), self.economics, self.p_opt_out)

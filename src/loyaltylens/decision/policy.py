@@ -48,8 +48,8 @@ def decide_campaign(candidates: pd.DataFrame, limits: SendLimits | None = None) 
     reason = np.select(
         [within, ~positive, ~budget_ok],
         [
-            [f"offer #{o}: expected margin {m:+.2f} EUR > 0" for o, m in zip(best[OFFER], best[MARGIN], strict=True)],
-            [f"{NO_POSITIVE_MARGIN} (best {m:+.2f} EUR)" for m in best[MARGIN]],
+            [_send_reason(o, m) for o, m in zip(best[OFFER], best[MARGIN], strict=True)],
+            [_no_offer_reason(m) for m in best[MARGIN]],
             OVER_BUDGET,
         ],
         OVER_CAP,
@@ -57,3 +57,21 @@ def decide_campaign(candidates: pd.DataFrame, limits: SendLimits | None = None) 
     return best.assign(send=within, **{OFFER: best[OFFER].where(within).astype("Int64")}, reason=reason)[
         [CUSTOMER, OFFER, "send", MARGIN, COST, "reason"]
     ]
+
+
+def choose_offer(offer_ids: np.ndarray, expected_margin: np.ndarray) -> tuple[int | None, str]:
+    """One customer's decision without campaign limits (the online path): the offer with the highest expected
+    margin if it is positive, else none; with the reason, worded as :func:`decide_campaign` words it."""
+    best = int(np.argmax(expected_margin))
+    margin = float(expected_margin[best])
+    if margin > 0:
+        return int(offer_ids[best]), _send_reason(int(offer_ids[best]), margin)
+    return None, _no_offer_reason(margin)
+
+
+def _send_reason(offer_id: int, margin: float) -> str:
+    return f"offer #{offer_id}: expected margin {margin:+.2f} EUR > 0"
+
+
+def _no_offer_reason(margin: float) -> str:
+    return f"{NO_POSITIVE_MARGIN} (best {margin:+.2f} EUR)"
