@@ -37,6 +37,25 @@ class Settings(BaseSettings):
     propensity_threshold: float = Field(
         default=0.05, ge=0.0, le=1.0, description="Below this redemption probability no offer is sent."
     )
+    # The retailer's offer economics (decision/margin.py, docs/DECISION.md): known to the business, not learnt.
+    gross_margin: float = Field(default=0.30, gt=0, lt=1, description="Margin the retailer earns on a basket.")
+    discounted_share: float = Field(
+        default=0.4, gt=0, le=1, description="Share of a redeemed basket in the offer's category (the discount base)."
+    )
+    point_value_eur: float = Field(default=0.01, ge=0, description="Cost to the retailer of one bonus point (EUR).")
+    send_cost_eur: float = Field(default=0.02, ge=0, description="Cost of sending one offer (EUR).")
+    min_spend_top_up: float = Field(
+        default=1.125, ge=1, description="Mean redeemed basket over the min spend when the usual basket is below it."
+    )
+    opt_out_loss_baskets: float = Field(
+        default=1.5, ge=0, description="Future margin lost when a customer opts out, in baskets of margin."
+    )
+    campaign_budget_eur: float | None = Field(
+        default=None, ge=0, description="Most expected discount + points spend per campaign (None: no budget)."
+    )
+    campaign_contact_cap: int | None = Field(
+        default=None, ge=0, description="Most offers sent per campaign (None: no cap)."
+    )
     rolling_origins: int = Field(
         default=3, ge=1, description="Test campaigns of the rolling-origin evaluation pipeline (one pod each)."
     )

@@ -129,3 +129,28 @@ def test_picking_the_best_offer_beats_a_random_one(small_dataset: Path) -> None:
     pairs = load_table(small_dataset, "pair_truth")
     by_customer = pairs.groupby(["campaign_id", "customer_id"])["p_redeem"]
     assert by_customer.max().mean() > 2 * pairs["p_redeem"].mean()
+
+
+def test_truth_spend_agrees_with_the_public_transactions_in_both_arms(small_dataset: Path) -> None:
+    """Each assignment's spend in its label window, summed from the public transactions, is the truth's spend of
+    the arm it was in: ``spend_if_treated`` for sends (subsidised top-ups included), ``spend_if_control`` for
+    the hold-out. Campaigns are ``label_window_days`` apart, so windows of one customer do not overlap."""
+    config = GeneratorConfig(**read_manifest(small_dataset)["config"])
+    assert config.campaign_every_days >= config.label_window_days
+    truth = load_table(small_dataset, "assignments_truth")
+    campaigns = load_table(small_dataset, "campaigns")[["assignment_id", "sent_ts"]]
+    rows = truth.merge(campaigns, on="assignment_id")
+    transactions = load_table(small_dataset, "transactions")[["customer_id", "ts", "amount"]]
+    joined = rows[["assignment_id", "customer_id", "sent_ts"]].merge(transactions, on="customer_id")
+    in_window = (joined["ts"] >= joined["sent_ts"]) & (
+        joined["ts"] < joined["sent_ts"] + pd.Timedelta(days=config.label_window_days)
+    )
+    public = joined[in_window].groupby("assignment_id")["amount"].sum()
+    rows["public_spend"] = rows["assignment_id"].map(public).fillna(0.0)
+    rows["truth_spend"] = np.where(rows["treated"], rows["spend_if_treated"], rows["spend_if_control"])
+    subsidised = rows[rows["treated"] & rows["subsidised"]]
+    assert len(subsidised) > 20 and (subsidised["spend_if_treated"] > subsidised["spend_if_control"]).any()
+    for arm in (True, False):
+        arm_rows = rows[rows["treated"] == arm]
+        assert len(arm_rows) > 100
+        np.testing.assert_allclose(arm_rows["truth_spend"], arm_rows["public_spend"], atol=0.02)

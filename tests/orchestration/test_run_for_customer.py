@@ -132,3 +132,36 @@ def test_offer_aware_kserve_scorer_reads_the_served_contract(skeleton_store, pai
             assert [o.offer_id for o in a.offers] == [o.offer_id for o in b.offers]
             np.testing.assert_allclose(a.offer_propensities, b.offer_propensities, atol=1e-6)
         remote_scorer.close()
+
+
+def test_margin_model_chooses_the_highest_expected_margin_or_nothing(skeleton_store, pair_model_dir, offer_index):
+    """With a margin model the chain ranks the eligible candidates by expected margin (the policy code the batch
+    decisions use), sends the best only when it earns money, and says so."""
+    from loyaltylens.config import Settings
+    from loyaltylens.decision.margin import AnywayModel, Economics, MarginModel
+    from loyaltylens.features.definitions import PAIR_FEATURE_NAMES
+
+    rng = np.random.default_rng(0)
+    rows = rng.random((400, len(PAIR_FEATURE_NAMES))).astype(np.float32)
+    anyway = AnywayModel().fit(rows, rows[:, 0] > 0.5)  # any fitted model: the test checks the chain's use of it
+    economics = Economics.from_settings(Settings())
+    scorer = InProcessScorer(pair_model_dir)
+    generator = TemplateGenerator(load_prompt(REPO_PROMPTS, "offer_copy"))
+    for send_cost, sends in ((0.0, None), (1_000.0, False)):
+        model = MarginModel(anyway, None, Economics(**{**economics.__dict__, "send_cost_eur": send_cost}), 0.0)
+        chain = DecisionChain(
+            skeleton_store, scorer, lambda name: offer_index, generator, 0.5, top_k=3, candidates=8, margin_model=model
+        )
+        decision = chain.run_for_customer(CUSTOMERS[0])
+        record = skeleton_store.get_features([CUSTOMERS[0]]).to_records()[0]
+        query = build_customer_query(record, active_at=date.fromisoformat(skeleton_store.describe().as_of))
+        candidates = offer_index.search(query.text, k=8, filters=query.filters)
+        pairs = skeleton_store.get_pair_features([CUSTOMERS[0]] * len(candidates), [o.offer_id for o in candidates])
+        _, terms = model.margins(pairs.values, scorer.score(pairs.values))
+        assert decision.expected_margin == pytest.approx(terms.expected_margin.max(), abs=1e-6)
+        assert decision.send_offer == (terms.expected_margin.max() > 0) and "margin" in decision.latency_ms
+        if sends is False:
+            assert not decision.send_offer and decision.reason.startswith("no offer earns money")
+        elif decision.send_offer:
+            best = candidates[int(np.argmax(terms.expected_margin))].offer_id
+            assert decision.offers[0].offer_id == best and f"offer #{best}" in decision.reason

@@ -17,7 +17,7 @@ from loyaltylens.data.schema import OFFER_CHANNELS, TABLE_SCHEMAS, labels
 from loyaltylens.vocabulary import PRODUCT_CATEGORIES
 
 if TYPE_CHECKING:
-    from loyaltylens.data.generator import GeneratorConfig
+    from loyaltylens.data.config import GeneratorConfig
 
 DISCOUNTS = np.array([5, 10, 15, 20, 25, 30, 40])
 MIN_SPENDS = np.array([0, 0, 10, 15, 20, 25, 30, 50, 75], dtype=float)

@@ -20,7 +20,7 @@ from loyaltylens.data.schema import TABLE_SCHEMAS, TRUTH_SCHEMAS, labels
 from loyaltylens.vocabulary import CHANNELS, PRODUCT_CATEGORIES, SEGMENT_SHARES, SEGMENTS
 
 if TYPE_CHECKING:
-    from loyaltylens.data.generator import GeneratorConfig
+    from loyaltylens.data.config import GeneratorConfig
 
 # Dirichlet concentration of personal category affinities around the segment's weights:
 # low enough that customers differ in favourite category, high enough that segments stay recognisable.

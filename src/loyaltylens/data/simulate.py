@@ -37,7 +37,7 @@ from loyaltylens.data.schema import EVENT_TYPES, OFFER_CHANNELS, TABLE_SCHEMAS, 
 from loyaltylens.vocabulary import CHANNELS, PRODUCT_CATEGORIES
 
 if TYPE_CHECKING:
-    from loyaltylens.data.generator import GeneratorConfig
+    from loyaltylens.data.config import GeneratorConfig
 
 DAY = 86_400  # seconds; all times inside the simulation are integer seconds since the start date
 PREFERRED_CHANNEL_SHARE = 0.8  # share of a customer's purchases on their preferred channel
@@ -348,11 +348,13 @@ class _Campaign:
         subsidised = redeems & (anyway >= 0)
         purchases = self.baseline.purchases
         anyway_safe = np.maximum(anyway, 0)
+        # Read before the treated arm overwrites the discounted purchases' amounts below.
+        anyway_amount = purchases.amount[anyway_safe].copy()
         redemption_second = np.where(subsidised, purchases.second[anyway_safe], redemption_second_draw[t])
         redemption_amount = np.round(
             np.where(
                 subsidised,
-                np.maximum(offers.min_spend[o], purchases.amount[anyway_safe]),  # topped up if below
+                np.maximum(offers.min_spend[o], anyway_amount),  # topped up if below
                 np.maximum(offers.min_spend[o] * (1.0 + 0.25 * amount_draw[t]), redemption_basket[t]),
             ),
             2,
@@ -386,7 +388,7 @@ class _Campaign:
             redeemed_if_treated=redeems,
             subsidised_if_treated=subsidised,
             extra_spend_if_redeemed=np.where(
-                subsidised, redemption_amount - purchases.amount[anyway_safe], redemption_amount
+                subsidised, redemption_amount - anyway_amount, redemption_amount
             ),
             opened_if_treated=opens,
             opted_out_if_treated=opts_out,

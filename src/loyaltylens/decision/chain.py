@@ -24,6 +24,8 @@ from typing import Protocol
 import numpy as np
 
 from loyaltylens.config import Settings
+from loyaltylens.decision.margin import MarginModel
+from loyaltylens.decision.policy import choose_offer
 from loyaltylens.decision.scorers import PropensityScorer
 from loyaltylens.features.store import FeatureBatch, FeatureStore
 from loyaltylens.generation.offer_copy import OfferCopy
@@ -56,6 +58,7 @@ class OfferDecision:
     latency_ms: dict[str, float] = field(default_factory=dict)
     # The offer-aware model's propensity of each of ``offers``, same order; empty for a customer-level model.
     offer_propensities: list[float] = field(default_factory=list)
+    expected_margin: float | None = None  # EUR, of the best offer, when decided by margin
 
     @property
     def total_ms(self) -> float:
@@ -73,6 +76,7 @@ class DecisionChain:
         top_k: int = 3,
         feature_version: str = "latest",
         candidates: int = 10,
+        margin_model: MarginModel | None = None,
     ):
         """``retriever(name)`` gives the backend ``name`` (``None``: the configured one), e.g. ``Retrievers.get``;
         ``candidates`` eligible offers are scored by an offer-aware model, ``top_k`` of them returned."""
@@ -84,6 +88,7 @@ class DecisionChain:
         self.top_k = top_k
         self.feature_version = feature_version
         self.candidates = max(candidates, top_k)
+        self.margin_model = margin_model  # set: offers are chosen by expected margin (docs/DECISION.md)
 
     def run_for_customer(self, customer_id: int, retriever: str | None = None) -> OfferDecision:
         """Decide for one customer; ``retriever`` picks the retrieval backend for this request (A/B)."""
@@ -138,6 +143,8 @@ class DecisionChain:
                 [customer_id] * len(candidates), [offer.offer_id for offer in candidates], batch.version
             )
             scores = self.scorer.score(pairs.values)
+        if self.margin_model is not None:
+            return self._choose_by_margin(candidates, pairs.values, scores, record, common, timings)
         order = np.argsort(-scores, kind="stable")[: self.top_k]
         offers, propensities = [candidates[i] for i in order], [float(scores[i]) for i in order]
         best = propensities[0]
@@ -148,6 +155,34 @@ class DecisionChain:
         with _timed(timings, "generation"):
             copy = self.generator.generate(offers[0], record["segment"], record["channel_preference"])
         reason = f"offer #{offers[0].offer_id}: propensity {best:.3f} >= threshold {self.threshold:.3f}"
+        return OfferDecision(send_offer=True, reason=reason, offers=offers, copy=copy, **ranked)
+
+    def _choose_by_margin(
+        self,
+        candidates: list[OfferHit],
+        rows: np.ndarray,
+        scores: np.ndarray,
+        record: dict,
+        common: dict,
+        timings: dict[str, float],
+    ) -> OfferDecision:
+        """The candidates ranked by expected incremental margin; the best sent only when it earns money."""
+        with _timed(timings, "margin"):
+            p_redeem, terms = self.margin_model.margins(rows, scores)
+            offer_ids = np.array([offer.offer_id for offer in candidates])
+            chosen, reason = choose_offer(offer_ids, terms.expected_margin)
+        order = np.argsort(-terms.expected_margin, kind="stable")[: self.top_k]
+        offers = [candidates[i] for i in order]
+        ranked = dict(
+            common,
+            propensity=float(p_redeem[order[0]]),
+            offer_propensities=[float(p_redeem[i]) for i in order],
+            expected_margin=float(terms.expected_margin[order[0]]),
+        )
+        if chosen is None:
+            return OfferDecision(send_offer=False, reason=reason, offers=[], copy=None, **ranked)
+        with _timed(timings, "generation"):
+            copy = self.generator.generate(offers[0], record["segment"], record["channel_preference"])
         return OfferDecision(send_offer=True, reason=reason, offers=offers, copy=copy, **ranked)
 
 

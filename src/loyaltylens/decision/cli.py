@@ -13,7 +13,7 @@ from loyaltylens.decision.chain import OfferDecision
 from loyaltylens.retrieval.cli import app as retrieval_app
 
 console = Console()
-STAGES = ("features", "retrieval", "propensity", "generation")
+STAGES = ("features", "retrieval", "propensity", "margin", "generation")
 app = typer.Typer(no_args_is_help=True)
 # `offers index|search|eval` (the offer catalog's retrieval index) sit beside `offers for`.
 app.registered_commands.extend(retrieval_app.registered_commands)
@@ -53,11 +53,12 @@ def scorer_for(settings: Settings, predictor_url: str | None, model: str | None)
 
 def print_decisions(decisions: list[OfferDecision]) -> None:
     table = Table(title="offers", show_lines=True, caption=f"stage latency in ms: {' / '.join(STAGES)}")
-    for column in ("customer", "p(redeem)", "offer", "copy", "latency ms"):
+    for column in ("customer", "p(redeem)", "expected margin", "offer", "copy / reason", "latency ms"):
         table.add_column(column, overflow="fold")
     for d in decisions:
         offer = f"#{d.offers[0].offer_id} {d.offers[0].title}" if d.offers else "no offer"
-        copy = f"[b]{d.copy.headline}[/b] → {d.copy.cta} ({d.copy.tone})" if d.copy else d.reason
+        copy = f"[b]{d.copy.headline}[/b] → {d.copy.cta} ({d.copy.tone})\n{d.reason}" if d.copy else d.reason
+        margin = "" if d.expected_margin is None else f"{d.expected_margin:+.2f} EUR"
         stages = " / ".join(f"{d.latency_ms[s]:.2f}" for s in STAGES if s in d.latency_ms)
-        table.add_row(str(d.customer_id), f"{d.propensity:.3f}", offer, copy, f"{stages}\n= {d.total_ms:.2f}")
+        table.add_row(str(d.customer_id), f"{d.propensity:.3f}", margin, offer, copy, f"{stages}\n= {d.total_ms:.2f}")
     console.print(table)

@@ -1,0 +1,362 @@
+"""Decide by money: every policy's true incremental margin per targeted customer over rolling-origin test
+campaigns, off-policy estimates from the logs beside the truth, candidate recall, online and batch speed.
+
+One run on a generated dataset (default 20k customers, 365 days). For each of the last ``--origins`` campaigns
+(the test campaign), every learnt part is fitted on the campaigns before the validation campaign (the one before
+the test campaign): the p(redeem) model (the project's LightGBM pair baseline; the TabTransformer is the
+pipeline's, too slow to retrain per origin here), the anyway model on hold-out assignments, the logged opt-out
+rate and, for the learned baseline, a T-learner on realised margin (LightGBM on treated and on hold-out rows).
+Calibration on chosen offers is measured on validation and test. The truth is read only to score policies.
+
+Run from the repository root:  .venv/bin/python -m benchmarks.policy [--customers N] [--origins K]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from lightgbm import LGBMRegressor
+
+from benchmarks.report import record
+from loyaltylens.config import Settings
+from loyaltylens.data import GeneratorConfig, dataset_id, generate_dataset, load_table
+from loyaltylens.decision.campaign import (
+    eligible_pairs,
+    fit_anyway_model,
+    logged_campaign,
+    logged_opt_out_rate,
+    policy_value_from_logs,
+    score_candidates,
+)
+from loyaltylens.decision.margin import Economics, PlattRecalibration, margin_of_pair_rows
+from loyaltylens.decision.policy import decide_campaign
+from loyaltylens.features.compute import connect
+from loyaltylens.features.definitions import PAIR_FEATURE_NAMES
+from loyaltylens.features.pairs import build_pair_index, compute_pair_training_frame
+from loyaltylens.groundtruth import campaign_as_of, load_pair_truth
+from loyaltylens.propensity.baseline import fit_params, make_lightgbm
+from loyaltylens.propensity.contract import FeatureContract
+
+WINDOW = 14
+TRAIN_CAMPAIGNS = 8  # campaigns before validation the models learn from
+THRESHOLD = 0.05  # the old fixed propensity threshold, kept only as a policy to compare with
+TARGETS = {"share_of_oracle": 0.8, "ope_abs_error_share_of_oracle": 0.10, "candidate_recall": 0.95}
+TARGETS |= {"online_p50_ms": 10.0, "batch_50k_s": 60.0}
+CANDIDATE_K = 10  # the large-catalogue candidate stage's size
+
+
+def realised_margin_frame(con, dataset_dir: Path, campaign_ids: list[int], economics: Economics, n_eligible):
+    """Logged rows of the campaigns with their pair features and realised reward (for the T-learner)."""
+    as_of = campaign_as_of(dataset_dir)
+    frames = []
+    for k in campaign_ids:
+        logs = logged_campaign(dataset_dir, k, WINDOW, economics, n_eligible[k])
+        index = build_pair_index(con, as_of[k].to_pydatetime())
+        frames.append((logs, index.lookup(logs["customer_id"].to_numpy(), logs["offer_id"].to_numpy())))
+    return frames
+
+
+def bootstrap_ci(values: np.ndarray, seed: int = 0, samples: int = 1000) -> tuple[float, float]:
+    rng = np.random.default_rng(seed)
+    means = [values[rng.integers(0, len(values), len(values))].mean() for _ in range(samples)]
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--origins", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    settings = Settings()
+    economics = Economics.from_settings(settings)
+    work = Path(tempfile.mkdtemp(prefix="bench-policy-"))
+    config = GeneratorConfig(n_customers=args.customers, seed=args.seed)
+    started = time.perf_counter()
+    dataset = generate_dataset(config, work / dataset_id(config)).path
+    con = connect(dataset)
+    as_of = campaign_as_of(dataset)
+    last = max(as_of)
+    tests = list(range(last - args.origins + 1, last + 1))
+    print(f"dataset {time.perf_counter() - started:.0f} s; test campaigns {tests}", flush=True)
+
+    earliest = tests[0] - 1 - TRAIN_CAMPAIGNS
+    snapshots = [as_of[k].to_pydatetime() for k in range(max(1, earliest), last)]
+    training = compute_pair_training_frame(con, snapshots, WINDOW)
+    training["campaign"] = training["as_of"].map({v: k for k, v in as_of.items()})
+    contract = FeatureContract.for_pairs()
+    campaigns = load_table(dataset, "campaigns")
+    n_eligible = {}
+    per_policy: dict[str, list[np.ndarray]] = {}
+    ope_rows, calibration, recall, fold_info = [], [], [], []
+    for test in tests:
+        validation = test - 1
+        fit_on = list(range(max(1, validation - TRAIN_CAMPAIGNS), validation))
+        rows = training[training["campaign"].isin(fit_on)]
+        x, y = rows[list(PAIR_FEATURE_NAMES)].to_numpy(np.float32), rows["label"].to_numpy()
+        redeem_model = make_lightgbm(contract, args.seed).fit(x, y, **fit_params("lightgbm", contract))
+
+        held = training[training["campaign"] == validation]  # recalibrated on validation sends, never test
+        recalibration = PlattRecalibration().fit(
+            redeem_model.predict_proba(held[list(PAIR_FEATURE_NAMES)].to_numpy(np.float32))[:, 1], held["label"]
+        )
+
+        def p_redeem(matrix, model=redeem_model, recalibration=recalibration):
+            return recalibration.apply(model.predict_proba(matrix)[:, 1])
+
+        anyway = fit_anyway_model(con, [as_of[k].to_pydatetime() for k in fit_on], WINDOW, args.seed)
+        opt_out = logged_opt_out_rate(con, as_of[validation].to_pydatetime())
+        results = {}
+        for k in (*fit_on, validation, test):
+            if k not in n_eligible:
+                targeted = campaigns.loc[campaigns["campaign_id"] == k, "customer_id"].to_numpy()
+                pairs = eligible_pairs(con, targeted, as_of[k].to_pydatetime(), WINDOW)
+                n_eligible[k] = (pairs, pairs.groupby("customer_id").size())
+        # T-learner on realised margin, fitted on the logs of the training campaigns.
+        learn = realised_margin_frame(con, dataset, fit_on, economics, {k: n_eligible[k][1] for k in fit_on})
+        logs_all = pd.concat([logs for logs, _ in learn], ignore_index=True)
+        matrix_all = np.vstack([m for _, m in learn])
+        arm = logs_all["treated"].to_numpy()
+        mu1 = LGBMRegressor(n_estimators=200, learning_rate=0.05, min_child_samples=50, verbose=-1, n_jobs=2)
+        mu0 = LGBMRegressor(n_estimators=200, learning_rate=0.05, min_child_samples=50, verbose=-1, n_jobs=2)
+        mu1.fit(matrix_all[arm], logs_all["reward"].to_numpy()[arm])
+        mu0.fit(matrix_all[~arm], logs_all["reward"].to_numpy()[~arm])
+
+        for k in (validation, test):
+            pairs, counts = n_eligible[k]
+            index = build_pair_index(con, as_of[k].to_pydatetime())
+            scored = score_candidates(pairs, index, p_redeem, anyway, economics, opt_out)
+            matrix = index.lookup(pairs["customer_id"].to_numpy(), pairs["offer_id"].to_numpy())
+            scored["t_learner"] = mu1.predict(matrix) - mu0.predict(matrix)
+            results[k] = (scored, index, counts)
+
+        scored, index, counts = results[test]
+        truth = load_pair_truth(dataset, [test])[["customer_id", "offer_id", "p_redeem", "incremental_margin"]]
+        frame = scored.merge(truth.rename(columns={"p_redeem": "true_p"}), on=["customer_id", "offer_id"])
+        assert len(frame) == len(truth) == len(scored), "the eligible pairs are the truth's pairs"
+        group = frame.groupby("customer_id")
+        rng = np.random.default_rng(test)
+        frame["_random"] = rng.random(len(frame))
+
+        def value_of(column: str, send: pd.Series | None = None, frame=frame, group=group) -> pd.Series:
+            chosen = frame.loc[group[column].idxmax()].set_index("customer_id")
+            value = chosen["incremental_margin"]
+            return value.where(send.reindex(value.index).fillna(False).astype(bool), 0.0) if send is not None else value
+
+        decisions = decide_campaign(frame).set_index("customer_id").sort_index()  # by customer, as the others
+        top_p = frame.loc[group["p_redeem"].idxmax()].set_index("customer_id")
+        tl = frame.loc[group["t_learner"].idxmax()].set_index("customer_id")
+        project_choice = decisions["offer_id"]
+        project_value = (
+            frame.set_index(["customer_id", "offer_id"])["incremental_margin"]
+            .reindex(pd.MultiIndex.from_arrays([decisions.index, project_choice.fillna(-1).astype(np.int64)]))
+            .fillna(0.0)
+            .to_numpy()
+        )
+        values = {
+            "send nothing": np.zeros(len(decisions)),
+            "random eligible offer": frame.groupby("customer_id")["incremental_margin"].mean().to_numpy(),
+            "top p(redeem)": value_of("p_redeem").to_numpy(),
+            "top p(redeem), p >= 0.05": value_of("p_redeem", top_p["p_redeem"] >= THRESHOLD).to_numpy(),
+            "T-learner on margin (LightGBM)": value_of("t_learner", tl["t_learner"] > 0).to_numpy(),
+            "expected margin (project)": project_value,
+            "oracle best offer": group["incremental_margin"].max().to_numpy(),
+            "oracle best offer or nothing": np.maximum(group["incremental_margin"].max().to_numpy(), 0.0),
+        }
+        for name, v in values.items():  # every array is by customer id
+            per_policy.setdefault(name, []).append(np.asarray(v, dtype=np.float64))
+        # Candidate recall of the truly best offer: every eligible offer scored, and a top-10 stage by category
+        # history (the customer's share of the offer's category) for catalogues too large to score whole.
+        best = frame.loc[group["incremental_margin"].idxmax(), ["customer_id", "offer_id"]]
+        share = frame.assign(
+            share=index.lookup(frame["customer_id"].to_numpy(), frame["offer_id"].to_numpy())[
+                :, PAIR_FEATURE_NAMES.index("category_share_365d")
+            ]
+        )
+        top_k = (
+            share.sort_values(["customer_id", "share"], ascending=[True, False])
+            .groupby("customer_id")
+            .head(CANDIDATE_K)
+        )
+        in_top_k = best.merge(top_k[["customer_id", "offer_id"]], on=["customer_id", "offer_id"]).shape[0]
+        recall.append(
+            {"campaign": test, "all_eligible": 1.0, f"category_history_top{CANDIDATE_K}": in_top_k / len(best)}
+        )
+
+        # Calibration where decisions act: the chosen (sent) offers' predicted p vs the truth's p, val and test.
+        for k, label in ((validation, "validation"), (test, "test")):
+            sk = results[k][0]
+            chosen = decide_campaign(sk)
+            sent = chosen[chosen["send"]].merge(sk, on=["customer_id", "offer_id"], suffixes=("", "_s"))
+            logged = campaigns[(campaigns["campaign_id"] == k) & campaigns["treated"]]
+            redeemed = load_table(dataset, "offer_events")
+            redeemed = redeemed[redeemed["event_type"] == "redeemed"]["assignment_id"]
+            hit = sent.merge(logged, on=["customer_id", "offer_id"])
+            calibration.append(
+                {
+                    "campaign": k,
+                    "split": label,
+                    "chosen_offers": len(sent),
+                    "mean_predicted_p": float(sent["p_redeem"].mean()),
+                    "mean_true_p": float(
+                        sent.merge(load_pair_truth(dataset, [k]), on=["customer_id", "offer_id"])["p_redeem_y"].mean()
+                    ),
+                    "logged_matches": len(hit),
+                    "observed_redemption_on_logged_matches": float(hit["assignment_id"].isin(redeemed).mean()),
+                    "predicted_on_logged_matches": float(hit["p_redeem"].mean()),
+                }
+            )
+
+        # OPE from the test campaign's logs beside the truth, for each policy that picks offers.
+        logs = logged_campaign(dataset, test, WINDOW, economics, counts)
+        logged_rows = index.lookup(logs["customer_id"].to_numpy(), logs["offer_id"].to_numpy())
+        baseline = mu0.predict(logged_rows)
+        margin_by_pair = frame.set_index(["customer_id", "offer_id"])["expected_margin"]
+        em_logged = margin_by_pair.reindex(pd.MultiIndex.from_frame(logs[["customer_id", "offer_id"]])).to_numpy()
+        policies = {
+            "top p(redeem)": top_p["offer_id"],
+            "top p(redeem), p >= 0.05": top_p["offer_id"].where(top_p["p_redeem"] >= THRESHOLD),
+            "T-learner on margin (LightGBM)": tl["offer_id"].where(tl["t_learner"] > 0),
+            "expected margin (project)": project_choice,
+        }
+        for name, choice in policies.items():
+            chosen = logs["customer_id"].map(choice)
+            em_chosen = margin_by_pair.reindex(
+                pd.MultiIndex.from_arrays([logs["customer_id"], chosen.fillna(-1).astype(np.int64)])
+            ).fillna(0.0)
+            estimates = policy_value_from_logs(logs, choice, baseline, em_logged, em_chosen.to_numpy(), seed=test)
+            true_value = float(per_policy[name][-1].mean())
+            ope_rows.append(
+                {"campaign": test, "policy": name, "truth": true_value}
+                | {f"{e}": est.value for e, est in estimates.items()}
+                | {f"{e}_ci": [est.low, est.high] for e, est in estimates.items()}
+            )
+        fold_info.append({"test": test, "validation": validation, "fit_on": fit_on, "opt_out_rate": opt_out})
+        print(f"campaign {test}: " + ", ".join(f"{n} {v[-1].mean():+.3f}" for n, v in per_policy.items()), flush=True)
+
+    # Policy values over the test campaigns: pooled customers, 95% bootstrap CI; share of oracle paired.
+    pooled = {name: np.concatenate(v) for name, v in per_policy.items()}
+    oracle = pooled["oracle best offer or nothing"]
+    summary = {}
+    for name, v in pooled.items():
+        low, high = bootstrap_ci(v)
+        summary[name] = {
+            "eur_per_targeted": float(v.mean()),
+            "ci95": [low, high],
+            "per_campaign": [float(x.mean()) for x in per_policy[name]],
+        }
+    project = pooled["expected margin (project)"]
+    rng = np.random.default_rng(1)
+    shares = []
+    for _ in range(1000):
+        i = rng.integers(0, len(project), len(project))
+        shares.append(project[i].mean() / oracle[i].mean())
+    share_of_oracle = {
+        "value": float(project.mean() / oracle.mean()),
+        "ci95": [float(np.percentile(shares, 2.5)), float(np.percentile(shares, 97.5))],
+    }
+    ope = pd.DataFrame(ope_rows)
+    ope_summary = {}
+    for name, g in ope.groupby("policy"):
+        ope_summary[name] = (
+            {"truth": float(g["truth"].mean())}
+            | {e: float(g[e].mean()) for e in ("ips", "snips", "dr")}
+            | {
+                f"{e}_abs_error_share_of_oracle": float(abs(g[e].mean() - g["truth"].mean()) / oracle.mean())
+                for e in ("ips", "snips", "dr")
+            }
+        )
+
+    # Online: one customer's decision (features lookup of its eligible pairs, both models, margin, decision).
+    scored, index, counts = results[tests[-1]]
+    pairs = n_eligible[tests[-1]][0]
+    by_customer = {c: g for c, g in pairs.groupby("customer_id")}
+    ids = list(by_customer)[:300]
+    timings = []
+    for c in ids:
+        t0 = time.perf_counter()
+        decide_campaign(score_candidates(by_customer[c], index, p_redeem, anyway, economics, opt_out))
+        timings.append((time.perf_counter() - t0) * 1000)
+    online = {"p50_ms": float(np.percentile(timings[20:], 50)), "p99_ms": float(np.percentile(timings[20:], 99))}
+
+    # Batch: 50k customers' eligible pairs (customers of the last campaign drawn with replacement, new ids).
+    rng = np.random.default_rng(2)
+    draw = rng.choice(np.array(list(by_customer)), 50_000)
+    sizes = np.array([len(by_customer[c]) for c in draw])
+    original = np.repeat(draw, sizes)
+    batch = pd.DataFrame(
+        {
+            "customer_id": np.repeat(np.arange(len(draw)), sizes),
+            "offer_id": np.concatenate([by_customer[c]["offer_id"].to_numpy() for c in draw]),
+        }
+    )
+    t0 = time.perf_counter()
+    rows = index.lookup(original, batch["offer_id"].to_numpy())
+    redeem = p_redeem(rows)
+    anyway_p = anyway.predict(rows)
+    terms = margin_of_pair_rows(rows, redeem, anyway_p, economics, opt_out)
+    decided = decide_campaign(
+        batch.assign(expected_margin=terms.expected_margin, expected_cost=redeem * terms.redemption_cost)
+    )
+    batch_s = time.perf_counter() - t0
+    load = os.getloadavg()
+    results_json = {
+        "config": {"customers": args.customers, "seed": args.seed, "origins": args.origins, "tests": tests},
+        "folds": fold_info,
+        "policies": summary,
+        "share_of_oracle": share_of_oracle,
+        "ope": ope_summary,
+        "ope_per_campaign": ope_rows,
+        "calibration_on_chosen_offers": calibration,
+        "candidate_recall_of_best_offer": recall,
+        "online_decision": online,
+        "batch_50k": {
+            "seconds": batch_s,
+            "pairs": len(batch),
+            "customers": int(decided["customer_id"].nunique()),
+            "sent_share": float(decided["send"].mean()),
+        },
+        "load_average": load,
+        "targets": TARGETS,
+        "wall_s": time.perf_counter() - started,
+    }
+    rows_md = [
+        {
+            "policy": name,
+            "EUR / targeted customer": f"{s['eur_per_targeted']:+.3f}",
+            "95% CI": f"[{s['ci95'][0]:+.3f}, {s['ci95'][1]:+.3f}]",
+            "per campaign": " / ".join(f"{x:+.3f}" for x in s["per_campaign"]),
+            "OPE DR (IPS, SNIPS)": (
+                f"{ope_summary[name]['dr']:+.3f} ({ope_summary[name]['ips']:+.3f}, {ope_summary[name]['snips']:+.3f})"
+            )
+            if name in ope_summary
+            else "",
+        }
+        for name, s in summary.items()
+    ]
+    recall_k = float(np.mean([r[f"category_history_top{CANDIDATE_K}"] for r in recall]))
+    notes = (
+        f"Test campaigns {tests} (rolling origin; models fitted on the {TRAIN_CAMPAIGNS} campaigns before each "
+        f"validation campaign), {args.customers:,} customers. share_of_oracle {share_of_oracle['value']:.2f} "
+        f"[{share_of_oracle['ci95'][0]:.2f}, {share_of_oracle['ci95'][1]:.2f}] (target >= 0.8). Project OPE abs "
+        f"error / oracle: DR {ope_summary['expected margin (project)']['dr_abs_error_share_of_oracle']:.2f}, IPS "
+        f"{ope_summary['expected margin (project)']['ips_abs_error_share_of_oracle']:.2f}, SNIPS "
+        f"{ope_summary['expected margin (project)']['snips_abs_error_share_of_oracle']:.2f} (target <= 0.10). "
+        f"Candidate recall of the best offer: all eligible scored 1.00; category-history top-{CANDIDATE_K} "
+        f"{recall_k:.2f} (target >= 0.95). Online decision p50 {online['p50_ms']:.2f} ms, p99 "
+        f"{online['p99_ms']:.2f} ms (target p50 <= 10). Batch decisions for 50k customers ({len(batch):,} pairs, "
+        f"pair index prebuilt) {batch_s:.1f} s (target <= 60). Machine shared with other sessions: load average "
+        f"{load[0]:.1f}."
+    )
+    record("policy", "Decide by money: policy value against the truth, OPE, speed", results_json, rows_md, notes)
+    print(notes)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""Batch decisions for a campaign from the public tables: the eligible (customer, offer) pairs, their expected
+incremental margin and the send decision. The learnable parts are fitted on logs before the campaign only:
+the anyway model on hold-out assignments, the opt-out rate on sends."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from loyaltylens.data.io import load_table
+from loyaltylens.decision.margin import AnywayModel, Economics, margin_of_pair_rows
+from loyaltylens.decision.ope import (
+    Estimate,
+    dr_terms,
+    ips_terms,
+    paired_mean_difference,
+    snips_difference,
+)
+from loyaltylens.decision.policy import COST, MARGIN, SendLimits, decide_campaign
+from loyaltylens.features.definitions import ENTITY_COLUMN, OFFER_COLUMN
+from loyaltylens.features.pairs import PairFeatureIndex, build_pair_index
+
+# Members no offer reached on the snapshot day (the hold-out and the untargeted), and whether each bought a
+# given category in the label window: that purchase would have happened without an offer.
+_UNSENT_MEMBERS_SQL = """
+SELECT customer_id FROM customers WHERE signup_date < $as_of AND customer_id NOT IN (
+    SELECT customer_id FROM campaigns WHERE treated AND sent_ts >= $as_of AND sent_ts < $as_of + INTERVAL 1 DAY)
+ORDER BY customer_id
+"""
+_BOUGHT_CATEGORY_SQL = """
+SELECT p.customer_id, p.offer_id, count(t.ts) > 0 AS bought_category
+FROM _anyway_pairs p JOIN offers o USING (offer_id)
+LEFT JOIN transactions t ON t.customer_id = p.customer_id AND t.category = o.category
+  AND t.ts >= $as_of AND t.ts < $as_of + to_days($window)
+GROUP BY p.customer_id, p.offer_id
+"""
+_OPT_OUT_RATE_SQL = """
+SELECT count(*) FILTER (WHERE event_type = 'unsubscribed') / greatest(count(*) FILTER (WHERE event_type = 'sent'), 1)
+FROM offer_events WHERE ts < $before
+"""
+
+
+def fit_anyway_model(
+    con: duckdb.DuckDBPyConnection, snapshots: list[datetime], window_days: int, seed: int = 42
+) -> AnywayModel:
+    """:class:`AnywayModel` fitted on the members no offer reached on each of ``snapshots`` (hold-out and
+    untargeted), each paired with one random offer eligible to them (its category is what the label asks)."""
+    rng = np.random.default_rng(seed)
+    rows, labels = [], []
+    for as_of in snapshots:
+        members = con.execute(_UNSENT_MEMBERS_SQL, {"as_of": as_of}).df()[ENTITY_COLUMN].to_numpy()
+        pairs = eligible_pairs(con, members, as_of, window_days)
+        if pairs.empty:
+            continue
+        con.register("_anyway_pairs", _one_random_offer_each(pairs, rng))
+        labelled = con.execute(_BOUGHT_CATEGORY_SQL, {"as_of": as_of, "window": window_days}).df()
+        index = build_pair_index(con, as_of)
+        rows.append(index.lookup(labelled[ENTITY_COLUMN].to_numpy(), labelled[OFFER_COLUMN].to_numpy()))
+        labels.append(labelled["bought_category"].to_numpy())
+    if not rows:
+        raise ValueError("no member without an offer on the given snapshots: nothing to learn p(anyway) from")
+    return AnywayModel(seed).fit(np.vstack(rows), np.concatenate(labels))
+
+
+def _one_random_offer_each(pairs: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """One row per customer of ``pairs`` (sorted by customer), its offer drawn uniformly from theirs, as the
+    campaigns assign offers."""
+    sizes = pairs.groupby(ENTITY_COLUMN, sort=True).size().to_numpy()
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    return pairs.iloc[starts + np.floor(rng.random(len(sizes)) * sizes).astype(np.int64)].reset_index(drop=True)
+
+
+def logged_opt_out_rate(con: duckdb.DuckDBPyConnection, before: datetime) -> float:
+    """Opt-outs per send in the offer events before ``before``."""
+    return float(con.execute(_OPT_OUT_RATE_SQL, {"before": before}).fetchone()[0])
+
+
+def eligible_pairs(con: duckdb.DuckDBPyConnection, customer_ids: np.ndarray, as_of: datetime, window_days: int):
+    """Every (customer, offer) pair ``customer_ids`` may receive at ``as_of``: offers active over the whole label
+    window, mobile offers only for customers with the app."""
+    con.register("_decided", pd.DataFrame({ENTITY_COLUMN: np.asarray(customer_ids, dtype=np.int64)}))
+    last_day = (as_of + timedelta(days=window_days - 1)).date()
+    return con.execute(
+        """
+        SELECT d.customer_id, o.offer_id FROM _decided d JOIN customers c USING (customer_id)
+        JOIN offers o ON o.start_date <= $first AND o.end_date >= $last AND (o.channel <> 'mobile' OR c.has_app)
+        ORDER BY d.customer_id, o.offer_id
+        """,
+        {"first": as_of.date(), "last": last_day},
+    ).df()
+
+
+def score_candidates(
+    pairs: pd.DataFrame,
+    index: PairFeatureIndex,
+    p_redeem: Callable[[np.ndarray], np.ndarray],
+    anyway: AnywayModel,
+    economics: Economics,
+    p_opt_out: float,
+) -> pd.DataFrame:
+    """``pairs`` (``customer_id``, ``offer_id``) with ``p_redeem``, ``p_anyway``, ``expected_margin`` and
+    ``expected_cost`` (expected discount + points spend)."""
+    rows = index.lookup(pairs[ENTITY_COLUMN].to_numpy(), pairs[OFFER_COLUMN].to_numpy())
+    redeem, anyway_p = np.asarray(p_redeem(rows), dtype=np.float64), anyway.predict(rows)
+    terms = margin_of_pair_rows(rows, redeem, anyway_p, economics, p_opt_out)
+    return pairs.assign(
+        p_redeem=redeem, p_anyway=anyway_p, **{MARGIN: terms.expected_margin, COST: redeem * terms.redemption_cost}
+    )
+
+
+def decide_customers(
+    pairs: pd.DataFrame,
+    index: PairFeatureIndex,
+    p_redeem: Callable[[np.ndarray], np.ndarray],
+    anyway: AnywayModel,
+    economics: Economics,
+    p_opt_out: float,
+    limits: SendLimits | None = None,
+) -> pd.DataFrame:
+    """The send decision (:func:`decide_campaign`) over the scored eligible ``pairs``."""
+    return decide_campaign(score_candidates(pairs, index, p_redeem, anyway, economics, p_opt_out), limits)
+
+
+def logged_campaign(
+    dataset_dir: Path, campaign_id: int, window_days: int, economics: Economics, n_eligible: pd.Series
+) -> pd.DataFrame:
+    """The logs of one campaign for off-policy evaluation, one row per targeted customer (public tables only):
+    ``customer_id``, the logged ``offer_id`` and arm (``treated``; the hold-out is the action "no offer"), the
+    probability of that action given the customer was targeted, and the realised ``reward``: margin of the
+    window's spend less, for a send, the discount and points of its redemption and the send cost.
+
+    The action probability comes from the logged ``logging_probability`` ``lp`` and the customer's number of
+    eligible offers ``n_eligible`` (by customer id): ``lp * n`` is the campaign's targeting share times the
+    arm's share, so given targeting P(offer o, sent) = lp / (S_sent + S_held) and P(no offer) = S_held / (S_sent
+    + S_held), with S the mean ``lp * n`` of each arm.
+    """
+    campaigns = load_table(dataset_dir, "campaigns")
+    rows = campaigns[campaigns["campaign_id"] == campaign_id].reset_index(drop=True)
+    sent_ts = rows["sent_ts"].iloc[0]
+    transactions = load_table(dataset_dir, "transactions")
+    window = transactions[
+        (transactions["ts"] >= sent_ts) & (transactions["ts"] < sent_ts + pd.Timedelta(days=window_days))
+    ]
+    spend = window.groupby("customer_id")["amount"].sum()
+    offers = load_table(dataset_dir, "offers").set_index("offer_id")
+    redeemed = window.dropna(subset=["offer_id"]).merge(
+        rows[["customer_id", "offer_id"]], on=["customer_id", "offer_id"]
+    )
+    terms = offers.loc[redeemed["offer_id"].astype(np.int64)]
+    redeemed_cost = (
+        terms["discount_pct"].to_numpy() / 100.0 * economics.discounted_share * redeemed["amount"].to_numpy()
+        + economics.point_value_eur * terms["bonus_points"].to_numpy()
+    )
+    cost = pd.Series(redeemed_cost, index=redeemed["customer_id"].to_numpy()).groupby(level=0).sum()
+    customer_spend = rows["customer_id"].map(spend).fillna(0.0).to_numpy()
+    redemption_cost = rows["customer_id"].map(cost).fillna(0.0).to_numpy()
+    treated = rows["treated"].to_numpy()
+    reward = economics.gross_margin * customer_spend - np.where(treated, redemption_cost + economics.send_cost_eur, 0.0)
+    # lp x n is the campaign's targeting share times the arm's share, the same for every customer of an arm.
+    share = rows["logging_probability"].to_numpy() * rows["customer_id"].map(n_eligible).to_numpy(dtype=np.float64)
+    sent_share, held_share = share[treated].mean(), share[~treated].mean()
+    probability = np.where(treated, rows["logging_probability"].to_numpy(), held_share) / (sent_share + held_share)
+    return rows.assign(reward=reward, action_probability=probability)
+
+
+def policy_value_from_logs(
+    logs: pd.DataFrame,
+    chosen_offer: pd.Series,
+    predicted_baseline: np.ndarray,
+    expected_margin_logged: np.ndarray,
+    expected_margin_chosen: np.ndarray,
+    seed: int = 0,
+) -> dict[str, Estimate]:
+    """IPS, SNIPS and DR estimates of a policy's incremental value per targeted customer (EUR, the policy minus
+    sending nothing) from one campaign's :func:`logged_campaign` rows.
+
+    ``chosen_offer`` maps customer id to the policy's offer (NA: none). The DR reward model is the predicted
+    margin without an offer (``predicted_baseline``, per row) plus the expected incremental margin of the logged
+    (``expected_margin_logged``; 0 for the hold-out) and of the chosen action (``expected_margin_chosen``; 0 for
+    none). The lift is the difference of the policy's and send-nothing's per-row terms, so its interval is paired.
+    """
+    chosen = logs["customer_id"].map(chosen_offer)
+    treated = logs["treated"].to_numpy()
+    takes = np.where(chosen.isna().to_numpy(), ~treated, treated & (chosen.to_numpy() == logs["offer_id"].to_numpy()))
+    reward, probability = logs["reward"].to_numpy(), logs["action_probability"].to_numpy()
+    held = ~treated
+    q_logged = predicted_baseline + np.where(treated, expected_margin_logged, 0.0)
+    q_policy = predicted_baseline + np.where(chosen.isna().to_numpy(), 0.0, expected_margin_chosen)
+    pairs = {
+        "ips": (ips_terms(reward, probability, takes), ips_terms(reward, probability, held)),
+        "dr": (
+            dr_terms(reward, probability, takes, q_logged, q_policy),
+            dr_terms(reward, probability, held, q_logged, predicted_baseline),
+        ),
+    }
+    estimates = {name: paired_mean_difference(a, b, seed) for name, (a, b) in pairs.items()}
+    weights = (np.where(takes, 1.0 / probability, 0.0), np.where(held, 1.0 / probability, 0.0))
+    estimates["snips"] = snips_difference(pairs["ips"], weights, seed)
+    return estimates

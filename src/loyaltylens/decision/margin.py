@@ -1,0 +1,161 @@
+"""Expected incremental margin of sending an offer (EUR, sent minus not sent), from learnable parts and the
+offer's known economics. Derivation and the estimator of each term: docs/DECISION.md.
+
+    EM = p_redeem * ((1 - p_anyway) * m * B  -  d * s * B  -  v * points)  -  c_send  -  p_opt_out * L * m * b
+
+``p_redeem`` is the propensity model's p(redeem | customer, offer); ``p_anyway`` the probability that the
+customer buys in the offer's category within the window without an offer (:class:`AnywayModel`, learnt
+from hold-out customers); ``B`` the basket at stake (the customer's mean basket, topped up to the offer's
+minimum spend); ``b`` the usual basket; ``m, s, v, c_send, L`` the retailer's economics (Settings) and ``d``
+the offer's discount. ``p_opt_out`` is the logged opt-out rate per send. Nothing here reads the simulator's
+truth (tests/test_architecture.py checks it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from loyaltylens.config import Settings
+from loyaltylens.features.definitions import PAIR_FEATURE_NAMES
+
+BASKET_FEATURE = "avg_basket_90d"
+
+
+@dataclass(frozen=True)
+class Economics:
+    """The retailer's side of an offer: what a basket earns and what a send and a redemption cost (defaults:
+    Settings)."""
+
+    gross_margin: float
+    discounted_share: float
+    point_value_eur: float
+    send_cost_eur: float
+    min_spend_top_up: float
+    opt_out_loss_baskets: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Economics:
+        return cls(
+            gross_margin=settings.gross_margin,
+            discounted_share=settings.discounted_share,
+            point_value_eur=settings.point_value_eur,
+            send_cost_eur=settings.send_cost_eur,
+            min_spend_top_up=settings.min_spend_top_up,
+            opt_out_loss_baskets=settings.opt_out_loss_baskets,
+        )
+
+
+@dataclass(frozen=True)
+class MarginTerms:
+    """Each term of the expected margin for N (customer, offer) pairs, so a decision can say why."""
+
+    expected_margin: np.ndarray  # EUR, sent minus not sent
+    gain_if_redeemed: np.ndarray  # EUR: incremental basket margin less discount and points
+    redemption_cost: np.ndarray  # EUR: discount plus points, paid on every redemption
+    basket_at_stake: np.ndarray  # EUR
+
+
+def expected_incremental_margin(
+    p_redeem: np.ndarray,
+    p_anyway: np.ndarray,
+    usual_basket: np.ndarray,
+    discount_pct: np.ndarray,
+    min_spend: np.ndarray,
+    bonus_points: np.ndarray,
+    economics: Economics,
+    p_opt_out: float | np.ndarray = 0.0,
+) -> MarginTerms:
+    """The expected incremental margin of each (customer, offer) pair (arrays of one element per pair)."""
+    e = economics
+    usual_basket = np.maximum(np.asarray(usual_basket, dtype=np.float64), 0.0)
+    basket = np.maximum(usual_basket, e.min_spend_top_up * np.asarray(min_spend, dtype=np.float64))
+    redemption_cost = np.asarray(discount_pct) / 100.0 * e.discounted_share * basket + e.point_value_eur * np.asarray(
+        bonus_points
+    )
+    gain = (1.0 - np.clip(p_anyway, 0.0, 1.0)) * e.gross_margin * basket - redemption_cost
+    opt_out_loss = np.asarray(p_opt_out) * e.opt_out_loss_baskets * e.gross_margin * usual_basket
+    margin = np.asarray(p_redeem, dtype=np.float64) * gain - e.send_cost_eur - opt_out_loss
+    return MarginTerms(margin, gain, redemption_cost, basket)
+
+
+def margin_of_pair_rows(
+    rows: np.ndarray, p_redeem: np.ndarray, p_anyway: np.ndarray, economics: Economics, p_opt_out: float = 0.0
+) -> MarginTerms:
+    """:func:`expected_incremental_margin` of pair feature rows (``PAIR_FEATURE_NAMES`` columns): the basket and
+    the offer's terms are read from the rows themselves."""
+
+    def column(name: str) -> np.ndarray:
+        return rows[:, PAIR_FEATURE_NAMES.index(name)].astype(np.float64)
+
+    return expected_incremental_margin(
+        p_redeem,
+        p_anyway,
+        column(BASKET_FEATURE),
+        column("discount_pct"),
+        column("min_spend"),
+        column("bonus_points"),
+        economics,
+        p_opt_out,
+    )
+
+
+class AnywayModel:
+    """p(the customer buys in the offer's category within the window without an offer), learnt from hold-out
+    assignments (no offer reached them): features are the pair rows, the label whether a purchase of the
+    offer's category followed in the window. LightGBM, so category share and recency interact freely."""
+
+    def __init__(self, seed: int = 42) -> None:
+        from lightgbm import LGBMClassifier
+
+        self._model = LGBMClassifier(
+            n_estimators=200, learning_rate=0.05, num_leaves=31, min_child_samples=50, verbose=-1, random_state=seed
+        )
+
+    def fit(self, rows: np.ndarray, bought_category: np.ndarray) -> AnywayModel:
+        self._model.fit(rows, np.asarray(bought_category, dtype=int))
+        return self
+
+    def predict(self, rows: np.ndarray) -> np.ndarray:
+        return self._model.predict_proba(rows)[:, 1]
+
+
+class PlattRecalibration:
+    """p(redeem) recalibrated where the decision acts: a logistic fit of the outcome on the model's logit over
+    the validation campaign's sends (never test), so an expected value built on it is not biased by the drift
+    between the campaigns the model learnt from and the one it decides."""
+
+    def __init__(self) -> None:
+        from sklearn.linear_model import LogisticRegression
+
+        self._model = LogisticRegression(C=1e6)
+
+    @staticmethod
+    def _logit(p: np.ndarray) -> np.ndarray:
+        p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+        return np.log(p / (1 - p))[:, None]
+
+    def fit(self, p_redeem: np.ndarray, redeemed: np.ndarray) -> PlattRecalibration:
+        self._model.fit(self._logit(p_redeem), np.asarray(redeemed, dtype=int))
+        return self
+
+    def apply(self, p_redeem: np.ndarray) -> np.ndarray:
+        return self._model.predict_proba(self._logit(p_redeem))[:, 1]
+
+
+@dataclass(frozen=True)
+class MarginModel:
+    """What turns a propensity model's raw pair scores into expected margins: the fitted anyway model, the
+    validation recalibration, the economics and the logged opt-out rate. The batch decisions and
+    ``DecisionChain`` share it."""
+
+    anyway: AnywayModel
+    recalibration: PlattRecalibration | None
+    economics: Economics
+    p_opt_out: float
+
+    def margins(self, rows: np.ndarray, raw_p_redeem: np.ndarray) -> tuple[np.ndarray, MarginTerms]:
+        """The recalibrated p(redeem) and the margin terms of pair feature ``rows``."""
+        p = self.recalibration.apply(raw_p_redeem) if self.recalibration else np.asarray(raw_p_redeem, np.float64)
+        return p, margin_of_pair_rows(rows, p, self.anyway.predict(rows), self.economics, self.p_opt_out)
