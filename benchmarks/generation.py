@@ -11,7 +11,7 @@ validate → guardrails → retries → fallback) writes the copy. Measured:
   - variety: distinct-1 / distinct-2 over the bodies and self-BLEU (each body against all others; lower =
     more varied), for the model and the template baseline.
 
-The model is trained first (full size, ``GeneratorConfig()``) on the catalogue, and its training time recorded.
+The model is trained first (full size, ``CopyModelConfig()``) on the catalogue, and its training time recorded.
 
     .venv/bin/python -m benchmarks.generation            # full run, recorded in BENCHMARKS.md
     .venv/bin/python -m benchmarks.generation --quick    # smoke run (test-size model, 20 customers), printed only
@@ -32,11 +32,12 @@ from sacrebleu.metrics import BLEU
 
 from benchmarks.report import record
 from loyaltylens.generation.backends import OpenAIBackend
+from loyaltylens.generation.corpus import synthetic_offers
 from loyaltylens.generation.guardrails import check_copy, check_faithfulness
-from loyaltylens.generation.local_model import TEST_CONFIG, GeneratorConfig, synthetic_offers, train_generator
 from loyaltylens.generation.offer_copy import OfferCopy
 from loyaltylens.generation.prompts import load_prompt, offer_variables
 from loyaltylens.generation.template import TemplateGenerator
+from loyaltylens.generation.training import TEST_CONFIG, CopyModelConfig, train_generator
 from loyaltylens.generation.writer import CopyResult, CopyWriter
 from loyaltylens.retrieval.base import OfferHit
 from loyaltylens.vocabulary import CHANNELS, SEGMENT_SHARES, SEGMENTS
@@ -159,7 +160,7 @@ def main() -> None:
         model_dir, training = args.model_dir, None
         if model_dir is None or not (model_dir / "generator.json").is_file():
             model_dir = model_dir or work / "model"
-            config = TEST_CONFIG if args.quick else GeneratorConfig()
+            config = TEST_CONFIG if args.quick else CopyModelConfig()
             report = train_generator(synthetic_offers(N_OFFERS, args.seed), prompt, model_dir, config)
             training = {
                 "seconds": report.seconds,

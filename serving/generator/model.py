@@ -29,7 +29,8 @@ from kserve.errors import InvalidInput
 from kserve.protocol.grpc.grpc_predict_v2_pb2 import InferParameter
 
 from loyaltylens.errors import InvalidInputError
-from loyaltylens.generation.local_model import LocalCopyModel, offer_context
+from loyaltylens.generation.corpus import offer_context
+from loyaltylens.generation.local_model import LocalCopyModel
 from loyaltylens.runtime.batching import MicroBatcher
 
 logger = logging.getLogger(__name__)

@@ -15,6 +15,15 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def packaged_prompts_dir() -> Path:
+    """The prompt files shipped with the package (the wheel maps the repository's ``prompts/`` to
+    ``loyaltylens/prompts``); in a source checkout or editable install, that source directory itself.
+    An absolute path either way, so the CLI and pipeline steps find prompts from any working directory."""
+    package = Path(__file__).resolve().parent
+    shipped = package / "prompts"
+    return shipped if shipped.is_dir() else package.parents[1] / "prompts"
+
+
 class Settings(BaseSettings):
     """Runtime configuration. Override any field with ``LOYALTYLENS_<FIELD>`` (e.g. ``LOYALTYLENS_DATA_DIR``)."""
 
@@ -31,7 +40,10 @@ class Settings(BaseSettings):
     )
     propensity_model_name: str = Field(default="loyaltylens-propensity")
     max_batch_size: int = Field(default=4096, ge=1, description="Largest batch a server accepts.")
-    prompts_dir: Path = Field(default=Path("prompts"), description="Versioned prompt YAML files.")
+    prompts_dir: Path = Field(
+        default_factory=packaged_prompts_dir,
+        description="Versioned prompt YAML files; default: the copy shipped in the installed package.",
+    )
     # A little above the simulator's ~5 % redemption rate per send: offers go to customers likelier than average to
     # redeem (about a third of the population with the 50k reference model).
     propensity_threshold: float = Field(
