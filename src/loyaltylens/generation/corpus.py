@@ -25,6 +25,7 @@ import pandas as pd
 
 from loyaltylens.data.offers import CATEGORY_COPY
 from loyaltylens.errors import InvalidInputError
+from loyaltylens.generation.prompts import PromptSpec
 from loyaltylens.vocabulary import CHANNELS, SEGMENTS
 
 BOS, SEP, EOS, PAD = "<bos>", "<sep>", "<eos>", "<pad>"
@@ -106,6 +107,22 @@ _CATEGORY_WORDS = {
     for word in (category, *category.split("_"), *label.split(), *(w for p in products for w in p.lower().split()))
     if len(word) > 3 and word not in {"fresh", "organic", "salted", "aged", "free-range", "food", "products"}
 }
+
+
+def conditioning_variables(prompt: PromptSpec, texts: Sequence[str]) -> dict[str, str]:
+    """What the model conditions on for a request: the variables of the first text that is ``prompt``'s
+    rendered user message about a known segment, channel and category (discount in (0, 100)), else the fields
+    :func:`variables_from_text` finds in all of them. Linear in the texts' length."""
+    for text in texts:
+        try:
+            values = prompt.parse_user(text)
+            offer_context(values)
+        except (InvalidInputError, KeyError):
+            continue
+        discount, spend = _plain_number(values["discount_pct"]), _plain_number(values["min_spend"])
+        if discount is not None and 0 < discount < 100 and spend is not None:
+            return values
+    return variables_from_text(" ".join(texts))
 
 
 def variables_from_text(text: str) -> dict[str, str]:
