@@ -134,6 +134,23 @@ class Settings(BaseSettings):
     openai_timeout_s: float = Field(default=10.0, gt=0, description="Per-request timeout of the OpenAI client.")
     openai_retries: int = Field(default=2, ge=0, description="Transport retries (with backoff) of the client.")
     hf_model_path: Path | None = Field(default=None, description="Local transformers causal LM for backend hf.")
+    guardrail_competitors: list[str] = Field(
+        default=[
+            "lidl", "aldi", "tesco", "sainsbury's", "asda", "morrisons", "waitrose", "carrefour", "auchan",
+            "kaufland", "rewe", "edeka", "netto", "albert heijn", "delhaize", "colruyt", "walmart", "costco",
+            "kroger", "amazon", "ocado", "mercadona", "intermarche", "leclerc",
+        ],  # brand names that are also common words ("plus", "target", "jumbo") would flag honest copy
+        description="Retailers offer copy must never name (matched as whole words, also spaced or leet-spelt).",
+    )
+    guardrail_allowed_domains: list[str] = Field(
+        default=[], description="Domains offer copy may link to (and their subdomains); empty: no links at all."
+    )
+    guardrail_max_discount_pct: float = Field(
+        default=70.0, gt=0, lt=100, description="Largest discount an offer may carry before copy is written."
+    )
+    guardrail_max_min_spend: float = Field(
+        default=500.0, gt=0, description="Largest minimum spend (EUR) an offer may carry before copy is written."
+    )
     generator_model_name: str = Field(default="loyaltylens-generator", description="Registered generator model.")
     generator_model_uri: str = Field(
         default="models:/loyaltylens-generator@champion", description="Local generator: registry URI or directory."

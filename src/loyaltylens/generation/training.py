@@ -48,7 +48,6 @@ class CopyModelConfig:
 TEST_CONFIG = CopyModelConfig(n_layer=1, n_head=2, n_embd=64, vocab_size=600, copies_per_pair=1, steps=200)
 
 
-
 def train_tokenizer(texts: Sequence[str], vocab_size: int):
     """A byte-level BPE tokenizer for the corpus, with the control and slot tokens as single tokens."""
     from tokenizers import ByteLevelBPETokenizer
@@ -150,5 +149,3 @@ def _trim(ids, labels, pad_id: int):
     """Cut the batch to its longest row: most rows are far shorter than ``n_positions``."""
     length = int((ids != pad_id).sum(dim=1).max())
     return ids[:, :length], labels[:, :length]
-
-
