@@ -25,7 +25,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib.resources import files
 
 from stdnum import iban, luhn
@@ -151,7 +151,7 @@ TLDS = frozenset(
 )
 STREET_SUFFIXES = ("straat", "street", "strasse", "laan", "gracht", "plein", "steeg", "kade", "weg")
 STREET_WORDS = frozenset({"street", "road", "avenue", "lane", "boulevard", "st", "rd", "ave"})
-TITLES = frozenset({"mr", "mrs", "ms", "mx", "miss", "dr", "sir", "madam"})
+TITLES = frozenset({"mr", "mrs", "ms", "mx", "dr"})  # "miss", "sir": too common in honest copy
 RUDE_WORDS = r"\b(fools?|idiots?|stupid|losers?|shut up|morons?|dumb)\b"
 _MARKUP = re.compile(r"[<>\[\]{}`|\\]|&#|&[a-z]+;|\$\(|\bon[a-z]+ ?=")
 _SCHEMES = ("javascript:", "vbscript:", "data:", "file:")
@@ -225,6 +225,7 @@ class Normalised:
     text: str  # NFKC, confusables to Latin, no accents, lower case, hidden characters removed
     tokens: tuple[str, ...]  # its words, numbers and % / € signs
     decoded: tuple[str, ...]  # words spelt out ("f r e e") or in leet ("fr33"), read back
+    respelt: str  # ``text`` with those words read back in place
     numeric: str  # ``text`` with numbers written in words replaced by digits
     hidden: tuple[str, ...]  # zero-width / bidi / control characters found
     foreign: tuple[str, ...]  # non-Latin letters found
@@ -282,6 +283,7 @@ def check_offer_fields(variables: dict[str, str], policy: GuardrailPolicy | None
 
 
 # --- normalisation ---------------------------------------------------------------------------------------
+@lru_cache(maxsize=4096)  # every check reads the same copy and offer text
 def normalise(text: str) -> Normalised:
     hidden = tuple(sorted({f"U+{ord(c):04X}" for c in text if _is_hidden(c)}))
     visible = unicodedata.normalize("NFKC", "".join(" " if c in "\n\t" else c for c in text if not _is_hidden(c)))
@@ -290,8 +292,14 @@ def normalise(text: str) -> Normalised:
     plain = "".join(c for c in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(c)).lower()
     tokens = tuple(_TOKEN.findall(plain))
     decoded = ["".join(c for c in m.group(0) if c.isalnum()) for m in _SPELT_OUT.finditer(plain)]
-    decoded += [w.translate(_LEET) for w in tokens if any(c.isdigit() for c in w) and any(c.isalpha() for c in w)]
-    return Normalised(plain, tokens, tuple(decoded), _numbers_in_words(tokens), hidden, foreign)
+    decoded += [_unleet(w) for w in tokens if _unleet(w) != w]
+    respelt = _SPELT_OUT.sub(lambda m: "".join(c for c in m.group(0) if c.isalnum()), plain)
+    respelt = re.sub(r"[a-z0-9]+", lambda m: _unleet(m.group(0)), respelt)
+    return Normalised(plain, tokens, tuple(decoded), respelt, _numbers_in_words(tokens), hidden, foreign)
+
+
+def _unleet(word: str) -> str:
+    return word.translate(_LEET) if any(c.isdigit() for c in word) and any(c.isalpha() for c in word) else word
 
 
 def _phrase_view(view: Normalised) -> str:
@@ -309,16 +317,24 @@ def _is_latin(c: str) -> bool:
 
 @cache
 def _confusables() -> dict[str, str]:
-    """Each character Unicode lists as confusable with a Latin letter or digit → that letter or digit."""
+    """Each character Unicode lists as confusable with a Latin letter or digit → that letter or digit (the
+    table lists look-alikes both under the Latin letter and under the look-alike)."""
     table = json.loads(files("confusable_homoglyphs").joinpath("confusables.json").read_text(encoding="utf-8"))
     mapping = {}
     for char, homoglyphs in table.items():
-        if len(char) != 1 or char.isascii():
-            continue
-        latin = [h["c"] for h in homoglyphs if len(h["c"]) == 1 and h["c"].isascii() and h["c"].isalnum()]
-        if latin and char.isalnum():
-            mapping[char] = latin[0]
+        if char.isascii() and char.isalnum():
+            for homoglyph in homoglyphs:
+                if len(homoglyph["c"]) == 1 and not homoglyph["c"].isascii():
+                    mapping.setdefault(homoglyph["c"], char.lower())
+        elif len(char) == 1 and not char.isascii() and char.isalnum():
+            latin = [_base(h["c"]) for h in homoglyphs if len(_base(h["c"])) == 1 and _base(h["c"]).isascii()]
+            if latin and latin[0].isalnum():
+                mapping.setdefault(char, latin[0].lower())
     return mapping
+
+
+def _base(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
 def _numbers_in_words(words: Sequence[str]) -> str:
@@ -404,10 +420,9 @@ def check_faithfulness(text: str, variables: dict[str, str]) -> list[Violation]:
 def check_banned_claims(text: str) -> list[Violation]:
     # Product names may contain claim words ("free-range chicken"); they are checked as names instead.
     view = normalise(text)
-    cleaned = view.text
+    cleaned = f"{view.text}\n{view.respelt}"
     for name in _KNOWN_NAMES:
         cleaned = cleaned.replace(name, " ")
-    cleaned = f"{cleaned} {' '.join(view.decoded)}"
     return [
         Violation("banned_claim", f"'{match.group(0)}'")
         for pattern in BANNED_CLAIMS
@@ -417,7 +432,9 @@ def check_banned_claims(text: str) -> list[Violation]:
 
 def check_absent_claims(view: Normalised, variables: dict[str, str]) -> list[Violation]:
     """Urgency, expiry and prize claims the offer's own text does not make."""
-    offer = f" {' '.join(normalise(variables['offer_text']).tokens)} "
+    offer_text = f"{variables['offer_title']} {variables['offer_text']}"
+    trusted = offer_text if not check_injection(offer_text) else ""  # an instructed claim is no offer claim
+    offer = f" {' '.join(normalise(trusted).tokens)} "
     copy = _phrase_view(view)
     return [
         Violation("absent_claim", f"{kind} claim '{phrase}' is not in the offer")
@@ -482,7 +499,7 @@ def check_pii(text: str, private: Sequence[str] = ()) -> list[Violation]:
 
 def check_injection(text: str) -> list[Violation]:
     view = normalise(text)
-    searched = f"{view.text} {' '.join(view.decoded)}"
+    searched = f"{view.text} {view.respelt}"
     return [
         Violation("injection", f"'{match.group(0)}' does not belong in offer copy")
         for pattern in INJECTION_MARKERS
