@@ -138,7 +138,7 @@ class ChatCompletionRequest(_Request):
 
 
 class CompletionRequest(_Request):
-    prompt: str | list[str] = Field(min_length=1)
+    prompt: str | Annotated[list[str], Field(min_length=1)]  # the bound inside the branch: documented as minItems
 
 
 class ErrorDetail(BaseModel):
