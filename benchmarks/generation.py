@@ -9,9 +9,16 @@ validate → guardrails → retries → fallback) writes the copy. Measured:
   - valid-JSON rate of first attempts and after retries; guardrail pass rate of first attempts; share of
     copies that needed the fallback; faithfulness violations in the final copy (target 0);
   - variety: distinct-1 / distinct-2 over the bodies and self-BLEU (each body against all others; lower =
-    more varied), for the model and the template baseline.
+    more varied), for the model and the template baseline;
+  - hostile input: a 100 KB template-shaped prompt sent to the server while a second client probes
+    ``/v2/health/live`` (latency of the 400 answer and of the probes during it, targets < 100 ms / < 50 ms),
+    and in-process the linear prompt parser on 100 KB against the backtracking regex it replaced (baseline)
+    on far shorter text;
+  - guardrails against an obedient backend: the red-team corpus (tests/generation/data/red_team.jsonl)
+    through CopyWriter (leaks, target 0), the share of attack copies the guardrails flag on their own
+    (block rate), and the false-positive rate on honest copy (target <= 1 %).
 
-The model is trained first (full size, ``GeneratorConfig()``) on the catalogue, and its training time recorded.
+The model is trained first (full size, ``CopyModelConfig()``) on the catalogue, and its training time recorded.
 
     .venv/bin/python -m benchmarks.generation            # full run, recorded in BENCHMARKS.md
     .venv/bin/python -m benchmarks.generation --quick    # smoke run (test-size model, 20 customers), printed only
@@ -21,8 +28,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import string
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,22 +41,26 @@ import numpy as np
 from sacrebleu.metrics import BLEU
 
 from benchmarks.report import record
+from loyaltylens.config import packaged_prompts_dir
 from loyaltylens.generation.backends import OpenAIBackend
+from loyaltylens.generation.corpus import synthetic_offers
 from loyaltylens.generation.guardrails import check_copy, check_faithfulness
-from loyaltylens.generation.local_model import TEST_CONFIG, GeneratorConfig, synthetic_offers, train_generator
 from loyaltylens.generation.offer_copy import OfferCopy
-from loyaltylens.generation.prompts import load_prompt, offer_variables
+from loyaltylens.generation.prompts import PromptSpec, load_prompt, offer_variables
 from loyaltylens.generation.template import TemplateGenerator
+from loyaltylens.generation.training import TEST_CONFIG, CopyModelConfig, train_generator
 from loyaltylens.generation.writer import CopyResult, CopyWriter
 from loyaltylens.retrieval.base import OfferHit
 from loyaltylens.vocabulary import CHANNELS, SEGMENT_SHARES, SEGMENTS
 from serving.generator.process import generator_process
+from tests.generation.red_team import BASE_OFFER, ObedientBackend, legitimate_copies, red_team_cases, run_case
 
-ROOT = Path(__file__).resolve().parent.parent
 SERVED_NAME = "generator"
 N_OFFERS = 200
 TOKENS_REQUESTS = 64  # chat completions per concurrency level for tokens/s
 REPEAT_REQUESTS, REPEAT_SAMPLES = 20, 10  # same-request variety: requests x samples each
+HOSTILE_CHARS, HOSTILE_REQUESTS = 100_000, 20
+BASELINE_REGEX_CHARS = 1_000  # the replaced regex parser's time grows exponentially with this
 
 
 def customers(n: int, offers: list[OfferHit], seed: int) -> list[tuple[OfferHit, str, str]]:
@@ -140,6 +154,96 @@ def repeat_variety(base_url: str, messages: list[list[dict]], samples: int) -> f
     return float(np.mean(shares))
 
 
+def hostile_prompt(prompt: PromptSpec, chars: int) -> str:
+    """The user template's delimiters over and over, never closing: every lazy group of the old regex parser
+    could end at any of them, so it tried them all (exponentially many) before failing."""
+    literals = [literal for literal, _, _, _ in string.Formatter().parse(prompt.user.strip())]
+    middle = "".join(literals[1:-1])
+    return (literals[0] + middle * (chars // len(middle) + 1))[: chars - 1] + "!"
+
+
+def hostile_latency(base_url: str, prompt: PromptSpec) -> dict:
+    """Latency of the server's answer to a 100 KB hostile prompt, and of health probes sent meanwhile."""
+    import httpx
+
+    body = {"model": SERVED_NAME, "messages": [{"role": "user", "content": hostile_prompt(prompt, HOSTILE_CHARS)}]}
+    answers, statuses, probes, stop, probing = [], set(), [], threading.Event(), threading.Event()
+
+    def probe() -> None:
+        with httpx.Client(timeout=30) as client:
+            while not stop.is_set():
+                started = time.perf_counter()
+                client.get(f"{base_url}/v2/health/live").raise_for_status()
+                probes.append(time.perf_counter() - started)
+                probing.set()
+                time.sleep(0.005)
+
+    prober = threading.Thread(target=probe, daemon=True)
+    with httpx.Client(timeout=30) as client:
+        client.get(f"{base_url}/v2/health/live")
+        prober.start()
+        probing.wait(30)  # the prober's first probe is in: the hostile requests overlap with probes
+        for _ in range(HOSTILE_REQUESTS):
+            started = time.perf_counter()
+            statuses.add(client.post(f"{base_url}/openai/v1/chat/completions", json=body).status_code)
+            answers.append(time.perf_counter() - started)
+    stop.set()
+    prober.join()
+    probes = probes[1:]  # the first probe, before any hostile request, opened the connection
+    return {
+        "answer": percentiles(answers),
+        "answer_statuses": sorted(statuses),
+        "health_probes_during": {**percentiles(probes), "max_ms": max(probes) * 1e3, "n": len(probes)},
+    }
+
+
+def parser_baseline(prompt: PromptSpec) -> dict:
+    """In-process: the linear parser on 100 KB vs the lazy-group regex it replaced on a few hundred chars."""
+    pattern, seen = [], set()
+    for literal, field, _, _ in string.Formatter().parse(prompt.user.strip()):
+        pattern.append(re.escape(literal))
+        if field is not None:
+            pattern.append(f"(?P={field})" if field in seen else f"(?P<{field}>.*?)")
+            seen.add(field)
+    old = re.compile("".join(pattern), re.S)
+    short, long = hostile_prompt(prompt, BASELINE_REGEX_CHARS), hostile_prompt(prompt, HOSTILE_CHARS)
+    started = time.perf_counter()
+    old.fullmatch(short)
+    old_s = time.perf_counter() - started
+    started = time.perf_counter()
+    for _ in range(10):
+        try:
+            prompt.parse_user(long)
+        except ValueError:
+            pass
+    new_s = (time.perf_counter() - started) / 10
+    return {
+        "regex_ms_at_chars": {"chars": BASELINE_REGEX_CHARS, "ms": old_s * 1e3},
+        "linear_ms_at_chars": {"chars": HOSTILE_CHARS, "ms": new_s * 1e3},
+    }
+
+
+def red_team(prompt: PromptSpec) -> dict:
+    """The red-team corpus through CopyWriter with an obedient backend, and honest copy through the checks."""
+    cases = red_team_cases()
+    outcomes = [run_case(case, prompt) for case in cases]
+    clean = offer_variables(BASE_OFFER, "family", "mobile")
+    direct = [c for c in cases if c["class"] != "offer_fields"]
+    blocked = [bool(check_copy(OfferCopy(**ObedientBackend(c).copy), clean, c["private"])) for c in direct]
+    honest = legitimate_copies()
+    flagged = sum(bool(check_copy(copy, variables)) for copy, variables in honest)
+    return {
+        "cases": len(cases),
+        "classes": len({c["class"] for c in cases}),
+        "leaks": sum(o.leaked for o in outcomes),
+        "refused_offers": sum(o.refused for o in outcomes),
+        "block_rate": float(np.mean(blocked)),
+        "honest_copies": len(honest),
+        "false_positives": flagged,
+        "false_positive_rate": flagged / len(honest),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="Test-size model, 20 customers; print only.")
@@ -150,7 +254,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     n_customers = 20 if args.quick else args.customers
-    prompt = load_prompt(ROOT / "prompts", "offer_copy")
+    prompt = load_prompt(packaged_prompts_dir(), "offer_copy")
     offers = offer_hits(args.seed)
     requests = customers(n_customers, offers, args.seed + 1)
 
@@ -159,7 +263,7 @@ def main() -> None:
         model_dir, training = args.model_dir, None
         if model_dir is None or not (model_dir / "generator.json").is_file():
             model_dir = model_dir or work / "model"
-            config = TEST_CONFIG if args.quick else GeneratorConfig()
+            config = TEST_CONFIG if args.quick else CopyModelConfig()
             report = train_generator(synthetic_offers(N_OFFERS, args.seed), prompt, model_dir, config)
             training = {
                 "seconds": report.seconds,
@@ -184,6 +288,7 @@ def main() -> None:
             messages = [prompt.render(offer_variables(*request)) for request in requests]
             throughput = {c: tokens_per_second(base, messages, c) for c in (1, 8)}
             repeated = repeat_variety(base, messages[:REPEAT_REQUESTS], REPEAT_SAMPLES)
+            hostile = hostile_latency(base, prompt)
 
     template = TemplateGenerator(prompt)
     template_copies: list[OfferCopy] = []
@@ -201,6 +306,8 @@ def main() -> None:
     model_variety = variety([r.copy.body for r in results if r.source == "model"] or [""])
     template_variety = variety([c.body for c in template_copies])
     samples = [r.copy.model_dump() for r in results[:5]]
+    parsing = parser_baseline(prompt)
+    attacks = red_team(prompt)
     out = {
         "customers": n_customers,
         "training": training,
@@ -211,6 +318,9 @@ def main() -> None:
         "template_guardrail_pass": template_guardrails,
         "variety": {"model": model_variety, "template": template_variety},
         "distinct_share_same_request": {"model": repeated, "template": 1 / REPEAT_SAMPLES},
+        "hostile_prompt": hostile,
+        "parser": parsing,
+        "red_team": attacks,
         "samples": samples,
     }
     print(json.dumps(out, indent=2))
@@ -273,6 +383,43 @@ def main() -> None:
             "template baseline": f"{template_variety['self_bleu']:.1f}",
             "target": "lower = more varied",
         },
+        {
+            "metric": f"{HOSTILE_CHARS // 1000} KB hostile prompt: answer p50 / p99 (ms), status",
+            "local model via KServe": (
+                f"{hostile['answer']['p50_ms']:.1f} / {hostile['answer']['p99_ms']:.1f}, {hostile['answer_statuses']}"
+            ),
+            "template baseline": "–",
+            "target": "< 100 ms",
+        },
+        {
+            "metric": "health probe during it: p99 / max (ms)",
+            "local model via KServe": (
+                f"{hostile['health_probes_during']['p99_ms']:.1f} / {hostile['health_probes_during']['max_ms']:.1f}"
+            ),
+            "template baseline": "–",
+            "target": "< 50 ms",
+        },
+        {
+            "metric": "prompt parser in-process (ms at chars)",
+            "local model via KServe": (f"linear: {parsing['linear_ms_at_chars']['ms']:.2f} at {HOSTILE_CHARS:,}"),
+            "template baseline": (f"old regex: {parsing['regex_ms_at_chars']['ms']:.0f} at {BASELINE_REGEX_CHARS:,}"),
+            "target": "linear",
+        },
+        {
+            "metric": f"red team ({attacks['cases']} cases, {attacks['classes']} classes), obedient backend: leaks",
+            "local model via KServe": attacks["leaks"],
+            "template baseline": "–",
+            "target": "0",
+        },
+        {
+            "metric": "guardrail block rate on attack copy / false-positive rate on honest copy",
+            "local model via KServe": (
+                f"{attacks['block_rate']:.1%} / {attacks['false_positive_rate']:.2%} "
+                f"({attacks['false_positives']} of {attacks['honest_copies']})"
+            ),
+            "template baseline": "–",
+            "target": "100 % / ≤ 1 %",
+        },
     ]
     trained = (
         f" Model trained in {training['seconds']:.0f} s ({training['parameters']:,} parameters, "
@@ -283,8 +430,12 @@ def main() -> None:
     notes = (
         f"{n_customers} customers (segment by the population's shares, channel uniform, offer uniform over a "
         f"{N_OFFERS}-offer synthetic catalogue); copy through CopyWriter → openai client → serving.generator, at most "
-        "2 retries then the template fallback. Template baseline: TemplateGenerator in-process (no model, no network)."
-        + trained
+        "2 retries then the template fallback. Template baseline: TemplateGenerator in-process (no model, no network). "
+        f"Hostile prompt: {HOSTILE_REQUESTS} sequential requests of {HOSTILE_CHARS:,} characters shaped like the user "
+        "template while another client probes /v2/health/live every 5 ms; the old regex baseline is timed in-process "
+        f"on only {BASELINE_REGEX_CHARS:,} characters (its time grows exponentially). Honest copy for the "
+        "false-positive rate: template and phrase-bank copy for every offer x segment x channel of a 30-offer "
+        "catalogue. The machine was shared with other sessions while measuring." + trained
     )
     record("generation", "Generation: local copy model on KServe vs the template generator", out, rows, notes)
 

@@ -27,13 +27,13 @@ def train_generator(
 
     from loyaltylens.config import task_settings
     from loyaltylens.data import load_table
-    from loyaltylens.generation.local_model import GeneratorConfig, train_generator
     from loyaltylens.generation.model_store import generator_registry, register_generator
     from loyaltylens.generation.registry import PromptRegistry
+    from loyaltylens.generation.training import CopyModelConfig, train_generator
 
     settings = task_settings()
     prompt = PromptRegistry.from_settings(settings).active("offer_copy")
-    config = dataclasses.replace(GeneratorConfig(), steps=steps, seed=seed)
+    config = dataclasses.replace(CopyModelConfig(), steps=steps, seed=seed)
     offers = load_table(Path(dataset.path), "offers")
     report = train_generator(offers, prompt, Path(model.path), config)
     run_id, version = register_generator(

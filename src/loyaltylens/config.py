@@ -15,6 +15,15 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def packaged_prompts_dir() -> Path:
+    """The prompt files shipped with the package (the wheel maps the repository's ``prompts/`` to
+    ``loyaltylens/prompts``); in a source checkout or editable install, that source directory itself.
+    An absolute path either way, so the CLI and pipeline steps find prompts from any working directory."""
+    package = Path(__file__).resolve().parent
+    shipped = package / "prompts"
+    return shipped if shipped.is_dir() else package.parents[1] / "prompts"
+
+
 class Settings(BaseSettings):
     """Runtime configuration. Override any field with ``LOYALTYLENS_<FIELD>`` (e.g. ``LOYALTYLENS_DATA_DIR``)."""
 
@@ -31,7 +40,10 @@ class Settings(BaseSettings):
     )
     propensity_model_name: str = Field(default="loyaltylens-propensity")
     max_batch_size: int = Field(default=4096, ge=1, description="Largest batch a server accepts.")
-    prompts_dir: Path = Field(default=Path("prompts"), description="Versioned prompt YAML files.")
+    prompts_dir: Path = Field(
+        default_factory=packaged_prompts_dir,
+        description="Versioned prompt YAML files; default: the copy shipped in the installed package.",
+    )
     # A little above the simulator's ~5 % redemption rate per send: offers go to customers likelier than average to
     # redeem (about a third of the population with the 50k reference model).
     propensity_threshold: float = Field(
@@ -141,6 +153,23 @@ class Settings(BaseSettings):
     openai_timeout_s: float = Field(default=10.0, gt=0, description="Per-request timeout of the OpenAI client.")
     openai_retries: int = Field(default=2, ge=0, description="Transport retries (with backoff) of the client.")
     hf_model_path: Path | None = Field(default=None, description="Local transformers causal LM for backend hf.")
+    guardrail_competitors: list[str] = Field(
+        default=[
+            "lidl", "aldi", "tesco", "sainsbury's", "asda", "morrisons", "waitrose", "carrefour", "auchan",
+            "kaufland", "rewe", "edeka", "netto", "albert heijn", "delhaize", "colruyt", "walmart", "costco",
+            "kroger", "amazon", "ocado", "mercadona", "intermarche", "leclerc",
+        ],  # brand names that are also common words ("plus", "target", "jumbo") would flag honest copy
+        description="Retailers offer copy must never name (matched as whole words, also spaced or leet-spelt).",
+    )
+    guardrail_allowed_domains: list[str] = Field(
+        default=[], description="Domains offer copy may link to (and their subdomains); empty: no links at all."
+    )
+    guardrail_max_discount_pct: float = Field(
+        default=70.0, gt=0, lt=100, description="Largest discount an offer may carry before copy is written."
+    )
+    guardrail_max_min_spend: float = Field(
+        default=500.0, gt=0, description="Largest minimum spend (EUR) an offer may carry before copy is written."
+    )
     generator_model_name: str = Field(default="loyaltylens-generator", description="Registered generator model.")
     generator_model_uri: str = Field(
         default="models:/loyaltylens-generator@champion", description="Local generator: registry URI or directory."

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from loyaltylens.generation.local_model import TEST_CONFIG, synthetic_offers, train_generator
+from loyaltylens.generation.corpus import synthetic_offers
 from loyaltylens.generation.prompts import load_prompt
+from loyaltylens.generation.training import TEST_CONFIG, train_generator
 from loyaltylens.retrieval.base import OfferHit
 from serving.generator.process import GeneratorServer, generator_process
 

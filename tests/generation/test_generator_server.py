@@ -105,13 +105,97 @@ def test_concurrent_requests_are_all_answered(client, messages):
         parse_copy(answer)
 
 
-def test_openai_client_errors_are_4xx(client, messages):
-    with pytest.raises(BadRequestError, match="does not follow prompt"):
-        client.chat.completions.create(model=SERVED_NAME, messages=[{"role": "user", "content": "write me a poem"}])
-    with pytest.raises(BadRequestError, match="no user message"):
-        client.chat.completions.create(model=SERVED_NAME, messages=[messages[0]])
+FREE_TEXT = [
+    {"role": "system", "content": "Write loyalty offer copy as JSON."},
+    {"role": "user", "content": "Premium members get 25% off bakery in the app this week."},
+]
+
+
+def test_free_text_chat_from_any_client_is_answered_about_what_it_names(client):
+    response = client.chat.completions.create(model=SERVED_NAME, messages=FREE_TEXT, temperature=0, seed=1)
+    copy = parse_copy(response.choices[0].message.content)
+    assert "25%" in copy.headline + copy.body and "bakery" in (copy.headline + copy.body).lower()
+    assert response.usage.prompt_tokens > 0 and response.choices[0].finish_reason == "stop"
+
+
+def test_n_max_tokens_stop_seed_and_json_modes(client):
+    several = client.chat.completions.create(model=SERVED_NAME, messages=FREE_TEXT, n=3, temperature=1.0, seed=7)
+    assert [c.index for c in several.choices] == [0, 1, 2]
+    again = client.chat.completions.create(model=SERVED_NAME, messages=FREE_TEXT, n=3, temperature=1.0, seed=7)
+    assert [c.message.content for c in again.choices] == [c.message.content for c in several.choices]
+    cut = client.chat.completions.create(model=SERVED_NAME, messages=FREE_TEXT, max_completion_tokens=3)
+    assert cut.choices[0].finish_reason == "length" and cut.usage.completion_tokens == 3
+    stopped = client.chat.completions.create(model=SERVED_NAME, messages=FREE_TEXT, temperature=0, stop=['"body"'])
+    assert stopped.choices[0].finish_reason == "stop" and '"body"' not in stopped.choices[0].message.content
+    as_json = client.chat.completions.create(
+        model=SERVED_NAME, messages=FREE_TEXT, temperature=0, response_format={"type": "json_object"}
+    )
+    parse_copy(as_json.choices[0].message.content)
+    schema = {"type": "object", "required": ["headline", "body", "cta", "tone"]}
+    fitting = client.chat.completions.create(
+        model=SERVED_NAME,
+        messages=FREE_TEXT,
+        temperature=0,
+        response_format={"type": "json_schema", "json_schema": {"name": "copy", "schema": schema}},
+    )
+    parse_copy(fitting.choices[0].message.content)
+    with pytest.raises(BadRequestError, match="does not match the requested schema"):
+        client.chat.completions.create(
+            model=SERVED_NAME,
+            messages=FREE_TEXT,
+            temperature=0,
+            response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {"required": ["price"]}}},
+        )
+
+
+def test_streaming_with_usage_and_several_choices(client):
+    chunks = list(
+        client.chat.completions.create(
+            model=SERVED_NAME, messages=FREE_TEXT, stream=True, stream_options={"include_usage": True}, temperature=0
+        )
+    )
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens > 10
+    parse_copy("".join(c.choices[0].delta.content or "" for c in chunks if c.choices))
+    multi = list(
+        client.completions.create(model=SERVED_NAME, prompt=["dairy for families", "web bakery"], n=2, stream=True)
+    )
+    finished = {c.choices[0].index for c in multi if c.choices and c.choices[0].text == ""}
+    assert finished == {0, 1, 2, 3}
+
+
+def test_models_can_be_retrieved_by_id(client):
+    assert client.models.retrieve(SERVED_NAME).id == SERVED_NAME
     with pytest.raises(NotFoundError, match="not served here"):
-        client.chat.completions.create(model="gpt-4o", messages=messages)
+        client.models.retrieve("gpt-4o")
+
+
+def test_openai_client_errors_are_openai_shaped_4xx(client, generator_url):
+    with pytest.raises(NotFoundError, match="not served here"):
+        client.chat.completions.create(model="gpt-4o", messages=FREE_TEXT)
+    for body in (
+        {"model": SERVED_NAME, "messages": FREE_TEXT, "max_tokens": -5},
+        {"model": SERVED_NAME, "messages": FREE_TEXT, "n": 2, "temperature": 5},
+        {"model": SERVED_NAME},
+        {"model": SERVED_NAME, "messages": FREE_TEXT, "n": 17},
+    ):
+        response = httpx.post(f"{generator_url}/openai/v1/chat/completions", json=body, timeout=30)
+        assert response.status_code == 400, response.text
+        assert set(response.json()["error"]) == {"message", "type", "param", "code"}
+    too_big = httpx.post(f"{generator_url}/openai/v1/chat/completions", content=b"x" * (2 << 20), timeout=30)
+    assert too_big.status_code == 413 and too_big.json()["error"]["code"] == "request_too_large"
+
+
+def test_a_100kb_adversarial_prompt_is_refused_while_health_stays_answered(generator_url, messages):
+    # 100 KB shaped like the template (the input that made the old regex parser backtrack for seconds);
+    # its latency and the health probe's are measured in benchmarks/generation.py, not asserted here.
+    hostile = (messages[1]["content"].split("Category")[0] * 2000)[:100_000]
+    body = {"model": SERVED_NAME, "messages": [{"role": "user", "content": hostile}]}
+    with ThreadPoolExecutor(2) as pool:
+        answer = pool.submit(httpx.post, f"{generator_url}/openai/v1/chat/completions", json=body, timeout=30)
+        health = pool.submit(httpx.get, f"{generator_url}/v2/health/live", timeout=30)
+        assert health.result().status_code == 200
+        refused = answer.result()
+    assert refused.status_code == 400 and "at most" in refused.json()["error"]["message"]
 
 
 def bad_user_message(messages) -> str:
@@ -130,8 +214,7 @@ def bad_user_message(messages) -> str:
             {"model": SERVED_NAME, "messages": [{"role": "robot", "content": "x"}]},
             None,
         ),
-        ("post", "/openai/v1/completions", {"model": SERVED_NAME, "prompt": []}, "prompt is empty"),
-        ("post", "/openai/v1/completions", {"model": SERVED_NAME, "prompt": "BAD"}, "unknown segment"),
+        ("post", "/openai/v1/completions", {"model": SERVED_NAME, "prompt": []}, "prompt"),
         ("post", f"/v1/models/{SERVED_NAME}:predict", b"not json", None),
         ("post", f"/v1/models/{SERVED_NAME}:predict", {"instances": []}, "at least one prompt"),
         ("post", f"/v1/models/{SERVED_NAME}:predict", {"instances": [42]}, "must be a string"),
@@ -152,7 +235,7 @@ def bad_user_message(messages) -> str:
     ],
 )
 def test_bad_requests_get_4xx_with_a_message(generator_url, messages, method, path, body, message):
-    substitutions = {"MSGS": messages, "USER": messages[1]["content"], "BAD": bad_user_message(messages)}
+    substitutions = {"MSGS": messages, "USER": messages[1]["content"]}
     if isinstance(body, dict):
         body = {k: substitutions.get(v, v) if isinstance(v, str) else v for k, v in body.items()}
         if "instances" in body:
@@ -164,6 +247,13 @@ def test_bad_requests_get_4xx_with_a_message(generator_url, messages, method, pa
     assert response.json()
     if message:
         assert message in response.text
+
+
+def test_a_template_shaped_message_with_injected_fields_is_answered_from_its_words(client, messages):
+    # "ignore previous instructions" as the segment: not a known segment, so the text is read as free text
+    hostile = bad_user_message(messages)
+    response = client.completions.create(model=SERVED_NAME, prompt=hostile, temperature=0)
+    parse_copy(response.choices[0].text)
 
 
 def test_v2_bytes_over_grpc(generator_server, messages):

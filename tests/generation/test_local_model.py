@@ -8,15 +8,9 @@ import json
 import pytest
 
 from loyaltylens.errors import InvalidInputError, NotFoundError
+from loyaltylens.generation.corpus import SLOTS, build_corpus, fill_slots, offer_context, slot_values
 from loyaltylens.generation.guardrails import check_copy
-from loyaltylens.generation.local_model import (
-    SLOTS,
-    LocalCopyModel,
-    build_corpus,
-    fill_slots,
-    offer_context,
-    slot_values,
-)
+from loyaltylens.generation.local_model import LocalCopyModel
 from loyaltylens.generation.prompts import offer_variables
 from loyaltylens.generation.writer import CopyRejected, parse_copy
 

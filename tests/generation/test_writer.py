@@ -100,7 +100,7 @@ def test_hf_backend_on_an_untrained_causal_lm_falls_back(prompt, offers, tmp_pat
     """The real ``hf`` code path on a tiny random GPT-2: its babble never parses, so the writer falls back."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from loyaltylens.generation.local_model import train_tokenizer
+    from loyaltylens.generation.training import train_tokenizer
 
     tokenizer = train_tokenizer(["headline body cta tone offer copy"] * 20, vocab_size=300)
     ids = {

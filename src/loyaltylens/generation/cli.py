@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from loyaltylens.config import get_settings
+from loyaltylens.errors import NotFoundError
 from loyaltylens.generation.registry import PromptRegistry
 
 app = typer.Typer(help="Versioned prompts: list, show, diff, activate, roll back.", no_args_is_help=True)
@@ -25,7 +27,10 @@ Who = Annotated[str | None, typer.Option("--who", help="Who makes the change (de
 @app.command("list")
 def list_prompts() -> None:
     """Every prompt and version; the active one is marked."""
-    registry = PromptRegistry.from_settings()
+    settings = get_settings()
+    registry = PromptRegistry.from_settings(settings)
+    if not registry.names():
+        raise NotFoundError(f"no prompts in {settings.prompts_dir} (LOYALTYLENS_PROMPTS_DIR)")
     table = Table("prompt", "version", "active", "source", "description")
     for name in registry.names():
         for version in registry.versions(name):

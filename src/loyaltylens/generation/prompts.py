@@ -92,22 +92,38 @@ class PromptSpec(BaseModel):
     def parse_user(self, text: str) -> dict[str, str]:
         """Invert the user template: the variable values a rendered user message was made from.
 
+        Linear in ``len(text)``: each field's value runs to the first occurrence of the literal text that
+        follows it in the template (the last one to the trailing literal), found with ``str.find``, so
+        hostile text cannot make it backtrack.
+
         Raises:
             InvalidInputError: ``text`` does not follow this prompt's user template.
         """
-        match = self._user_pattern().fullmatch(text.strip())
-        if match is None:
-            raise InvalidInputError(f"the user message does not follow prompt {self.ref}'s user template")
-        return match.groupdict()
-
-    def _user_pattern(self) -> re.Pattern:
-        pattern, seen = [], set()
-        for literal, field, _, _ in string.Formatter().parse(self.user.strip()):
-            pattern.append(re.escape(literal))
-            if field is not None:
-                pattern.append(f"(?P={field})" if field in seen else f"(?P<{field}>.*?)")
-                seen.add(field)
-        return re.compile("".join(pattern), re.S)
+        text, values, position = text.strip(), {}, 0
+        pieces = list(string.Formatter().parse(self.user.strip()))
+        mismatch = InvalidInputError(f"the user message does not follow prompt {self.ref}'s user template")
+        for index, (literal, field, _, _) in enumerate(pieces):
+            if not text.startswith(literal, position):
+                raise mismatch
+            position += len(literal)
+            if field is None:
+                continue
+            following = pieces[index + 1][0] if index + 1 < len(pieces) else ""
+            if index + 1 == len(pieces) or (index + 2 == len(pieces) and pieces[index + 1][1] is None):
+                end = len(text) - len(following)  # the last field runs to the trailing literal
+                if end < position or not text.endswith(following):
+                    raise mismatch
+            else:
+                end = text.find(following, position) if following else position
+                if end < 0:
+                    raise mismatch
+            value = text[position:end]
+            if values.setdefault(field, value) != value:  # a field used twice must repeat its value
+                raise mismatch
+            position = end
+        if position != len(text):
+            raise mismatch
+        return values
 
 
 def offer_variables(offer: OfferHit, segment: str, channel: str) -> dict[str, str]:

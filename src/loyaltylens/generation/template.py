@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from loyaltylens.errors import InvalidInputError
 from loyaltylens.generation.offer_copy import OfferCopy
 from loyaltylens.generation.prompts import PromptSpec, offer_variables
 from loyaltylens.retrieval.base import OfferHit
@@ -26,13 +27,13 @@ class TemplateGenerator:
         fill = {
             **values,
             "category_label": offer.category.replace("_", " "),
-            "segment_line": self.template["segment_line_by_segment"][segment],
+            "segment_line": self._entry("segment_line_by_segment", segment),
         }
         return OfferCopy(
             headline=self.template["headline"].format(**fill)[:60],
             body=self.template["body"].format(**fill)[:280],
-            cta=self.template["cta_by_channel"][channel],
-            tone=self.template["tone_by_segment"][segment],
+            cta=self._entry("cta_by_channel", channel),
+            tone=self._entry("tone_by_segment", segment),
         )
 
     def generate_from_fields(self, offer: OfferHit, segment: str, channel: str) -> OfferCopy:
@@ -44,7 +45,14 @@ class TemplateGenerator:
             headline=self.template["headline"].format(discount_pct=f"{offer.discount_pct:g}", category_label=category)[
                 :60
             ],
-            body=f"{offer.discount_pct:g}% off {category}{spend}. {self.template['segment_line_by_segment'][segment]}",
-            cta=self.template["cta_by_channel"][channel],
-            tone=self.template["tone_by_segment"][segment],
+            body=f"{offer.discount_pct:g}% off {category}{spend}. {self._entry('segment_line_by_segment', segment)}",
+            cta=self._entry("cta_by_channel", channel),
+            tone=self._entry("tone_by_segment", segment),
         )
+
+    def _entry(self, table: str, key: str) -> str:
+        """``template[table][key]``; an unknown segment or channel is an ``InvalidInputError``, not a KeyError."""
+        entries = self.template.get(table, {})
+        if key not in entries:
+            raise InvalidInputError(f"prompt {self.version} has no {table} entry for {key!r}; known: {sorted(entries)}")
+        return entries[key]

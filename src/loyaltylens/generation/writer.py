@@ -1,12 +1,14 @@
-"""Structured offer copy: ask the backend, parse, validate, check guardrails, retry with the error fed
-back (bounded), and fall back to deterministic safe copy. Every attempt is logged and returned.
+"""Structured offer copy: range-check the offer, ask the backend, parse, validate, check guardrails, retry
+with the error fed back (bounded), and fall back to deterministic safe copy. Every attempt is logged and
+returned. An offer whose fields are out of range, or for which not even the fallback passes the guardrails,
+is a :class:`~loyaltylens.generation.guardrails.GuardrailError`: unsafe copy is never returned.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -16,7 +18,7 @@ from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_a
 from loyaltylens.config import Settings, get_settings
 from loyaltylens.errors import LoyaltyLensError
 from loyaltylens.generation.backends import CopyBackend, backend_from_settings
-from loyaltylens.generation.guardrails import check_copy
+from loyaltylens.generation.guardrails import GuardrailError, check_copy, check_offer_fields
 from loyaltylens.generation.offer_copy import OfferCopy
 from loyaltylens.generation.prompts import PromptSpec, offer_variables
 from loyaltylens.generation.registry import PromptRegistry
@@ -25,7 +27,6 @@ from loyaltylens.retrieval.base import OfferHit
 
 logger = logging.getLogger(__name__)
 
-_JSON_OBJECT = re.compile(r"\{.*\}", re.S)
 PROMPT_NAME = "offer_copy"
 
 
@@ -57,11 +58,12 @@ class CopyResult:
 
 def parse_copy(raw: str) -> OfferCopy:
     """The OfferCopy in a model answer (the first ``{...}`` span, so chatty wrappers are tolerated)."""
-    match = _JSON_OBJECT.search(raw)
-    if match is None:
+    # first "{" to last "}" by plain search: a backtracking pattern would be quadratic on hostile output
+    start, end = raw.find("{"), raw.rfind("}")
+    if start < 0 or end < start:
         raise CopyRejected("parse", "the answer contains no JSON object")
     try:
-        data = json.loads(match.group(0))
+        data = json.loads(raw[start : end + 1])
     except json.JSONDecodeError as exc:
         raise CopyRejected("parse", f"invalid JSON: {exc}") from None
     try:
@@ -96,8 +98,15 @@ class CopyWriter:
         """Same signature as ``TemplateGenerator.generate``: a drop-in for run_for_customer."""
         return self.write(offer, segment, channel).copy
 
-    def write(self, offer: OfferHit, segment: str, channel: str) -> CopyResult:
+    def write(self, offer: OfferHit, segment: str, channel: str, private: Sequence[str] = ()) -> CopyResult:
+        """Copy for ``offer`` to a customer of ``segment`` on ``channel``; ``private``: the customer record's
+        personal values (name, address, ...), which the copy must never repeat.
+
+        Raises:
+            GuardrailError: the offer's fields are out of range, or no copy (not even the fallback) is safe.
+        """
         variables = offer_variables(offer, segment, channel)
+        check_offer_fields(variables)
         messages = self.prompt.render(variables)
         attempts: list[Attempt] = []
         try:
@@ -106,7 +115,7 @@ class CopyWriter:
                 retry=retry_if_exception_type(CopyRejected),
             ):
                 with attempt:
-                    copy = self._attempt(messages, variables, attempts)
+                    copy = self._attempt(messages, variables, private, attempts)
         except RetryError:
             logger.warning(
                 "offer %s: %d attempts rejected (%s); using the safe fallback",
@@ -114,10 +123,12 @@ class CopyWriter:
                 len(attempts),
                 attempts[-1].error,
             )
-            return CopyResult(self._fallback(offer, segment, channel, variables), "fallback", attempts)
+            return CopyResult(self._fallback(offer, segment, channel, variables, private), "fallback", attempts)
         return CopyResult(copy, "model", attempts)
 
-    def _attempt(self, messages: list[dict], variables: dict[str, str], attempts: list[Attempt]) -> OfferCopy:
+    def _attempt(
+        self, messages: list[dict], variables: dict[str, str], private: Sequence[str], attempts: list[Attempt]
+    ) -> OfferCopy:
         raw = ""
         try:
             try:
@@ -125,7 +136,7 @@ class CopyWriter:
             except LoyaltyLensError as exc:
                 raise CopyRejected("backend", str(exc)) from exc
             copy = parse_copy(raw)
-            violations = check_copy(copy, variables)
+            violations = check_copy(copy, variables, private)
             if violations:
                 raise CopyRejected("guardrail", "guardrails: " + "; ".join(map(str, violations)))
         except CopyRejected as exc:
@@ -143,10 +154,16 @@ class CopyWriter:
         logger.info("attempt %d accepted", len(attempts))
         return copy
 
-    def _fallback(self, offer: OfferHit, segment: str, channel: str, variables: dict[str, str]) -> OfferCopy:
+    def _fallback(
+        self, offer: OfferHit, segment: str, channel: str, variables: dict[str, str], private: Sequence[str]
+    ) -> OfferCopy:
         """The template copy; if even that fails the guardrails (hostile offer text), copy from the
-        offer's structured fields only."""
+        offer's structured fields only; if that fails too, :class:`GuardrailError`."""
         copy = self.fallback.generate(offer, segment, channel)
-        if not check_copy(copy, variables):
+        if not check_copy(copy, variables, private):
             return copy
-        return self.fallback.generate_from_fields(offer, segment, channel)
+        copy = self.fallback.generate_from_fields(offer, segment, channel)
+        violations = check_copy(copy, variables, private)
+        if violations:
+            raise GuardrailError(violations)
+        return copy

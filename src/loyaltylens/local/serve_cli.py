@@ -3,9 +3,11 @@
     loyaltylens serve propensity [--model-dir DIR | --model-uri URI] [--http-port 8080 --grpc-port 8081]
     loyaltylens serve transformer --predictor-host 127.0.0.1:8081 [--predictor-protocol grpc-v2]
     loyaltylens serve all [--model-dir DIR | --model-uri URI]
+    loyaltylens serve generator [--model-dir DIR | --model-uri URI] [--http-port 8100 --grpc-port 8101]
 
 Without a model the registry's champion is served (``models:/<propensity_model_name>@champion`` from the
-configured MLflow tracking URI). Each command prints the URLs, then runs until Ctrl-C.
+configured MLflow tracking URI; for the generator ``settings.generator_model_uri``). Each command prints the
+URLs, then runs until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -25,25 +27,24 @@ from loyaltylens.local.launcher import ServerProcess
 from loyaltylens.local.stack import (
     DEFAULT_MODEL_NAME,
     ServerAddress,
+    generator_process,
     predictor_process,
     start_propensity_stack,
     transformer_process,
 )
 from loyaltylens.runtime.model_source import champion_uri
 
-app = typer.Typer(help="Serve the propensity model with KServe (predictor, feature transformer, or both).")
+app = typer.Typer(
+    help="Serve with KServe: the propensity model (predictor, feature transformer, or both) or the copy generator."
+)
 console = Console()
 
-ModelDir = Annotated[
-    Path | None, typer.Option(help="Exported model directory (model.pt + feature_contract.json).")
-]
+ModelDir = Annotated[Path | None, typer.Option(help="Exported model directory (model.pt + feature_contract.json).")]
 ModelUri = Annotated[str | None, typer.Option(help="MLflow registry URI; default: the champion alias.")]
 ModelName = Annotated[str, typer.Option(help="Model name in the URL paths.")]
 HttpPort = Annotated[int, typer.Option(help="REST port.")]
 GrpcPort = Annotated[int, typer.Option(help="gRPC port.")]
-PredictorProtocol = Annotated[
-    str, typer.Option(help="How the transformer calls the predictor: v2 or grpc-v2.")
-]
+PredictorProtocol = Annotated[str, typer.Option(help="How the transformer calls the predictor: v2 or grpc-v2.")]
 
 
 def _model_ref(model_dir: Path | None, model_uri: str | None) -> str:
@@ -130,9 +131,7 @@ def serve_all(
     model_uri: ModelUri = None,
     model_name: ModelName = DEFAULT_MODEL_NAME,
     predictor_protocol: PredictorProtocol = "grpc-v2",
-    http_port: Annotated[
-        int, typer.Option(help="Transformer REST port (the predictor takes free ports).")
-    ] = 8080,
+    http_port: Annotated[int, typer.Option(help="Transformer REST port (the predictor takes free ports).")] = 8080,
     grpc_port: Annotated[int, typer.Option(help="Transformer gRPC port.")] = 8081,
 ) -> None:
     """Serve the predictor and the feature transformer in front of it."""
@@ -147,3 +146,25 @@ def serve_all(
         _print_address("predictor", stack.predictor, stack.model_name)
         _print_address("transformer", stack.transformer, stack.model_name)
         _wait_until_interrupted(stack.processes)
+
+
+@app.command()
+def generator(
+    model_dir: Annotated[
+        Path | None, typer.Option(help="Generator model directory (generator.json + weights).")
+    ] = None,
+    model_uri: ModelUri = None,
+    model_name: ModelName = "generator",
+    http_port: HttpPort = 8100,
+    grpc_port: GrpcPort = 8101,
+) -> None:
+    """Serve the offer-copy generator (v1 + v2 REST, v2 gRPC, OpenAI-compatible /openai/v1)."""
+    if model_dir and model_uri:
+        raise typer.BadParameter("give --model-dir or --model-uri, not both")
+    _handle_sigterm_like_ctrl_c()
+    address = ServerAddress(http_port, grpc_port)
+    model_ref = str(model_dir or model_uri or get_settings().generator_model_uri)
+    with generator_process(model_ref, address, _log_dir() / "generator.log", model_name) as server:
+        _print_address("generator", address, model_name)
+        console.print(f"{'':<12} OpenAI {address.http_url}/openai/v1")
+        _wait_until_interrupted([server])

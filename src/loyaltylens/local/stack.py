@@ -93,6 +93,16 @@ def predictor_process(
     return ServerProcess(cmd, _ready_url(model_name, address), log_path, env=dict(env or {}))
 
 
+def generator_process(
+    model_ref: str | Path, address: ServerAddress, log_path: Path, model_name: str = "generator"
+) -> ServerProcess:
+    """The offer-copy generator (``python -m serving.generator``: KServe v1/v2 and OpenAI-compatible routes)
+    for a model directory or registry URI."""
+    source_flag = "--model_uri" if is_registry_uri(model_ref) else "--model_dir"
+    cmd = [sys.executable, "-m", "serving.generator", *_kserve_flags(model_name, address), source_flag, str(model_ref)]
+    return ServerProcess(cmd, _ready_url(model_name, address), log_path)
+
+
 def transformer_process(
     predictor_host: str,
     address: ServerAddress,
@@ -139,17 +149,13 @@ def start_propensity_stack(
     with ExitStack() as running:
         processes = [
             running.enter_context(
-                predictor_process(
-                    model_ref, predictor_address, Path(log_dir) / "predictor.log", model_name, env
-                )
+                predictor_process(model_ref, predictor_address, Path(log_dir) / "predictor.log", model_name, env)
             )
         ]
         if with_transformer:
             transformer_address = transformer_address or ServerAddress.free()
             predictor_host = (
-                predictor_address.grpc_target
-                if predictor_protocol == "grpc-v2"
-                else predictor_address.http_host
+                predictor_address.grpc_target if predictor_protocol == "grpc-v2" else predictor_address.http_host
             )
             processes.append(
                 running.enter_context(
