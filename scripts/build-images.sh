@@ -22,10 +22,13 @@ args=(--build-arg "BASE_IMAGE=$BASE_IMAGE")
 # A loopback server for the build: the system CA bundle (pip inside the build trusts it for PyPI; see
 # components/build-pip.sh) and, under wheels/, pip's local find-links directory (e.g. the CPU-only torch).
 served=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# A fixed port: the URLs are build args, and a changed build arg would invalidate the layer cache.
+port=${BUILD_SERVER_PORT:-38917}
 python3 -m http.server --bind 127.0.0.1 --directory "$served" "$port" >/dev/null 2>&1 &
 server=$!
 trap 'kill $server; rm -rf "$served"' EXIT
+sleep 0.5
+kill -0 $server 2>/dev/null || { echo "port $port is taken: set BUILD_SERVER_PORT" >&2; exit 1; }
 if [ -f "${BUILD_CA_BUNDLE:=/etc/ssl/certs/ca-certificates.crt}" ]; then
     cp "$BUILD_CA_BUNDLE" "$served/ca-certificates.crt"
     args+=(--build-arg "PIP_CA_URL=http://127.0.0.1:$port/ca-certificates.crt")

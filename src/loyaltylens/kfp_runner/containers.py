@@ -13,6 +13,8 @@ points the containers' settings at the relay.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +26,7 @@ from pydantic import SecretStr
 from loyaltylens.config import Settings
 from loyaltylens.errors import LoyaltyLensError
 from loyaltylens.kfp_runner.platform import RUN_AS_USER
-from loyaltylens.local.launcher import LOOPBACK
+from loyaltylens.local.launcher import LOOPBACK, ServerProcess
 
 # Settings that name a service or carry its credentials: what the ConfigMap and Secrets give a pod.
 SERVICE_SETTINGS: tuple[str, ...] = (
@@ -134,3 +136,24 @@ def container_service_env(settings: Settings) -> Iterator[dict[str, str]]:
 def docker_run_args(env: dict[str, str]) -> dict:
     """``docker run`` options of every container: host network, the image's non-root user, only ``env``."""
     return {"network_mode": "host", "user": str(RUN_AS_USER), "environment": env}
+
+
+SERVE_IMAGE = "ghcr.io/loyaltylens/loyaltylens-serve:0.1.0"  # components/Dockerfile --target serve
+_container_numbers = itertools.count()
+
+
+def in_container(server: ServerProcess, image: str, env: dict[str, str]) -> ServerProcess:
+    """The same server started from ``image``: ``python -m MODULE ARGS`` becomes ``docker run IMAGE MODULE ARGS``.
+
+    The container sees only ``env`` (passed by name, so values never appear on a command line), runs as the
+    image's user on the host network, and is removed when it stops (``docker run`` forwards the SIGTERM).
+    """
+    _python, flag, module, *args = server.cmd
+    if flag != "-m":
+        raise ValueError(f"not a `python -m` server: {server.cmd}")
+    name = f"loyaltylens-{module.rsplit('.', 1)[-1]}-{os.getpid()}-{next(_container_numbers)}"
+    cmd = ["docker", "run", "--rm", "--init", "--name", name, "--network", "host", "--user", str(RUN_AS_USER)]
+    cmd += [option for key in sorted(env) for option in ("--env", key)]
+    return ServerProcess(
+        [*cmd, image, module, *args], server.ready_url, server.log_path, env=env, timeout=server.timeout
+    )
