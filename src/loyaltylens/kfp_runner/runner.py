@@ -170,7 +170,9 @@ def submit(
     import kfp
 
     module = load_pipeline(name)
-    client = kfp.Client(host=host, namespace=namespace)
+    with warnings.catch_warnings():  # kfp warns on every client that it needs a v2 backend: ours is one
+        warnings.filterwarnings("ignore", message=".*only works with Kubeflow Pipeline v2.*", category=FutureWarning)
+        client = kfp.Client(host=host, namespace=namespace)
     run = client.create_run_from_pipeline_package(
         str(module.COMPILED),
         arguments=arguments,
