@@ -46,11 +46,6 @@ def load_documents(text: str) -> list[dict]:
     return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc]
 
 
-def kserve_documents(text: str) -> list[dict]:
-    """The KServe objects in a multi-document YAML text."""
-    return [doc for doc in load_documents(text) if doc.get("apiVersion", "").startswith(KSERVE_GROUP)]
-
-
 def strict_schema(schema: object) -> object:
     """Copy of ``schema`` where objects with declared properties reject undeclared ones."""
     if isinstance(schema, dict):
