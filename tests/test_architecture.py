@@ -146,3 +146,35 @@ def test_a_module_level_cycle_would_be_caught() -> None:
     planted = _module_level_graph()
     planted.add_edge("loyaltylens.errors", "loyaltylens.features.store")  # the store imports errors
     assert any("loyaltylens.errors" in cycle for cycle in _module_level_cycles(planted))
+
+
+def _documented_imports() -> dict[str, set[str]]:
+    """docs/ARCHITECTURE.md's package table: package -> the packages its "imports" column names."""
+    import re
+
+    text = (SRC.parent.parent / "docs" / "ARCHITECTURE.md").read_text()
+    table = text.split("| package / module |", 1)[1].split("\n\n", 1)[0]
+    documented = {}
+    for row in table.splitlines()[2:]:
+        package_cell, _, imports_cell = row.strip("|").split(" | ")
+        if "everything" in imports_cell:
+            continue
+        names = set(re.findall(r"`(\w+)`", re.sub(r"\(never [^)]*\)", "", imports_cell))) - {"errors"}
+        for package in re.findall(r"`(\w+)`", package_cell):
+            documented[f"loyaltylens.{package}"] = names
+    return documented
+
+
+def test_the_architecture_import_table_matches_the_code(module_graph: nx.DiGraph) -> None:
+    actual: dict[str, set[str]] = {}
+    for source, target in module_graph.edges:
+        if _package(source) != _package(target) and target != "loyaltylens":  # the root: __version__ and paths
+            actual.setdefault(_package(source), set()).add(_package(target).removeprefix("loyaltylens."))
+    documented = _documented_imports()
+    assert documented, "the table was not found"
+    wrong = {
+        package: {"documented": sorted(names), "code": sorted(actual.get(package, set()) - {"errors"})}
+        for package, names in documented.items()
+        if names != actual.get(package, set()) - {"errors"}
+    }
+    assert not wrong, f"docs/ARCHITECTURE.md's import table differs from the code: {wrong}"

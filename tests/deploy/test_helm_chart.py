@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from loyaltylens.deploy.pod_security import restricted_violations
-from loyaltylens.deploy.render import helm_lint, helm_template, kustomize
-from loyaltylens.deploy.validation import ManifestValidator
+from tests.deploy.support.pod_security import restricted_violations
+from tests.deploy.support.render import helm_lint, helm_template, kustomize
+from tests.deploy.support.validation import ManifestValidator
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "loyaltylens"

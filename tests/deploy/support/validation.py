@@ -18,14 +18,13 @@ Example::
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import yaml
 
 KUBERNETES_VERSION = "1.37"  # kubectl 1.37 from scripts/install-k8s-tools.sh
-KSERVE_SCHEMA_DIR: Traversable = resources.files(__package__) / "schemas" / "kserve-v0.20.0"
+KSERVE_SCHEMA_DIR: Traversable = Path(__file__).resolve().parent / "schemas" / "kserve-v0.20.0"
 CRD_FILES = (
     "serving.kserve.io_inferenceservices.yaml",
     "serving.kserve.io_servingruntimes.yaml",
