@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from loyaltylens.deploy import validation
 from loyaltylens.errors import InvalidInputError
+from tests.deploy.support import validation
 from tests.deploy.support.network_policy import ingress_allowed
 from tests.deploy.support.render import helm_template, kustomize
 from tests.deploy.support.validation import ManifestValidator, kserve_validator, kubernetes_errors

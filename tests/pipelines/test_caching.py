@@ -32,3 +32,10 @@ def test_side_effect_tasks_are_never_cached_in_the_compiled_ir(tmp_path):
 def test_the_committed_ir_has_the_same_caching():
     tasks = _tasks(training.COMPILED)
     assert [name for name in SIDE_EFFECT_TASKS if tasks[name].get("cachingOptions", {}).get("enableCache")] == []
+
+
+def test_evaluation_emits_classification_metrics_for_the_kfp_ui():
+    """The ROC curve and confusion matrix render in the KFP UI only from a system.ClassificationMetrics output."""
+    ir = next(yaml.safe_load_all(training.COMPILED.read_text()))
+    outputs = ir["components"]["comp-evaluate-model"]["outputDefinitions"]["artifacts"]
+    assert outputs["classification"]["artifactType"]["schemaTitle"] == "system.ClassificationMetrics"
