@@ -91,9 +91,18 @@ class UnixSocketRelay:
         return self
 
     def __exit__(self, *exc) -> None:
-        self._loop.call_soon_threadsafe(self._server.close)
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+        self._loop.close()
+
+    async def _shutdown(self) -> None:
+        """Stop accepting, then end the open relays (their sockets close in ``_pipe``)."""
+        self._server.close()
+        relays = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in relays:
+            task.cancel()
+        await asyncio.gather(*relays, return_exceptions=True)
 
     async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         try:
@@ -112,7 +121,7 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
     except ConnectionError:
         pass
     finally:
-        writer.close()
+        writer.close()  # the other direction sees end-of-file and ends too
 
 
 @contextmanager
