@@ -16,14 +16,18 @@ from openai import OpenAI
 from loyaltylens.config import Settings, get_settings
 from loyaltylens.decision.scorers import InProcessScorer
 from loyaltylens.features.store import FeatureStore
+from loyaltylens.generation.local_model import synthetic_offers
+from loyaltylens.generation.prompts import load_prompt, offer_variables
 from loyaltylens.kfp_runner.containers import SERVE_IMAGE, container_service_env, in_container
 from loyaltylens.kfp_runner.runner import run_local
 from loyaltylens.local.launcher import LOOPBACK, ServerProcess
 from loyaltylens.local.services import local_services
 from loyaltylens.local.stack import DEFAULT_MODEL_NAME, ServerAddress, predictor_process, transformer_process
 from loyaltylens.propensity.registry import ModelRegistry
+from loyaltylens.retrieval.base import OfferHit
 from loyaltylens.runtime.model_source import champion_uri, resolve_model_dir
 
+REPO = Path(__file__).resolve().parents[2]
 TINY = {"n_customers": 1500, "n_days": 150, "max_epochs": 2, "generator_train_steps": 30}
 PERMISSIVE_GATE = {"gate_min_auc": 0.5, "gate_max_ece": 0.5, "gate_max_baseline_auc_gap": 1.0}
 
@@ -97,7 +101,10 @@ def test_generator_container_answers_the_openai_client(trained: Settings, tmp_pa
     with container_service_env(trained) as env, in_container(server, SERVE_IMAGE, env):
         client = OpenAI(base_url=f"http://{LOOPBACK}:{address.http_port}/openai/v1", api_key="unused", timeout=60)
         assert [model.id for model in client.models.list().data] == ["generator"]
-        response = client.chat.completions.create(
-            model="generator", messages=[{"role": "user", "content": "Write offer copy."}], max_tokens=32
-        )
+        # a request must follow the active prompt's template (the server rejects others with 400)
+        offer = next(synthetic_offers(5, seed=3).itertuples(index=False))
+        hit = OfferHit(int(offer.offer_id), 1.0, offer.title, offer.category, float(offer.discount_pct),
+                       offer.channel, offer.text, float(offer.min_spend))  # fmt: skip
+        messages = load_prompt(REPO / "prompts", "offer_copy").render(offer_variables(hit, "premium", "mobile"))
+        response = client.chat.completions.create(model="generator", messages=messages, temperature=0)
     assert response.choices[0].message.content and response.usage.completion_tokens > 0
