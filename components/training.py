@@ -3,7 +3,7 @@
 from typing import NamedTuple
 
 from kfp import dsl
-from kfp.dsl import HTML, Dataset, Input, Markdown, Metrics, Model, Output
+from kfp.dsl import HTML, ClassificationMetrics, Dataset, Input, Markdown, Metrics, Model, Output
 
 from components import TRAIN_IMAGE
 
@@ -59,6 +59,7 @@ def evaluate_model(
     gate_max_ece: float,
     gate_max_baseline_auc_gap: float,
     metrics: Output[Metrics],
+    classification: Output[ClassificationMetrics],
     report: Output[HTML],
     model_card: Output[Markdown],
 ) -> NamedTuple("EvaluationOutputs", passed=bool, reasons=str):
@@ -73,8 +74,9 @@ def evaluate_model(
 
     import pandas as pd
 
+    from loyaltylens.config import task_settings
     from loyaltylens.groundtruth import attach_truth
-    from loyaltylens.propensity.evaluate import Thresholds
+    from loyaltylens.propensity.evaluate import Thresholds, classification_curves
     from loyaltylens.propensity.frame import temporal_split
     from loyaltylens.propensity.workflow import evaluate_candidate
 
@@ -84,6 +86,10 @@ def evaluate_model(
     decision = evaluate_candidate(Path(model.path), test, thresholds, Path(dataset.path))
     for key, value in decision.served_metrics.items():
         metrics.log_metric(key, value)
+    # the KFP UI's ROC curve and confusion matrix (at the serving threshold) of the same test rows
+    curves = classification_curves(Path(model.path), test, task_settings().propensity_threshold)
+    classification.log_roc_curve(curves.fpr, curves.tpr, curves.thresholds)
+    classification.log_confusion_matrix(["no redemption", "redemption"], curves.confusion)
     Path(report.path).write_text(decision.report_html)
     Path(model_card.path).write_text(decision.model_card_markdown)
     return namedtuple("EvaluationOutputs", ["passed", "reasons"])(decision.passed, "; ".join(decision.reasons))

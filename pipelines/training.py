@@ -48,9 +48,13 @@ def pipeline(
     features = on_cluster(
         build_features(dataset=data.outputs["dataset"], label_window_days=label_window_days).after(validation)
     )
-    on_cluster(index_offers(dataset=data.outputs["dataset"]).after(validation))
+    # Tasks with side effects (they write to the registry or the offer index) never take a cached result:
+    # on a KFP backend a cache hit would skip the write.
+    on_cluster(index_offers(dataset=data.outputs["dataset"]).after(validation).set_caching_options(False))
     on_cluster(
-        train_generator(dataset=data.outputs["dataset"], steps=generator_train_steps, seed=seed).after(validation)
+        train_generator(dataset=data.outputs["dataset"], steps=generator_train_steps, seed=seed)
+        .after(validation)
+        .set_caching_options(False)
     )
     training = on_cluster(
         train_model(
@@ -81,10 +85,14 @@ def pipeline(
                 archive=archive.outputs["archive"],
                 run_id=training.outputs["run_id"],
                 metrics=evaluation.outputs["metrics"],
-            )
+            ).set_caching_options(False)
         )
     with dsl.Else(name="metrics-fail"):
-        on_cluster(record_rejection(reasons=evaluation.outputs["reasons"], run_id=training.outputs["run_id"]))
+        on_cluster(
+            record_rejection(
+                reasons=evaluation.outputs["reasons"], run_id=training.outputs["run_id"]
+            ).set_caching_options(False)
+        )
 
 
 if __name__ == "__main__":

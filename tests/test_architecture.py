@@ -95,3 +95,88 @@ def test_the_simulator_never_imports_feature_code(module_graph: nx.DiGraph) -> N
 
 def test_the_vocabulary_is_a_leaf(module_graph: nx.DiGraph) -> None:
     assert set(module_graph["loyaltylens.vocabulary"]) <= {"loyaltylens.errors"}
+
+
+def _module_level_imports(path: Path) -> set[str]:
+    """``loyaltylens`` modules ``path`` imports at module level: top-level statements and the bodies of
+    top-level ``if``/``try``, ``if TYPE_CHECKING:`` included (a cycle kept alive only by that guard is still a
+    cycle in the design); not function bodies, the lazy imports that keep heavy libraries off import time."""
+    found: set[str] = set()
+    pending = list(ast.parse(path.read_text()).body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.If):
+            pending += node.body + node.orelse
+        elif isinstance(node, ast.Try):
+            pending += node.body + node.orelse + node.finalbody + [n for h in node.handlers for n in h.body]
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return {name for name in found if name.startswith("loyaltylens")}
+
+
+def _module_level_graph() -> nx.DiGraph:
+    """Module -> module imported at module level; importing a submodule imports its packages first."""
+    modules = {_module_name(path): path for path in SRC.rglob("*.py")}
+    graph = nx.DiGraph()
+    for name, path in modules.items():
+        graph.add_node(name)
+        for target in _module_level_imports(path):
+            while target not in modules and "." in target:  # "from pkg import name": name may not be a module
+                target = target.rpartition(".")[0]
+            parts = target.split(".")
+            for depth in range(2, len(parts) + 1):  # loyaltylens.a.b imports loyaltylens.a first
+                ancestor = ".".join(parts[:depth])
+                if ancestor in modules and ancestor != name and not name.startswith(ancestor + "."):
+                    graph.add_edge(name, ancestor)
+    return graph
+
+
+def _module_level_cycles(graph: nx.DiGraph) -> list[list[str]]:
+    return [sorted(group) for group in nx.strongly_connected_components(graph) if len(group) > 1]
+
+
+def test_no_module_level_import_cycle() -> None:
+    """A cycle of module-level imports works or breaks depending on which module is imported first."""
+    cycles = _module_level_cycles(_module_level_graph())
+    assert not cycles, f"modules import each other at module level: {cycles}"
+
+
+def test_a_module_level_cycle_would_be_caught() -> None:
+    planted = _module_level_graph()
+    planted.add_edge("loyaltylens.errors", "loyaltylens.features.store")  # the store imports errors
+    assert any("loyaltylens.errors" in cycle for cycle in _module_level_cycles(planted))
+
+
+def _documented_imports() -> dict[str, set[str]]:
+    """docs/ARCHITECTURE.md's package table: package -> the packages its "imports" column names."""
+    import re
+
+    text = (SRC.parent.parent / "docs" / "ARCHITECTURE.md").read_text()
+    table = text.split("| package / module |", 1)[1].split("\n\n", 1)[0]
+    documented = {}
+    for row in table.splitlines()[2:]:
+        package_cell, _, imports_cell = row.strip("|").split(" | ")
+        if "everything" in imports_cell:
+            continue
+        names = set(re.findall(r"`(\w+)`", re.sub(r"\(never [^)]*\)", "", imports_cell))) - {"errors"}
+        for package in re.findall(r"`(\w+)`", package_cell):
+            documented[f"loyaltylens.{package}"] = names
+    return documented
+
+
+def test_the_architecture_import_table_matches_the_code(module_graph: nx.DiGraph) -> None:
+    actual: dict[str, set[str]] = {}
+    for source, target in module_graph.edges:
+        if _package(source) != _package(target) and target != "loyaltylens":  # the root: __version__ and paths
+            actual.setdefault(_package(source), set()).add(_package(target).removeprefix("loyaltylens."))
+    documented = _documented_imports()
+    assert documented, "the table was not found"
+    wrong = {
+        package: {"documented": sorted(names), "code": sorted(actual.get(package, set()) - {"errors"})}
+        for package, names in documented.items()
+        if names != actual.get(package, set()) - {"errors"}
+    }
+    assert not wrong, f"docs/ARCHITECTURE.md's import table differs from the code: {wrong}"

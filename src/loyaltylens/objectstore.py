@@ -74,9 +74,3 @@ class S3Options:
 
 def is_s3_uri(uri: str) -> bool:
     return str(uri).startswith("s3://")
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/prefix`` -> ``("bucket", "prefix")``."""
-    parsed = urlparse(uri)
-    return parsed.netloc, parsed.path.lstrip("/")

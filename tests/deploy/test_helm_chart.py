@@ -9,13 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from loyaltylens.deploy.pod_security import restricted_violations
-from loyaltylens.deploy.render import helm_lint, helm_template, kustomize
-from loyaltylens.deploy.validation import ManifestValidator
+from tests.deploy.support.pod_security import restricted_violations
+from tests.deploy.support.render import helm_lint, helm_template, kustomize
+from tests.deploy.support.validation import ManifestValidator
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "loyaltylens"
-HELM_ONLY_LABELS = ("app.kubernetes.io/managed-by", "helm.sh/chart")
+HELM_ONLY_LABELS = (
+    "app.kubernetes.io/managed-by",
+    "helm.sh/chart",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/version",
+)
 VARIANTS = {
     "defaults": {},
     "namespace + external S3": {"namespace.create": True, "objectStore.externalEndpoint": "https://s3.example.com"},
@@ -60,10 +65,10 @@ def test_chart_renders_the_same_objects_as_the_kind_overlay():
     and NetworkPolicies. The overlay may hold more InferenceServices (other models); the chart holds every
     other object kustomize renders."""
     from_kustomize = _by_key(kustomize(REPO / "manifests" / "overlays" / "kind"))
-    from_helm = _by_key(helm_template(CHART, {"namespace.create": True, "image.tag": "dev"}))
+    from_helm = _by_key(helm_template(CHART, {"namespace.create": True}))  # one image tag: the overlay's
     assert set(from_helm) <= set(from_kustomize)
     assert {k for k in from_kustomize if k[0] != "InferenceService"} <= set(from_helm)
-    assert {"propensity", "propensity-grpc", "propensity-torchserve"} <= {
+    assert {"propensity", "propensity-grpc", "propensity-torchserve", "generator"} <= {
         name for kind, name in from_helm if kind == "InferenceService"
     }
     for key, doc in from_helm.items():
@@ -102,7 +107,7 @@ def test_existing_secret_names_are_referenced_everywhere():
 def test_toggles_add_and_remove_components():
     names = {
         d["metadata"]["name"]
-        for d in helm_template(CHART, {"torchserve.enabled": False})
+        for d in helm_template(CHART, {"torchserve.enabled": False, "generator.enabled": False})
         if d["kind"] == "InferenceService"
     }
     assert names == {"propensity", "propensity-grpc"}
@@ -115,3 +120,18 @@ def test_toggles_add_and_remove_components():
     assert canary["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Serverless"
     assert canary["spec"]["predictor"]["containers"][0]["imagePullPolicy"] == "Always"
     assert ("Namespace", "loyaltylens") not in _by_key(helm_template(CHART))  # helm install: namespace exists
+
+
+def test_values_schema_rejects_unknown_keys_and_wrong_types():
+    """values.schema.json: a typo or a wrong type fails `helm template` instead of rendering defaults."""
+    from loyaltylens.errors import InvalidInputError
+
+    for bad in ({"propensity.minReplicas": "two"}, {"generatr.enabled": True}, {"deploymentMode": "Fast"}):
+        with pytest.raises(InvalidInputError, match="values don't meet the specifications of the schema"):
+            helm_template(CHART, bad)
+
+
+def test_every_object_has_the_release_labels():
+    for doc in helm_template(CHART, {"namespace.create": True}):
+        labels = doc["metadata"]["labels"]
+        assert labels["app.kubernetes.io/instance"] == "loyaltylens" and labels["app.kubernetes.io/version"], doc

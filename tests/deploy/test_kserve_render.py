@@ -19,10 +19,10 @@ import pytest
 import yaml
 
 from loyaltylens.deploy.kserve import KServeDeployer, kubeconfig_path, render_inference_service
-from loyaltylens.deploy.pod_security import restricted_violations
 from loyaltylens.deploy.spec import load_spec, parse_spec
-from loyaltylens.deploy.validation import ManifestValidator
 from loyaltylens.errors import NotFoundError
+from tests.deploy.support.pod_security import restricted_violations
+from tests.deploy.support.validation import ManifestValidator
 
 REPO = Path(__file__).resolve().parents[2]
 SPECS = REPO / "deploy" / "specs"

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from loyaltylens.deploy import validation
-from loyaltylens.deploy.network_policy import ingress_allowed
-from loyaltylens.deploy.render import helm_template, kustomize
-from loyaltylens.deploy.validation import ManifestValidator, kserve_validator, kubernetes_errors
 from loyaltylens.errors import InvalidInputError
+from tests.deploy.support import validation
+from tests.deploy.support.network_policy import ingress_allowed
+from tests.deploy.support.render import helm_template, kustomize
+from tests.deploy.support.validation import ManifestValidator, kserve_validator, kubernetes_errors
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from loyaltylens.deploy.network_policy import ingress_allowed
-from loyaltylens.deploy.pod_security import pod_templates, restricted_violations
-from loyaltylens.deploy.render import kustomize
-from loyaltylens.deploy.validation import ManifestValidator, load_documents
 from loyaltylens.kfp_runner.platform import CONFIG_MAP, CONFIG_MAP_KEYS, POD_LABEL, SECRET_KEYS
+from tests.deploy.support.network_policy import ingress_allowed
+from tests.deploy.support.pod_security import pod_templates, restricted_violations
+from tests.deploy.support.render import kustomize
+from tests.deploy.support.validation import ManifestValidator, load_documents
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO / "manifests"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from loyaltylens.deploy.pod_security import Violation, pod_templates, restricted_violations
-from loyaltylens.deploy.render import kustomize
+from tests.deploy.support.pod_security import Violation, pod_templates, restricted_violations
+from tests.deploy.support.render import kustomize
 
 REPO = Path(__file__).resolve().parents[2]
 

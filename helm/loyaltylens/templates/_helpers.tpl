@@ -1,5 +1,7 @@
 {{- define "loyaltylens.labels" -}}
 app.kubernetes.io/part-of: loyaltylens
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version }}
 {{- end -}}

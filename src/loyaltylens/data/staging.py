@@ -23,10 +23,6 @@ def new_staging_dir(parent: Path, label: str) -> Path:
     return path
 
 
-def is_staging(path: Path) -> bool:
-    return path.name.startswith(STAGING_PREFIX)
-
-
 def remove_stale_staging(parent: Path) -> list[Path]:
     """Delete staging directories in ``parent`` whose writer process no longer exists; return them."""
     removed = []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.resources
 import io
 import json
 import tarfile
@@ -31,9 +32,16 @@ from loyaltylens.errors import LoyaltyLensError, NotFoundError
 from loyaltylens.propensity.contract import CONTRACT_FILENAME
 from loyaltylens.propensity.export import MODEL_FILENAME
 
-HANDLER_PATH = Path(__file__).resolve().parents[3] / "serving" / "sagemaker" / "inference.py"
+# A package resource, so it is found the same in a checkout, an installed wheel and an image.
+HANDLER_RESOURCE = ("serving.sagemaker", "inference.py")
 # What code/loyaltylens imports on the handler's path (codec -> kserve; config -> pydantic-settings).
 HANDLER_REQUIREMENTS = ("kserve", "pydantic", "pydantic-settings", "pyyaml", "orjson")
+
+
+def handler_source() -> bytes:
+    """The SageMaker handler's source (``serving/sagemaker/inference.py``, shipped in the wheel)."""
+    package, name = HANDLER_RESOURCE
+    return importlib.resources.files(package).joinpath(name).read_bytes()
 # AWS's PyTorch inference images (Deep Learning Containers); TorchScript loads on the same or a newer torch.
 PYTORCH_IMAGE = "763104351884.dkr.ecr.{region}.amazonaws.com/pytorch-inference:2.6.0-{device}-py312-{os}-sagemaker"
 CODE_DIR_IN_CONTAINER = "/opt/ml/model/code"
@@ -65,7 +73,7 @@ def build_model_archive(model_dir: Path, out_path: Path) -> Path:
     members: list[tuple[str, bytes]] = [
         (MODEL_FILENAME, (model_dir / MODEL_FILENAME).read_bytes()),
         (CONTRACT_FILENAME, (model_dir / CONTRACT_FILENAME).read_bytes()),
-        ("code/inference.py", HANDLER_PATH.read_bytes()),
+        ("code/inference.py", handler_source()),
         ("code/requirements.txt", _requirements().encode()),
     ]
     members += [

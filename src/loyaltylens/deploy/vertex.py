@@ -11,6 +11,7 @@ all of it with 0. Credentials: Google application-default credentials, never the
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import tempfile
@@ -32,7 +33,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-PIPELINES_DIR = Path(__file__).resolve().parents[3] / "pipelines"
+# The compiled pipelines ship in the wheel's `pipelines` package: found from a checkout or an install alike.
+PIPELINES_DIR = Path(importlib.util.find_spec("pipelines").origin).parent
 DEPLOYMENT_LABEL = "loyaltylens-deployment"
 RESTRICT_KEYS = ("channel", "category")  # the offer filters Vector Search can apply (token restricts)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated
@@ -46,9 +47,15 @@ def build(
 
 
 @app.command("list")
-def list_versions() -> None:
+def list_versions(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
+) -> None:
     """List every published version, oldest first."""
-    console.print(versions_table(default_store().list_versions()))
+    versions = default_store().list_versions()
+    if as_json:
+        typer.echo(json.dumps([dataclasses.asdict(info) for info in versions], default=str))
+        return
+    console.print(versions_table(versions))
 
 
 @app.command()

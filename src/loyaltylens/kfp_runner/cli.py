@@ -12,6 +12,7 @@ from loyaltylens.config import Settings, get_settings
 from loyaltylens.errors import LoyaltyLensError
 from loyaltylens.kfp_runner.runner import (
     PIPELINES,
+    RUNNERS,
     LocalRun,
     arguments_from_settings,
     compile_pipeline,
@@ -44,27 +45,40 @@ def run_command(
         list[str] | None,
         typer.Option("--param", "-p", help="Pipeline parameter key=value (default: the settings' value)."),
     ] = None,
+    runner: Annotated[
+        str,
+        typer.Option(
+            help=f"Local task runner: {' or '.join(RUNNERS)} (every task in the train image; `make images`)."
+        ),
+    ] = "subprocess",
+    namespace: Annotated[str | None, typer.Option(help="With --host: the KFP namespace (multi-user).")] = None,
+    experiment: Annotated[str, typer.Option(help="With --host: the KFP experiment.")] = "loyaltylens",
+    caching: Annotated[
+        bool, typer.Option(help="With --host: let KFP reuse cached task results (side-effect tasks never do).")
+    ] = True,
+    wait: Annotated[bool, typer.Option(help="With --host: wait for the run to finish; fail if it fails.")] = False,
 ) -> None:
-    """Run a pipeline locally (every component as a subprocess) or submit it to a KFP endpoint."""
+    """Run a pipeline locally (every component as a subprocess or container) or submit it to a KFP endpoint."""
     from loyaltylens.propensity.cli import versions_table
     from loyaltylens.propensity.registry import ModelRegistry
 
     settings = get_settings()
     arguments = arguments_from_settings(name, settings, parse_arguments(name, param or []))
     if host:
-        console.print(f"submitted {name} to {host}: run id {submit(name, host, arguments)}")
+        run_id = submit(name, host, arguments, experiment=experiment, namespace=namespace, caching=caching, wait=wait)
+        console.print(f"submitted {name} to {host}: run id {run_id}" + (" (succeeded)" if wait else ""))
         return
-    run = run_pipeline(name, arguments, settings)
+    run = run_pipeline(name, arguments, settings, runner)
     console.print(f"[green]pipeline {name} succeeded[/] in {run.seconds:.1f}s; artifacts under {run.pipeline_root}")
     console.print(versions_table(ModelRegistry.from_settings(settings).list_versions()))
 
 
-def run_pipeline(name: str, arguments: dict, settings: Settings) -> LocalRun:
+def run_pipeline(name: str, arguments: dict, settings: Settings, runner: str = "subprocess") -> LocalRun:
     """Run locally with kfp.local's output in a log file; show a spinner, then each task's status."""
     log_path = settings.logs_dir / f"pipeline-{name}-{datetime.now():%Y%m%d-%H%M%S}.log"
-    with console.status(f"running pipeline {name} with kfp.local (log: {log_path})"):
+    with console.status(f"running pipeline {name} with kfp.local, {runner} runner (log: {log_path})"):
         try:
-            run = run_local(name, arguments, settings, log_path)
+            run = run_local(name, arguments, settings, log_path, runner)
         except RuntimeError as exc:  # kfp.local names the failed task; the details are in the log
             raise LoyaltyLensError(f"{strip_ansi(str(exc))} (log: {log_path})") from None
     for task, status in run.task_status.items():

@@ -1,7 +1,9 @@
-"""Compile, run locally (kfp.local, one subprocess per component) or submit to a KFP endpoint.
+"""Compile, run locally (kfp.local, one subprocess or container per component) or submit to a KFP endpoint.
 
-Locally every component runs in this same Python environment (``SubprocessRunner(use_venv=False)``), a
-subprocess that inherits this process's environment and so reads the same settings; on a cluster the
+Locally every component runs either in this same Python environment (``SubprocessRunner(use_venv=False)``),
+a subprocess that inherits this process's environment and so reads the same settings, or in the train image
+(``DockerRunner``, ``runner="docker"``), a container that gets only the service settings and its artifacts
+(:mod:`loyaltylens.kfp_runner.containers`); on a cluster the
 ConfigMap and Secrets give every pod the same settings (``loyaltylens.kfp_runner.platform``). Arguments the
 caller does not give come from the settings, so ``LOYALTYLENS_N_CUSTOMERS`` and friends reach the run.
 """
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from loyaltylens.config import Settings
-from loyaltylens.errors import InvalidInputError, NotFoundError
+from loyaltylens.errors import InvalidInputError, LoyaltyLensError, NotFoundError
 
 # name -> module in pipelines/ defining `pipeline` (the @dsl.pipeline function) and `COMPILED` (its YAML path)
 PIPELINES: dict[str, str] = {"training": "pipelines.training", "rolling_evaluation": "pipelines.rolling_evaluation"}
@@ -104,46 +106,83 @@ def compile_pipeline(name: str, out: Path | None = None) -> Path:
     return target
 
 
-def run_local(name: str, arguments: dict, settings: Settings, log_path: Path | None = None) -> LocalRun:
+RUNNERS: tuple[str, ...] = ("subprocess", "docker")
+
+
+def run_local(
+    name: str, arguments: dict, settings: Settings, log_path: Path | None = None, runner: str = "subprocess"
+) -> LocalRun:
     """Run the pipeline with kfp.local; a failing component raises ``RuntimeError`` naming the task.
 
     With ``log_path``, kfp.local's output (every task's executor input/output and logs) goes to that file
-    instead of stdout, and the returned run lists each task's status.
+    instead of stdout, and the returned run lists each task's status. ``runner="docker"`` runs every task in
+    the train image (``components.TRAIN_IMAGE``, ``make images``) against the services the settings name.
     """
     from kfp import local
 
+    if runner not in RUNNERS:
+        raise InvalidInputError(f"unknown runner '{runner}'; expected one of {', '.join(RUNNERS)}")
     module = load_pipeline(name)
     pipeline_root = settings.pipeline_root
     pipeline_root.mkdir(parents=True, exist_ok=True)
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True)
     recorder = _TaskStatusRecorder()
-    logging.getLogger().addFilter(recorder)
     start = time.perf_counter()
-    try:
-        with contextlib.ExitStack() as stack, warnings.catch_warnings():
-            # Locally the components run in this environment by design, not in TRAIN_IMAGE; resource
-            # limits only apply on a cluster. Both warnings are expected here.
-            warnings.filterwarnings("ignore", message=".*non-Python base image.*")
-            warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
-            if log_path is not None:
-                log_path.parent.mkdir(parents=True, exist_ok=True)
-                stack.enter_context(contextlib.redirect_stdout(stack.enter_context(log_path.open("w"))))
-            module.pipeline(**arguments)
-    finally:
-        logging.getLogger().removeFilter(recorder)
+    with contextlib.ExitStack() as stack, warnings.catch_warnings():
+        if runner == "docker":
+            from loyaltylens.kfp_runner.containers import container_service_env, docker_run_args, require_services
+
+            require_services(settings)
+            # the tasks run as the image's uid and write their outputs under the root kfp.local mounts
+            pipeline_root.chmod(0o1777)
+            env = stack.enter_context(container_service_env(settings))
+            task_runner = local.DockerRunner(**docker_run_args(env))
+        else:
+            task_runner = local.SubprocessRunner(use_venv=False)
+        local.init(runner=task_runner, pipeline_root=str(pipeline_root), raise_on_error=True)
+        logging.getLogger().addFilter(recorder)
+        stack.callback(logging.getLogger().removeFilter, recorder)
+        # The subprocess runner uses this environment by design, not TRAIN_IMAGE; resource limits only apply
+        # on a cluster. Both warnings are expected here.
+        warnings.filterwarnings("ignore", message=".*non-Python base image.*")
+        warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
+        if log_path is not None:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(contextlib.redirect_stdout(stack.enter_context(log_path.open("w"))))
+        module.pipeline(**arguments)
     return LocalRun(name, arguments, time.perf_counter() - start, pipeline_root, log_path, recorder.status)
 
 
-def submit(name: str, host: str, arguments: dict, experiment: str = "loyaltylens") -> str:
-    """Submit the compiled pipeline to a KFP API endpoint; returns the run id."""
+def submit(
+    name: str,
+    host: str,
+    arguments: dict,
+    experiment: str = "loyaltylens",
+    namespace: str | None = None,
+    caching: bool = True,
+    wait: bool = False,
+    timeout_s: int = 3600,
+) -> str:
+    """Submit the compiled pipeline to a KFP API endpoint; returns the run id.
+
+    ``caching=False`` turns KFP's result cache off for every task of the run (the side-effect tasks have it
+    off in the IR anyway); ``wait`` blocks until the run ends and raises unless it succeeded.
+    """
     import kfp
 
     module = load_pipeline(name)
-    client = kfp.Client(host=host)
+    with warnings.catch_warnings():  # kfp warns on every client that it needs a v2 backend: ours is one
+        warnings.filterwarnings("ignore", message=".*only works with Kubeflow Pipeline v2.*", category=FutureWarning)
+        client = kfp.Client(host=host, namespace=namespace)
     run = client.create_run_from_pipeline_package(
         str(module.COMPILED),
         arguments=arguments,
         experiment_name=experiment,
         run_name=f"{name}-{int(time.time())}",
+        namespace=namespace,
+        enable_caching=None if caching else False,
     )
+    if wait:
+        finished = client.wait_for_run_completion(run.run_id, timeout=timeout_s)
+        if finished.state != "SUCCEEDED":
+            raise LoyaltyLensError(f"pipeline run {run.run_id} on {host} ended {finished.state}")
     return run.run_id

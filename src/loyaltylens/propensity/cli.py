@@ -9,6 +9,7 @@ the root CLI prints them as one line and exits with code 2.
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -73,9 +74,15 @@ def train(
 
 
 @app.command("list")
-def list_versions() -> None:
+def list_versions(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
+) -> None:
     """List registered versions with their aliases and test metrics."""
-    console.print(versions_table(default_registry().list_versions()))
+    versions = default_registry().list_versions()
+    if as_json:
+        typer.echo(json.dumps([dataclasses.asdict(info) for info in versions], default=str))
+        return
+    console.print(versions_table(versions))
 
 
 @app.command()

@@ -101,6 +101,37 @@ def evaluate_model_dir(model_dir: Path, frame: pd.DataFrame, plot_path: Path | N
     return evaluate_predictions(treated, probabilities)
 
 
+@dataclass(frozen=True)
+class ClassificationCurves:
+    """ROC points and the confusion matrix at ``threshold`` of one model on one frame (the KFP UI's
+    ClassificationMetrics), over the same treated rows as :func:`evaluate_model_dir`."""
+
+    fpr: list[float]
+    tpr: list[float]
+    thresholds: list[float]
+    threshold: float
+    confusion: list[list[int]]  # rows = actual [0, 1], columns = predicted [0, 1]
+
+
+def classification_curves(
+    model_dir: Path, frame: pd.DataFrame, threshold: float, max_points: int = 200
+) -> ClassificationCurves:
+    """Score ``frame``'s treated rows and return the ROC curve (at most ``max_points`` points, ends kept) and
+    the confusion matrix at ``threshold`` (the serving threshold, ``settings.propensity_threshold``)."""
+    from sklearn.metrics import confusion_matrix, roc_curve
+
+    treated = frame[frame[TREATED_COLUMN].astype(bool)] if TREATED_COLUMN in frame.columns else frame
+    labels = label_vector(treated)
+    probabilities = score_frame(model_dir, treated)
+    fpr, tpr, cuts = roc_curve(labels, probabilities)
+    keep = np.unique(np.linspace(0, len(fpr) - 1, min(max_points, len(fpr))).round().astype(int))
+    cuts = np.minimum(cuts[keep], 1.0)  # roc_curve's first threshold is +inf
+    confusion = confusion_matrix(labels, probabilities >= threshold, labels=[0, 1])
+    return ClassificationCurves(
+        fpr[keep].tolist(), tpr[keep].tolist(), cuts.tolist(), threshold, confusion.astype(int).tolist()
+    )
+
+
 def passes_thresholds(metrics: Mapping[str, float], thresholds: Thresholds) -> tuple[bool, list[str]]:
     """The registration gate: ``(passed, reasons)``, one reason per failed check (empty when passed).
 

@@ -13,8 +13,8 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from loyaltylens.deploy.validation import load_documents
 from loyaltylens.errors import InvalidInputError, LoyaltyLensError
+from tests.deploy.support.validation import load_documents
 
 
 def _tool(name: str) -> str:

@@ -18,14 +18,13 @@ Example::
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import yaml
 
 KUBERNETES_VERSION = "1.37"  # kubectl 1.37 from scripts/install-k8s-tools.sh
-KSERVE_SCHEMA_DIR: Traversable = resources.files(__package__) / "schemas" / "kserve-v0.20.0"
+KSERVE_SCHEMA_DIR: Traversable = Path(__file__).resolve().parent / "schemas" / "kserve-v0.20.0"
 CRD_FILES = (
     "serving.kserve.io_inferenceservices.yaml",
     "serving.kserve.io_servingruntimes.yaml",
@@ -44,11 +43,6 @@ def object_name(doc: dict) -> str:
 def load_documents(text: str) -> list[dict]:
     """The objects of a multi-document YAML text (a kustomize or ``helm template`` rendering), empty ones dropped."""
     return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc]
-
-
-def kserve_documents(text: str) -> list[dict]:
-    """The KServe objects in a multi-document YAML text."""
-    return [doc for doc in load_documents(text) if doc.get("apiVersion", "").startswith(KSERVE_GROUP)]
 
 
 def strict_schema(schema: object) -> object:

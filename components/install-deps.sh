@@ -1,0 +1,10 @@
+#!/bin/sh
+# Install the third-party dependencies of loyaltylens[EXTRAS] from pyproject.toml alone: an empty stand-in
+# package takes the project's place, so this image layer is rebuilt only when pyproject.toml changes.
+set -eu
+stub=$(mktemp -d)
+cp /tmp/pyproject.toml /tmp/README.md "$stub"
+for pkg in src/loyaltylens serving components pipelines; do mkdir -p "$stub/$pkg" && touch "$stub/$pkg/__init__.py"; done
+build-pip install "$stub[$1]"
+pip uninstall --yes loyaltylens
+rm -rf "$stub" /tmp/pyproject.toml /tmp/README.md
