@@ -193,6 +193,12 @@ class Settings(BaseSettings):
     def artifact_root(self) -> Path:
         return self.data_dir / "mlartifacts"
 
+    @property
+    def registry_artifact_root(self) -> Path | None:
+        """Where new MLflow runs keep artifacts: under the data dir for the default local store; a configured
+        tracking server decides its own (``None``)."""
+        return self.artifact_root if self.mlflow_tracking_uri is None else None
+
 
 def setting_default(name: str) -> Any:
     """The built-in default of one setting (not the environment's value): pipeline signatures use these, so
