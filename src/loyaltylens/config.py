@@ -129,9 +129,6 @@ class Settings(BaseSettings):
     generation_max_retries: int = Field(
         default=2, ge=0, description="Re-asks after invalid or unsafe copy before the safe fallback."
     )
-    prompt_registry_dir: Path | None = Field(
-        default=None, description="Active prompt versions, history and audit log; default data_dir/prompt_registry."
-    )
     clip_weights_path: Path | None = Field(
         default=None, description="Local open_clip ViT-B/32 weights for brand scoring; None = not configured."
     )
@@ -184,10 +181,6 @@ class Settings(BaseSettings):
         if self.mlflow_tracking_uri:
             return self.mlflow_tracking_uri
         return f"sqlite:///{self.data_dir / 'mlflow.db'}"
-
-    @property
-    def prompt_state_dir(self) -> Path:
-        return self.prompt_registry_dir or self.data_dir / "prompt_registry"
 
     @property
     def artifact_root(self) -> Path:
