@@ -15,6 +15,7 @@ from loyaltylens.data.cli import app as data_app
 from loyaltylens.decision.cli import app as offers_app
 from loyaltylens.deploy.cli import app as deploy_app
 from loyaltylens.errors import LoyaltyLensError
+from loyaltylens.evaluation.cli import app as eval_app
 from loyaltylens.features.cli import app as features_app
 from loyaltylens.generation.cli import app as prompt_app
 from loyaltylens.kfp_runner.cli import app as pipeline_app
@@ -39,6 +40,7 @@ app.add_typer(
 app.add_typer(pipeline_app, name="pipeline", help="Compile and run the KFP pipelines (locally or on a host).")
 app.add_typer(offers_app, name="offers", help="Decide and write offers for customers.")
 app.add_typer(prompt_app, name="prompt", help="Versioned prompts: list, show, diff, activate, roll back.")
+app.add_typer(eval_app, name="eval", help="Evaluate prompt and generator versions; exit 1 when the gate fails.")
 # No name: deploy, status, invoke and teardown are top-level commands (--spec FILE --target kserve|sagemaker|vertex).
 app.add_typer(deploy_app)
 app.command("run", help="The main job: data -> training pipeline -> propensity server -> offers.")(

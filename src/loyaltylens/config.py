@@ -129,6 +129,10 @@ class Settings(BaseSettings):
     generation_max_retries: int = Field(
         default=2, ge=0, description="Re-asks after invalid or unsafe copy before the safe fallback."
     )
+    judge_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible endpoint of the eval LLM judge; None = the deterministic rubric."
+    )
+    judge_model: str = Field(default="loyaltylens-judge", description="Model name sent to the judge endpoint.")
     clip_weights_path: Path | None = Field(
         default=None, description="Local open_clip ViT-B/32 weights for brand scoring; None = not configured."
     )
