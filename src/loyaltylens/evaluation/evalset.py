@@ -54,11 +54,11 @@ def build_eval_set(
             offer_id=int(row.offer_id), score=1.0, title=row.title, category=row.category,
             discount_pct=float(row.discount_pct), channel=row.channel, text=row.text, min_spend=float(row.min_spend),
         )  # fmt: skip
-        for _ in range(cases_per_offer):
+        for index in range(cases_per_offer):
             segment = SEGMENTS[int(rng.integers(len(SEGMENTS)))]
             channel = CHANNELS[int(rng.integers(len(CHANNELS)))]
             cases.append(
-                EvalCase(f"{offer.offer_id}-{segment}-{channel}", offer, segment, channel,
+                EvalCase(f"{offer.offer_id}.{index}-{segment}-{channel}", offer, segment, channel,
                          reference_copy(offer, segment, channel))
             )  # fmt: skip
     return cases

@@ -66,32 +66,58 @@ def record_decision(
     return run.info.run_id
 
 
-def gate_prompt(
-    candidate: str, generator: str = "template", settings: Settings | None = None
-) -> tuple[GateDecision, str]:
-    """Evaluate ``candidate`` (a semver of ``offer_copy``) against ``production``; promote or record why.
+@dataclass(frozen=True)
+class PromptGateOutcome:
+    """What the prompt gate measured and decided (nothing moved yet)."""
 
-    Returns the decision and the id of the MLflow run recording it.
-    """
+    candidate: str
+    champion: str
+    decision: GateDecision
+    candidate_result: EvalResult
+    champion_result: EvalResult | None
+
+    def record(self, tracking_uri: str) -> str:
+        metrics = {"candidate_aggregate": self.candidate_result.aggregate}
+        if self.champion_result is not None:
+            metrics["champion_aggregate"] = self.champion_result.aggregate
+        champion_run = self.champion_result.run_id if self.champion_result else None
+        return record_decision(
+            tracking_uri, kind="prompt", name="offer_copy", candidate=self.candidate, champion=self.champion,
+            decision=self.decision, metrics=metrics, eval_runs=(self.candidate_result.run_id, champion_run),
+        )  # fmt: skip
+
+
+def evaluate_prompt_gate(
+    candidate: str, generator: str = "template", settings: Settings | None = None
+) -> PromptGateOutcome:
+    """Evaluate ``candidate`` (a semver of ``offer_copy``) and the ``production`` champion; decide, move nothing."""
     from loyaltylens.evaluation.harness import run_eval
     from loyaltylens.generation.registry import PromptRegistry
 
     settings = settings or get_settings()
     registry = PromptRegistry.from_settings(settings)
     registry.sync("offer_copy")
-    champion_version = registry.get("offer_copy").spec.version
+    champion = registry.get("offer_copy").spec.version
     candidate_result = run_eval(candidate, generator, settings)
-    champion_result = None if champion_version == candidate else run_eval(champion_version, generator, settings)
+    champion_result = None if champion == candidate else run_eval(champion, generator, settings)
     decision = compare_prompt_results(candidate_result, champion_result)
-    if decision.promote:
-        registry.activate(
-            "offer_copy", candidate, why=f"eval gate: aggregate {candidate_result.aggregate:.3f} "
-            f"(run {candidate_result.run_id})", who="eval-gate",
-        )  # fmt: skip
-    run_id = record_decision(
-        settings.tracking_uri, kind="prompt", name="offer_copy", candidate=candidate, champion=champion_version,
-        decision=decision, metrics={"candidate_aggregate": candidate_result.aggregate,
-                                    **({"champion_aggregate": champion_result.aggregate} if champion_result else {})},
-        eval_runs=(candidate_result.run_id, champion_result.run_id if champion_result else None),
-    )  # fmt: skip
-    return decision, run_id
+    return PromptGateOutcome(candidate, champion, decision, candidate_result, champion_result)
+
+
+def promote_prompt(candidate: str, eval_run_id: str, aggregate: float, settings: Settings | None = None) -> None:
+    """Move ``production`` to ``candidate`` (audited, the eval run named as the reason)."""
+    from loyaltylens.generation.registry import PromptRegistry
+
+    why = f"eval gate passed: aggregate {aggregate:.3f} (MLflow run {eval_run_id})"
+    PromptRegistry.from_settings(settings).activate("offer_copy", candidate, why=why, who="eval-gate")
+
+
+def gate_prompt(
+    candidate: str, generator: str = "template", settings: Settings | None = None
+) -> tuple[GateDecision, str]:
+    """Evaluate, then promote or keep the champion; returns the decision and the id of its MLflow run."""
+    settings = settings or get_settings()
+    outcome = evaluate_prompt_gate(candidate, generator, settings)
+    if outcome.decision.promote:
+        promote_prompt(candidate, outcome.candidate_result.run_id, outcome.candidate_result.aggregate, settings)
+    return outcome.decision, outcome.record(settings.tracking_uri)
