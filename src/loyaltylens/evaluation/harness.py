@@ -164,7 +164,8 @@ def run_eval(
 ) -> EvalResult:  # fmt: skip
     """The CLI's and the pipeline's entry: ``prompt_ref`` (semver or alias of ``offer_copy``; default the
     production version) from the MLflow prompt registry × ``generator`` ("template", or "backend" for the
-    configured copy backend), logged to MLflow and written to ``out_dir`` (default data_dir/eval)."""
+    configured copy backend), logged to MLflow and written to ``out_dir`` (default data_dir/eval). The CLIP brand
+    metric is scored when ``settings.clip_weights_path`` is set (or a ``brand_scorer`` is given)."""
     from loyaltylens.generation.registry import PromptRegistry
 
     settings = settings or get_settings()
@@ -176,5 +177,9 @@ def run_eval(
 
         backend = backend_from_settings(settings)
         generate, generator = backend_generator(prompt, backend), f"{backend.name}:{settings.generator_model_uri}"
+    if brand_scorer is None and settings.clip_weights_path is not None:  # the brand metric needs CLIP weights
+        from loyaltylens.generation.brand import BrandImageScorer
+
+        brand_scorer = BrandImageScorer.from_settings(settings)
     result = evaluate_prompt(prompt, generate, generator, judge=default_judge(settings), brand_scorer=brand_scorer)
     return log_eval(result, settings.tracking_uri, out_dir or settings.data_dir / "eval" / prompt.version)
