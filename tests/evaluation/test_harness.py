@@ -90,3 +90,14 @@ def test_cli_logs_to_mlflow_writes_json_html_and_exits_1_on_a_failed_gate(tmp_pa
     runs = client.search_runs([client.get_experiment_by_name("loyaltylens-eval").experiment_id])
     assert {run.data.tags[EVAL_TAGS["passed"]] for run in runs} == {"true", "false"}
     assert {run.data.tags[EVAL_TAGS["prompt"]] for run in runs} == {"offer_copy@1.1.0", "offer_copy@1.2.0"}
+
+
+def test_clip_brand_fit_is_scored_on_the_rendered_offer_image(cases):
+    """Through brand.py's real open_clip path on a tiny randomly initialised CLIP (no real weights offline):
+    the metric is computed and bounded; its values mean nothing about the brand."""
+    from benchmarks.eval import tiny_random_clip
+
+    prompt = read_prompt_file(REPO / "prompts" / "offer_copy.yaml")
+    result = evaluate_prompt(prompt, template_generator(prompt), "template", cases[:4], brand_scorer=tiny_random_clip())
+    assert all(0.0 <= row["brand"] <= 1.0 for row in result.cases)
+    assert "brand" in result.means
