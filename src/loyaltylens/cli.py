@@ -19,6 +19,7 @@ from loyaltylens.data.cli import app as data_app
 from loyaltylens.decision.cli import app as offers_app
 from loyaltylens.deploy.cli import app as deploy_app
 from loyaltylens.errors import LoyaltyLensError
+from loyaltylens.evaluation.cli import app as eval_app
 from loyaltylens.features.cli import app as features_app
 from loyaltylens.feedback.cli import app as feedback_app
 from loyaltylens.feedback.cli import serve_feedback
@@ -67,6 +68,7 @@ app.add_typer(feedback_app, name="feedback", help="Ratings of generated offers: 
 app.add_typer(prompt_app, name="prompt", help="Versioned prompts: list, show, diff, activate, roll back.")
 app.add_typer(drift_app, name="drift", help="Feature and prediction-score drift; exit 3 recommends retraining.")
 app.add_typer(experiments_app, name="experiments", help="Campaign effects measured on the random hold-out.")
+app.add_typer(eval_app, name="eval", help="Evaluate prompt and generator versions; exit 1 when the gate fails.")
 # No name: deploy, status, invoke and teardown are top-level commands (--spec FILE --target kserve|sagemaker|vertex).
 app.add_typer(deploy_app)
 app.command("dashboard")(dashboard)

@@ -177,9 +177,10 @@ class Settings(BaseSettings):
     generation_max_retries: int = Field(
         default=2, ge=0, description="Re-asks after invalid or unsafe copy before the safe fallback."
     )
-    prompt_registry_dir: Path | None = Field(
-        default=None, description="Active prompt versions, history and audit log; default data_dir/prompt_registry."
+    judge_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible endpoint of the eval LLM judge; None = the deterministic rubric."
     )
+    judge_model: str = Field(default="loyaltylens-judge", description="Model name sent to the judge endpoint.")
     clip_weights_path: Path | None = Field(
         default=None, description="Local open_clip ViT-B/32 weights for brand scoring; None = not configured."
     )
@@ -275,16 +276,18 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.data_dir / 'mlflow.db'}"
 
     @property
-    def prompt_state_dir(self) -> Path:
-        return self.prompt_registry_dir or self.data_dir / "prompt_registry"
-
-    @property
     def feedback_sqlite_path(self) -> Path:
         return self.data_dir / "feedback" / "feedback.sqlite"
 
     @property
     def artifact_root(self) -> Path:
         return self.data_dir / "mlartifacts"
+
+    @property
+    def registry_artifact_root(self) -> Path | None:
+        """Where new MLflow runs keep artifacts: under the data dir for the default local store; a configured
+        tracking server decides its own (``None``)."""
+        return self.artifact_root if self.mlflow_tracking_uri is None else None
 
 
 def setting_default(name: str) -> Any:

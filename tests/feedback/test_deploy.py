@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from loyaltylens.deploy.network_policy import ingress_allowed
-from loyaltylens.deploy.pod_security import restricted_violations
-from loyaltylens.deploy.render import helm_template, kustomize
-from loyaltylens.deploy.validation import ManifestValidator, load_documents
+from tests.deploy.support.network_policy import ingress_allowed
+from tests.deploy.support.pod_security import restricted_violations
+from tests.deploy.support.render import helm_template, kustomize
+from tests.deploy.support.validation import ManifestValidator, load_documents
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFEST = REPO / "manifests" / "base" / "feedback.yaml"

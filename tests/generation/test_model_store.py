@@ -48,7 +48,7 @@ def test_component_trains_registers_and_servers_resolve_the_champion(settings, t
 
 
 def test_a_directory_that_is_not_a_generator_is_refused(settings, tmp_path):
-    with pytest.raises(NotFoundError, match="not a generator model directory"):
+    with pytest.raises(NotFoundError, match="not a 'loyaltylens-generator' model directory"):
         resolve_generator_dir(tmp_path, settings)
 
 

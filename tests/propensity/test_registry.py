@@ -195,3 +195,15 @@ def test_validate_alias_accepts_ordinary_names() -> None:
 
 def _aliases(registry: ModelRegistry) -> dict[int, tuple[str, ...]]:
     return {info.version: info.aliases for info in registry.list_versions()}
+
+
+def test_an_unreachable_tracking_server_is_an_error_not_an_empty_registry(monkeypatch) -> None:
+    from loyaltylens.errors import ServiceUnavailableError
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    unreachable = ModelRegistry("http://127.0.0.1:9", "loyaltylens-propensity")  # port 9: discard, nothing listens
+    with pytest.raises(ServiceUnavailableError, match="127.0.0.1:9 is unavailable"):
+        unreachable.list_versions()
+    with pytest.raises(ServiceUnavailableError):
+        unreachable.resolve("champion")

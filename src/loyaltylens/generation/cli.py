@@ -1,7 +1,7 @@
 """``loyaltylens prompt ...``: list, show, diff, activate and roll back prompt versions.
 
-A thin layer over :class:`loyaltylens.generation.registry.PromptRegistry`; domain errors propagate and the
-root CLI prints them as one line with exit code 2.
+A thin layer over :class:`loyaltylens.generation.registry.PromptRegistry` (MLflow's Prompt Registry at
+``settings.tracking_uri``); domain errors propagate and the root CLI prints them as one line with exit code 2.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from rich.table import Table
 
 from loyaltylens.config import get_settings
 from loyaltylens.errors import NotFoundError
-from loyaltylens.generation.registry import PromptRegistry
+from loyaltylens.generation.registry import PRODUCTION, PromptRegistry
 
 app = typer.Typer(help="Versioned prompts: list, show, diff, activate, roll back.", no_args_is_help=True)
 console = Console()
@@ -31,11 +31,19 @@ def list_prompts() -> None:
     registry = PromptRegistry.from_settings(settings)
     if not registry.names():
         raise NotFoundError(f"no prompts in {settings.prompts_dir} (LOYALTYLENS_PROMPTS_DIR)")
-    table = Table("prompt", "version", "active", "source", "description")
+    table = Table("prompt", "version", "active", "mlflow", "aliases", "source", "description")
     for name in registry.names():
         for version in registry.versions(name):
             spec = version.spec
-            table.add_row(name, spec.version, "*" if version.active else "", version.source, spec.description)
+            table.add_row(
+                name,
+                spec.version,
+                "*" if version.active else "",
+                str(version.mlflow_version or "-"),
+                ",".join(version.aliases),
+                version.source,
+                spec.description,
+            )
     console.print(table)
 
 
@@ -65,11 +73,22 @@ def diff(
 
 @app.command()
 def activate(
-    name: Name, version: Annotated[str, typer.Argument(help="Version to activate.")], why: Why, who: Who = None
+    name: Name,
+    version: Annotated[str, typer.Argument(help="Version to activate.")],
+    why: Why,
+    who: Who = None,
+    alias: Annotated[str, typer.Option("--alias", help="Alias to move: production or candidate.")] = PRODUCTION,
 ) -> None:
-    """Make a version active; refused if its variables don't match what the pipeline supplies."""
-    spec = PromptRegistry.from_settings().activate(name, version, why, who)
-    console.print(f"active: {spec.ref}")
+    """Point an alias (default production) at a version; refused if its variables don't match the pipeline."""
+    spec = PromptRegistry.from_settings().activate(name, version, why, who, alias=alias)
+    console.print(f"{'active' if alias == PRODUCTION else alias}: {spec.ref}")
+
+
+@app.command()
+def sync(name: Name) -> None:
+    """Register every source version MLflow does not hold yet."""
+    for semver, number in PromptRegistry.from_settings().sync(name).items():
+        console.print(f"{name}@{semver} = prompts:/{name}/{number}")
 
 
 @app.command()

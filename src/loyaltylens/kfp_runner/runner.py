@@ -24,7 +24,11 @@ from loyaltylens.config import Settings
 from loyaltylens.errors import InvalidInputError, LoyaltyLensError, NotFoundError
 
 # name -> module in pipelines/ defining `pipeline` (the @dsl.pipeline function) and `COMPILED` (its YAML path)
-PIPELINES: dict[str, str] = {"training": "pipelines.training", "rolling_evaluation": "pipelines.rolling_evaluation"}
+PIPELINES: dict[str, str] = {
+    "training": "pipelines.training",
+    "rolling_evaluation": "pipelines.rolling_evaluation",
+    "eval_gate": "pipelines.eval_gate",
+}
 
 
 @dataclass(frozen=True)

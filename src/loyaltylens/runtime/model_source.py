@@ -6,15 +6,10 @@ path to a directory written by :func:`loyaltylens.propensity.export.export_model
 
 from __future__ import annotations
 
-import logging
-import tempfile
 from pathlib import Path
 
 from loyaltylens.config import Settings
 from loyaltylens.errors import NotFoundError
-from loyaltylens.propensity.contract import CONTRACT_FILENAME
-
-logger = logging.getLogger(__name__)
 
 # The registry module's own spelling of these imports MLflow, which serving only needs for registry URIs.
 REGISTRY_URI_PREFIX = "models:/"
@@ -31,15 +26,13 @@ def is_registry_uri(model_ref: str | Path) -> bool:
 
 
 def resolve_model_dir(model_ref: str | Path, tracking_uri: str, download_root: Path) -> Path:
-    """A local model directory for ``model_ref``, downloading registry URIs from ``tracking_uri``.
-
-    A registry URI is resolved to its version and downloaded once into ``download_root/<name>-v<version>``
-    (registered versions are immutable, so a later start reuses it); the download goes to a staging
-    directory first and is renamed into place, so a crashed download is never mistaken for a model.
+    """A local propensity model directory for ``model_ref``, downloading registry URIs from ``tracking_uri``
+    once into ``download_root/<name>-v<version>`` (see :func:`loyaltylens.registry.models.fetch_model_dir`).
 
     Raises:
         NotFoundError: the directory does not exist, or the registry has no such model / alias / version.
         InvalidInputError: a malformed registry URI.
+        ServiceUnavailableError: the tracking store cannot be reached.
     """
     if not is_registry_uri(model_ref):
         model_dir = Path(model_ref)
@@ -51,22 +44,10 @@ def resolve_model_dir(model_ref: str | Path, tracking_uri: str, download_root: P
     # client: mlflow.artifacts.download_artifacts would look a models:/ URI up in the process-global
     # registry URI, ignoring the one it is given.
     from loyaltylens.propensity.registry import ModelRegistry
+    from loyaltylens.registry.models import fetch_model_dir
 
-    name = _registered_model_name(str(model_ref))
-    registry = ModelRegistry(tracking_uri, name)
-    target = Path(download_root) / f"{name}-v{registry.resolve(str(model_ref))}"
-    if (target / CONTRACT_FILENAME).is_file():
-        return target
-    logger.info("downloading %s from %s into %s", model_ref, tracking_uri, target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as staging:
-        downloaded = registry.download(str(model_ref), Path(staging))
-        try:
-            downloaded.rename(target)
-        except OSError:  # another process put the same version in place first; theirs is identical
-            if not (target / CONTRACT_FILENAME).is_file():
-                raise
-    return target
+    registry = ModelRegistry(tracking_uri, _registered_model_name(str(model_ref)))
+    return fetch_model_dir(registry, str(model_ref), download_root)
 
 
 def _registered_model_name(uri: str) -> str:
