@@ -82,10 +82,6 @@ def test_an_unreachable_service_is_one_line_naming_its_uri_and_exit_2(isolated_s
     assert len(lines) == 1 and named.format(port=port) in lines[0], result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="propensity/registry.py still reads every MlflowException as 'not registered' (helper D1's branch fixes it)",
-)
 def test_model_list_with_an_unreachable_tracking_server_is_an_error(isolated_settings, monkeypatch):
     uri = f"http://127.0.0.1:{_closed_port()}"
     monkeypatch.setenv("LOYALTYLENS_MLFLOW_TRACKING_URI", uri)
