@@ -16,7 +16,7 @@ from openai import OpenAI
 from loyaltylens.config import Settings, get_settings
 from loyaltylens.decision.scorers import InProcessScorer
 from loyaltylens.features.store import FeatureStore
-from loyaltylens.generation.local_model import synthetic_offers
+from loyaltylens.generation.corpus import synthetic_offers
 from loyaltylens.generation.prompts import load_prompt, offer_variables
 from loyaltylens.kfp_runner.containers import SERVE_IMAGE, container_service_env, in_container
 from loyaltylens.kfp_runner.runner import run_local

@@ -45,7 +45,7 @@ def build_eval_set(
     n_offers: int = N_OFFERS, cases_per_offer: int = CASES_PER_OFFER, seed: int = SEED
 ) -> list[EvalCase]:
     """``n_offers × cases_per_offer`` cases (default 60), the same for the same arguments."""
-    from loyaltylens.generation.local_model import synthetic_offers
+    from loyaltylens.generation.corpus import synthetic_offers
 
     rng = np.random.default_rng(seed)
     cases = []
