@@ -45,9 +45,12 @@ def _populate_mlflow(tracking_uri: str, artifacts: Path) -> None:
         client.log_metric(run.info.run_id, "eval_aggregate", score)
         client.set_tag(run.info.run_id, "loyaltylens.gate_decision", decision)
         client.set_terminated(run.info.run_id)
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.genai.register_prompt("offer_copy", "Hello {{name}}", commit_message="v1")
-    mlflow.genai.set_prompt_alias("offer_copy", "production", 1)
+    # Through the environment, restored after: a process-wide mlflow.set_tracking_uri would outlive this fixture
+    # and redirect every later test that reads MLFLOW_TRACKING_URI.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
+        mlflow.genai.register_prompt("offer_copy", "Hello {{name}}", commit_message="v1")
+        mlflow.genai.set_prompt_alias("offer_copy", "production", 1)
 
 
 @pytest.fixture(scope="session")

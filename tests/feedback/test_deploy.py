@@ -12,13 +12,13 @@ from tests.deploy.support.network_policy import ingress_allowed
 from tests.deploy.support.pod_security import restricted_violations
 from tests.deploy.support.render import helm_template, kustomize
 from tests.deploy.support.validation import ManifestValidator, load_documents
+from tests.deploy.test_helm_chart import HELM_ONLY_LABELS
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFEST = REPO / "manifests" / "base" / "feedback.yaml"
 CHART = REPO / "helm" / "loyaltylens"
 NAMESPACE = "loyaltylens"
 FEEDBACK_POD = {"app.kubernetes.io/name": "feedback", "app.kubernetes.io/component": "serving"}
-HELM_ONLY_LABELS = ("app.kubernetes.io/managed-by", "helm.sh/chart")
 
 pytestmark = pytest.mark.skipif(not shutil.which("helm"), reason="needs helm and kubectl: make test installs them")
 

@@ -86,17 +86,31 @@ def mlflow_runs(tracking_uri: str, max_results: int = 1000) -> pd.DataFrame:
     Raises:
         ServiceUnavailableError: the tracking server cannot be read.
     """
-    import mlflow
-
     try:
         client = _client(tracking_uri)
         experiments = {e.experiment_id: e.name for e in client.search_experiments()}
-        mlflow.set_tracking_uri(tracking_uri)
-        runs = mlflow.search_runs(
-            experiment_ids=list(experiments), max_results=max_results, order_by=["attributes.start_time DESC"]
+        found = (
+            client.search_runs(list(experiments), max_results=max_results, order_by=["attributes.start_time DESC"])
+            if experiments
+            else []
         )
     except Exception as exc:
         raise _unavailable("MLflow runs", tracking_uri, exc) from exc
+    # The client, not mlflow.search_runs: that one reads the process-wide tracking URI, which a library must not set.
+    runs = pd.DataFrame(
+        [
+            {
+                "run_id": run.info.run_id,
+                "experiment_id": run.info.experiment_id,
+                "start_time": pd.to_datetime(run.info.start_time, unit="ms", utc=True),
+                "status": run.info.status,
+                **{f"metrics.{key}": value for key, value in run.data.metrics.items()},
+                **{f"params.{key}": value for key, value in run.data.params.items()},
+                **{f"tags.{key}": value for key, value in run.data.tags.items()},
+            }
+            for run in found
+        ]
+    )
     if runs.empty:
         return pd.DataFrame(columns=["run_id", "experiment", "run_name", "start_time", "status"])
     runs.insert(1, "experiment", runs["experiment_id"].map(experiments))
