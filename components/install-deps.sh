@@ -5,6 +5,8 @@ set -eu
 stub=$(mktemp -d)
 cp /tmp/pyproject.toml /tmp/README.md "$stub"
 for pkg in src/loyaltylens serving components pipelines; do mkdir -p "$stub/$pkg" && touch "$stub/$pkg/__init__.py"; done
+# pyproject force-includes prompts/ into the wheel; an empty one satisfies the stand-in's build.
+mkdir -p "$stub/prompts"
 build-pip install "$stub[$1]"
 pip uninstall --yes loyaltylens
 rm -rf "$stub" /tmp/pyproject.toml /tmp/README.md

@@ -18,7 +18,7 @@ if [ -z "${BASE_IMAGE:-}" ]; then
         scripts/make-base-image.sh "$BASE_IMAGE"
     fi
 fi
-args=(--build-arg "BASE_IMAGE=$BASE_IMAGE")
+args=(--build-arg "BASE_IMAGE=$BASE_IMAGE" --label "io.loyaltylens.source-digest=$(scripts/source-digest.sh)")
 # A loopback server for the build: the system CA bundle (pip inside the build trusts it for PyPI; see
 # components/build-pip.sh) and, under wheels/, pip's local find-links directory (e.g. the CPU-only torch).
 served=$(mktemp -d)

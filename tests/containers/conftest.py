@@ -7,6 +7,7 @@ the images takes minutes), and then skip, naming what is missing, when the engin
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from components import TRAIN_IMAGE
 from loyaltylens.kfp_runner.containers import SERVE_IMAGE
 
 ENABLE = "LOYALTYLENS_CONTAINER_TESTS"
+SOURCE_DIGEST = Path(__file__).parents[2] / "scripts" / "source-digest.sh"
 
 
 def _missing() -> str | None:
@@ -24,9 +26,16 @@ def _missing() -> str | None:
     info = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True)
     if info.returncode != 0:
         return f"the Docker engine is not reachable: {info.stderr.strip().splitlines()[-1:]} (start dockerd)"
+    digest = subprocess.run([SOURCE_DIGEST], capture_output=True, text=True, check=True).stdout.strip()
     for image in (TRAIN_IMAGE, SERVE_IMAGE):
-        if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode != 0:
+        label = subprocess.run(
+            ["docker", "image", "inspect", "-f", '{{index .Config.Labels "io.loyaltylens.source-digest"}}', image],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if label.returncode != 0:
             return f"image {image} is not built (make images)"
+        if label.stdout.strip() != digest:
+            return f"image {image} was built from other sources than these (make images rebuilds it)"
     return None
 
 
