@@ -206,7 +206,8 @@ def build_decision_chain(
     settings: Settings, scorer: PropensityScorer, feature_version: str = "latest"
 ) -> DecisionChain:
     """Wire the stages from settings: the feature store, the retrieval backends (the offer index the training
-    pipeline's ``index_offers`` step filled) and the configured copy writer with its guardrails."""
+    pipeline's ``index_offers`` step filled), the configured copy writer with its guardrails, and the margin
+    model registered with the scorer's model (when it has one, offers are chosen by expected margin)."""
     from loyaltylens.generation.writer import CopyWriter
     from loyaltylens.retrieval.factory import Retrievers
 
@@ -218,4 +219,5 @@ def build_decision_chain(
         threshold=settings.propensity_threshold,
         feature_version=feature_version,
         candidates=settings.offer_candidates,
+        margin_model=scorer.margin_model,
     )

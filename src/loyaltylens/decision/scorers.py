@@ -1,5 +1,8 @@
 """Two ways to score propensity with the same interface: the TorchScript model in-process, or a KServe
-server over the Open Inference Protocol v2 (REST). ``run_for_customer`` takes either."""
+server over the Open Inference Protocol v2 (REST). ``run_for_customer`` takes either.
+
+Each carries the margin model registered with the propensity model it scores with (``margin_model``; None for a
+model directory without one): the chain decides by expected margin when it is there."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
+from loyaltylens.decision.margin import MarginModel, load_margin_model
 from loyaltylens.errors import InvalidInputError, LoyaltyLensError
 from loyaltylens.features.definitions import PAIR_FEATURE_NAMES
 
@@ -15,6 +19,7 @@ from loyaltylens.features.definitions import PAIR_FEATURE_NAMES
 class PropensityScorer(Protocol):
     name: str
     offer_aware: bool  # the model scores (customer, offer) pair rows, not customers alone
+    margin_model: MarginModel | None  # registered with the model: turns its scores into expected margins
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """Probabilities ``[N]`` for a validated float32 matrix ``[N, F]``."""
@@ -38,6 +43,7 @@ class InProcessScorer:
         self.model, self.contract = load_model_dir(model_dir)
         self.name = f"in-process:{model_dir}"
         self.offer_aware = is_offer_aware(self.contract.n_features)
+        self.margin_model = load_margin_model(model_dir)
 
     def score(self, features: np.ndarray) -> np.ndarray:
         matrix = self.contract.validate_matrix(features)
@@ -48,7 +54,15 @@ class InProcessScorer:
 class KServeV2Scorer:
     """POST /v2/models/{model}/infer on a KServe predictor, with a pooled keep-alive HTTP connection."""
 
-    def __init__(self, base_url: str, model_name: str = "propensity", timeout: float = 5.0):
+    def __init__(
+        self,
+        base_url: str,
+        model_name: str = "propensity",
+        timeout: float = 5.0,
+        margin_model: MarginModel | None = None,
+    ):
+        """``margin_model``: the one registered with the model version the server serves (the caller loads it
+        from that version's directory, see ``decision.cli.scorer_for``)."""
         import httpx
 
         self.url = f"{base_url.rstrip('/')}/v2/models/{model_name}/infer"
@@ -56,6 +70,7 @@ class KServeV2Scorer:
         self._client = httpx.Client(timeout=timeout)
         self._metadata_url = f"{base_url.rstrip('/')}/v2/models/{model_name}"
         self._offer_aware: bool | None = None
+        self.margin_model = margin_model
 
     @property
     def offer_aware(self) -> bool:
