@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from loyaltylens.config import Settings, get_settings
@@ -59,6 +60,7 @@ def print_decisions(decisions: list[OfferDecision]) -> None:
     for d in decisions:
         offer = f"#{d.offers[0].offer_id} {d.offers[0].title}" if d.offers else "no offer"
         copy = f"[b]{d.copy.headline}[/b] → {d.copy.cta} ({d.copy.tone})\n{d.reason}" if d.copy else d.reason
+        copy += "".join(f"\n[yellow]fallback[/yellow] {escape(f)}" for f in d.fallbacks)
         margin = "" if d.expected_margin is None else f"{d.expected_margin:+.2f} EUR"
         stages = " / ".join(f"{d.latency_ms[s]:.2f}" for s in STAGES if s in d.latency_ms)
         table.add_row(str(d.customer_id), f"{d.propensity:.3f}", margin, offer, copy, f"{stages}\n= {d.total_ms:.2f}")

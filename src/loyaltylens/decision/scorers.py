@@ -12,7 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from loyaltylens.decision.margin import MarginModel, load_margin_model
-from loyaltylens.errors import InvalidInputError, LoyaltyLensError
+from loyaltylens.errors import InvalidInputError, LoyaltyLensError, ServiceUnavailableError
 from loyaltylens.features.definitions import PAIR_FEATURE_NAMES
 
 
@@ -76,7 +76,7 @@ class KServeV2Scorer:
     def offer_aware(self) -> bool:
         """Read once from the served model's v2 metadata: the width of its ``features`` input."""
         if self._offer_aware is None:
-            response = self._client.get(self._metadata_url)
+            response = self._send("GET", self._metadata_url)
             if response.status_code != 200:
                 raise LoyaltyLensError(f"predictor at {self._metadata_url} answered {response.status_code}")
             self._offer_aware = is_offer_aware(int(response.json()["inputs"][0]["shape"][-1]))
@@ -94,13 +94,25 @@ class KServeV2Scorer:
                 }
             ]
         }
-        response = self._client.post(self.url, json=request)
+        response = self._send("POST", self.url, json=request)
         if response.status_code == 400:
             raise InvalidInputError(f"predictor rejected the request: {response.json().get('error', response.text)}")
         if response.status_code != 200:
             raise LoyaltyLensError(f"predictor at {self.url} answered {response.status_code}: {response.text[:200]}")
         output = next(o for o in response.json()["outputs"] if o["name"] == "propensity")
         return np.asarray(output["data"], dtype=np.float32)
+
+    def _send(self, method: str, url: str, **kwargs):
+        """One HTTP call; a predictor that cannot be reached or answers 5xx is unavailable (never a score)."""
+        import httpx
+
+        try:
+            response = self._client.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            raise ServiceUnavailableError(f"predictor at {url} unreachable: {exc}") from exc
+        if response.status_code >= 500:
+            raise ServiceUnavailableError(f"predictor at {url} answered {response.status_code}: {response.text[:200]}")
+        return response
 
     def close(self) -> None:
         self._client.close()
