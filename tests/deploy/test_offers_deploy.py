@@ -80,3 +80,21 @@ def test_the_network_policies_admit_the_project_ingress_and_monitoring_only(base
         ({"app.kubernetes.io/name": "minio", "app.kubernetes.io/component": "object-store"}, 9000),
     ):
         assert allowed(OFFERS_POD, port=port, target=target), target
+
+
+def test_the_service_monitor_scrapes_the_offer_api_metrics_port(base):
+    (monitor,) = kustomize(REPO / "manifests" / "monitoring")
+    assert ManifestValidator().all_errors([monitor]) == []
+    assert monitor["metadata"]["namespace"] == NAMESPACE
+    service = base[("Service", "offers")]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] in {port["name"] for port in service["spec"]["ports"]} and endpoint["path"] == "/metrics"
+
+    assert not [d for d in helm_template(CHART) if d["kind"] == "ServiceMonitor"]  # off: needs the operator
+    values = {"offers.serviceMonitor.enabled": True, "offers.serviceMonitor.labels.release": "kube-prometheus-stack"}
+    (from_helm,) = [d for d in helm_template(CHART, values) if d["kind"] == "ServiceMonitor"]
+    labels = from_helm["metadata"].pop("labels")
+    assert labels["release"] == "kube-prometheus-stack" and labels["app.kubernetes.io/name"] == "offers"
+    assert from_helm["spec"] == monitor["spec"]
+    assert ManifestValidator().all_errors([from_helm]) == []
