@@ -33,7 +33,7 @@ from loyaltylens.generation.prompts import load_prompt
 from loyaltylens.generation.template import TemplateGenerator
 from loyaltylens.generation.writer import CopyWriter
 from loyaltylens.local.launcher import free_port
-from loyaltylens.local.stack import offers_process
+from loyaltylens.local.stack import offers_process, start_propensity_stack
 from loyaltylens.retrieval.factory import Retrievers
 from loyaltylens.retrieval.query import build_customer_query
 from serving.offers.app import create_app, openapi_document
@@ -252,3 +252,28 @@ def test_serve_offers_runs_the_api_as_its_own_process(isolated_settings, pair_mo
         assert invalid.status_code == 422 and invalid.json()["request_id"] == "p-1"
         assert "loyaltylens_offer_decisions" in httpx.get(f"{base}/metrics").text
         assert server.process.poll() is None
+
+
+def test_remote_mode_decides_as_in_process_and_forwards_the_request_id(
+    client, skeleton_store, pair_model_dir, offer_index, prompt, margin_model, tmp_path
+):
+    """The same chain with the KServe predictor (v2 REST) instead of the in-process model: same decisions."""
+    sent_ids = []
+    with start_propensity_stack(pair_model_dir, tmp_path, with_transformer=False) as stack:
+        scorer = KServeV2Scorer(stack.predictor.http_url, stack.model_name, margin_model=margin_model)
+        scorer._client.event_hooks["request"].append(lambda request: sent_ids.append(request.headers["x-request-id"]))
+        remote, _ = offer_client(
+            skeleton_store, scorer, lambda name: offer_index, TemplateGenerator(prompt), margin_model
+        )
+        body = {"customer_ids": CUSTOMERS}
+        a = client.post("/v1/offers", json=body).json()["decisions"]
+        b = remote.post("/v1/offers", json=body, headers={"X-Request-ID": "remote-1"}).json()["decisions"]
+        scorer.close()
+    for local, served in zip(a, b, strict=True):
+        assert (local["send_offer"], local["offer_ids"], local["copy"]) == (
+            served["send_offer"],
+            served["offer_ids"],
+            served["copy"],
+        )
+        assert local["expected_margin_eur"] == pytest.approx(served["expected_margin_eur"], abs=1e-5)
+    assert sent_ids and set(sent_ids) == {"remote-1"}  # metadata + one scoring call per customer

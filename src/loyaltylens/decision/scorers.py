@@ -12,6 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from loyaltylens.decision.margin import MarginModel, load_margin_model
+from loyaltylens.decision.telemetry import REQUEST_ID, REQUEST_ID_HEADER
 from loyaltylens.errors import InvalidInputError, LoyaltyLensError, ServiceUnavailableError
 from loyaltylens.features.definitions import PAIR_FEATURE_NAMES
 
@@ -103,11 +104,12 @@ class KServeV2Scorer:
         return np.asarray(output["data"], dtype=np.float32)
 
     def _send(self, method: str, url: str, **kwargs):
-        """One HTTP call; a predictor that cannot be reached or answers 5xx is unavailable (never a score)."""
+        """One HTTP call carrying the request id (so the predictor's logs join the chain's); a predictor that
+        cannot be reached or answers 5xx is unavailable (never a score)."""
         import httpx
 
         try:
-            response = self._client.request(method, url, **kwargs)
+            response = self._client.request(method, url, headers={REQUEST_ID_HEADER: REQUEST_ID.get()}, **kwargs)
         except httpx.TransportError as exc:
             raise ServiceUnavailableError(f"predictor at {url} unreachable: {exc}") from exc
         if response.status_code >= 500:
