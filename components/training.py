@@ -3,7 +3,7 @@
 from typing import NamedTuple
 
 from kfp import dsl
-from kfp.dsl import HTML, ClassificationMetrics, Dataset, Input, Markdown, Metrics, Model, Output
+from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Input, Markdown, Metrics, Model, Output
 
 from components import TRAIN_IMAGE
 
@@ -96,6 +96,30 @@ def evaluate_model(
 
 
 @dsl.component(base_image=TRAIN_IMAGE, install_kfp_package=False)
+def fit_margin_model(
+    model: Input[Model], training_frame: Input[Dataset], dataset: Input[Dataset], margin_model: Output[Artifact]
+):
+    """Fit what turns the model's scores into expected incremental margins (anyway model, recalibration of the
+    model's p(redeem), economics, opt-out rate) on the public logs before the validation campaign, never test.
+    The JSON artifact is registered beside the model, so whatever loads a version loads its margin model."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from loyaltylens.config import task_settings
+    from loyaltylens.decision import evaluation
+    from loyaltylens.decision.scorers import InProcessScorer
+
+    frame = pd.read_parquet(training_frame.path)
+    campaign = evaluation.validation_campaign(Path(dataset.path), frame)
+    fitted = evaluation.fit_margin_model(
+        InProcessScorer(Path(model.path)).score, Path(dataset.path), campaign, task_settings()
+    )
+    fitted.save(Path(margin_model.path))
+    margin_model.metadata.update({"fitted_before_campaign": campaign, "p_opt_out": fitted.p_opt_out})
+
+
+@dsl.component(base_image=TRAIN_IMAGE, install_kfp_package=False)
 def export_torchserve(model: Input[Model], archive: Output[Model]):
     """Package the same TorchScript file as a TorchServe .mar in the KServe ``pytorch`` runtime layout."""
     from pathlib import Path
@@ -107,16 +131,23 @@ def export_torchserve(model: Input[Model], archive: Output[Model]):
 
 
 @dsl.component(base_image=TRAIN_IMAGE, install_kfp_package=False)
-def register_model(model: Input[Model], archive: Input[Model], run_id: str, metrics: Input[Metrics]) -> int:
-    """Register the gated model directory (with its .mar) in the settings' MLflow as ``challenger``."""
+def register_model(
+    model: Input[Model], archive: Input[Model], margin_model: Input[Artifact], run_id: str, metrics: Input[Metrics]
+) -> int:
+    """Register the gated model directory (with its .mar and its margin model) in the settings' MLflow as
+    ``challenger``."""
     from pathlib import Path
 
     from loyaltylens.config import task_settings
+    from loyaltylens.decision.margin import MARGIN_MODEL_FILENAME
     from loyaltylens.propensity.registry import ModelRegistry
     from loyaltylens.propensity.workflow import register_gated_candidate
 
     registry = ModelRegistry.from_settings(task_settings())
-    return register_gated_candidate(registry, Path(model.path), Path(archive.path), run_id, metrics.metadata)
+    companions = {MARGIN_MODEL_FILENAME: Path(margin_model.path)}
+    return register_gated_candidate(
+        registry, Path(model.path), Path(archive.path), run_id, metrics.metadata, companions
+    )
 
 
 @dsl.component(base_image=TRAIN_IMAGE, install_kfp_package=False)

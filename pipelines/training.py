@@ -1,4 +1,5 @@
-"""The training pipeline: data → validation → features → train → evaluate → (gate) → register; + TorchServe export;
+"""The training pipeline: data → validation → features → train → evaluate → (gate) → register; + TorchServe export
+and the margin model (registered with the model: the decision chain decides by expected margin with it);
 and from the same dataset, the offer catalog's retrieval index and the local copy generator.
 
 Run locally: ``loyaltylens pipeline run training`` (kfp.local); on a cluster: ``--host URL``.
@@ -18,6 +19,7 @@ from components.retrieval import index_offers
 from components.training import (
     evaluate_model,
     export_torchserve,
+    fit_margin_model,
     record_rejection,
     register_model,
     train_model,
@@ -28,9 +30,7 @@ from loyaltylens.kfp_runner.platform import on_cluster
 COMPILED = Path(__file__).with_name("training.yaml")
 
 
-@dsl.pipeline(
-    name="loyaltylens-training", description="Train, gate and register the LoyaltyLens propensity model."
-)
+@dsl.pipeline(name="loyaltylens-training", description="Train, gate and register the LoyaltyLens propensity model.")
 def pipeline(
     source: str = "synthetic",
     n_customers: int = setting_default("n_customers"),
@@ -78,11 +78,19 @@ def pipeline(
         )
     )
     archive = on_cluster(export_torchserve(model=training.outputs["model"]))
+    margin = on_cluster(
+        fit_margin_model(
+            model=training.outputs["model"],
+            training_frame=features.outputs["training_frame"],
+            dataset=data.outputs["dataset"],
+        )
+    )
     with dsl.If(evaluation.outputs["passed"] == True, name="metrics-pass"):  # noqa: E712 (KFP condition)
         on_cluster(
             register_model(
                 model=training.outputs["model"],
                 archive=archive.outputs["archive"],
+                margin_model=margin.outputs["margin_model"],
                 run_id=training.outputs["run_id"],
                 metrics=evaluation.outputs["metrics"],
             ).set_caching_options(False)

@@ -58,7 +58,7 @@ app.add_typer(data_app, name="data", help="Generate and validate synthetic loyal
 app.add_typer(features_app, name="features", help="Build and read the versioned feature store.")
 app.add_typer(model_app, name="model", help="Train, register, promote and roll back propensity models.")
 serve_app.command("feedback")(serve_feedback)
-app.add_typer(serve_app, name="serve", help="Start KServe model servers (and the feedback service) on loopback.")
+app.add_typer(serve_app, name="serve", help="Start the KServe model servers, feedback and offer services on loopback.")
 app.add_typer(
     services_app, name="services", help="Local stand-ins for the cluster's services: MLflow server, S3, Postgres."
 )

@@ -76,6 +76,14 @@ class Settings(BaseSettings):
         ge=1,
         description="Eligible offers retrieval hands the offer-aware model to score for one customer.",
     )
+    # --- the offer API (serving/offers): POST /v1/offers runs the decision chain for one or many customers ---
+    offer_api_max_customers: int = Field(
+        default=1000, ge=1, le=10_000, description="Most customers one POST /v1/offers may ask for."
+    )
+    offer_predictor_url: str | None = Field(
+        default=None,
+        description="KServe predictor (v2 REST) the offer API scores with; None: the champion in-process.",
+    )
     # --- services every pipeline step and server reaches by URI (`loyaltylens services up` starts local ones) ---
     feature_store_uri: str | None = Field(
         default=None,

@@ -28,6 +28,7 @@ def run_main_job(
 
     from loyaltylens.decision.chain import build_decision_chain
     from loyaltylens.decision.cli import print_decisions
+    from loyaltylens.decision.margin import load_margin_model
     from loyaltylens.decision.scorers import KServeV2Scorer
     from loyaltylens.features.store import FeatureStore
     from loyaltylens.generation.model_store import generator_registry
@@ -36,7 +37,7 @@ def run_main_job(
     from loyaltylens.local.stack import start_propensity_stack
     from loyaltylens.propensity.cli import versions_table
     from loyaltylens.propensity.registry import ModelRegistry
-    from loyaltylens.runtime.model_source import champion_uri
+    from loyaltylens.runtime.model_source import champion_uri, resolve_model_dir
 
     settings = get_settings()
     overrides = {"n_customers": customers, "max_epochs": max_epochs}
@@ -60,7 +61,11 @@ def run_main_job(
         console.print(f"predictor   {stack.predictor.http_url}  (gRPC {stack.predictor.grpc_target})")
         console.print(f"transformer {stack.transformer.http_url}  (calls the predictor over gRPC v2)")
         console.rule("[bold]4/4 offers via run_for_customer (propensity from the KServe predictor)")
-        chain = build_decision_chain(settings, KServeV2Scorer(stack.predictor.http_url, stack.model_name))
+        # The predictor serves the champion; its margin model comes from the same registered version.
+        champion_dir = resolve_model_dir(champion_uri(settings), settings.tracking_uri, settings.models_dir)
+        margin_model = load_margin_model(champion_dir)
+        scorer = KServeV2Scorer(stack.predictor.http_url, stack.model_name, margin_model=margin_model)
+        chain = build_decision_chain(settings, scorer)
         online = store.describe("latest")
         rng = np.random.default_rng(settings.seed)
         ids = sorted(int(c) for c in rng.choice(np.arange(1, online.online_rows + 1), size=show, replace=False))

@@ -11,6 +11,7 @@ from loyaltylens.data import GeneratorConfig, generate_dataset, load_table
 from loyaltylens.data.io import table_path
 from loyaltylens.decision.chain import build_decision_chain
 from loyaltylens.decision.cli import scorer_for
+from loyaltylens.decision.margin import MARGIN_MODEL_FILENAME
 from loyaltylens.features.definitions import PAIR_FEATURE_NAMES
 from loyaltylens.features.store import FeatureStore
 from loyaltylens.generation.model_store import generator_registry
@@ -91,7 +92,7 @@ def test_pipeline_registers_a_challenger_and_fills_what_the_decision_chain_reads
     store = FeatureStore.from_settings(isolated_settings)
     assert [v.version for v in store.list_versions()] == ["v0001"]
     model_dir = ModelRegistry.from_settings(isolated_settings).download("challenger")
-    assert {"model.pt", "feature_contract.json", "model_card.md", "propensity.mar"} <= {
+    assert {"model.pt", "feature_contract.json", "model_card.md", "propensity.mar", MARGIN_MODEL_FILENAME} <= {
         p.name for p in model_dir.iterdir()
     }
     # The registered model is the offer-aware one; its card carries what only the evaluate step (which reads the
@@ -112,6 +113,9 @@ def test_pipeline_registers_a_challenger_and_fills_what_the_decision_chain_reads
     assert decision.retriever == "pgvector" and decision.offers and decision.copy is not None
     assert len(decision.offer_propensities) == len(decision.offers)  # candidates scored as (customer, offer) pairs
     assert decision.generator.startswith("local:")  # the copy writer over the generator the run trained
+    # The margin model fitted in its own step and registered with the version: offers are chosen by margin.
+    assert chain.margin_model is not None and decision.expected_margin is not None
+    assert "expected margin" in decision.reason and "margin" in decision.latency_ms
 
 
 def test_failed_gate_registers_nothing_and_says_why(isolated_settings):

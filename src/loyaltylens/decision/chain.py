@@ -10,12 +10,19 @@ Each stage is timed; the result says which versions produced it. Retrieval is th
 name (pgvector by default) or the one a request asks for (the ``retriever`` A/B parameter), hybrid
 (full text + vector) where the backend has it; the copy comes from the configured generator behind its
 guardrails, with the template copy as the safe fallback.
+
+Fallbacks are reported in ``OfferDecision.fallbacks``: retrieval down -> candidates from the customer's purchase
+history and category popularity (:func:`history_candidates`); the generator down or its answers invalid -> the
+safe template copy (the ``CopyWriter``'s own fallback). The predictor down is a :class:`ServiceUnavailableError`,
+never a default score. Every stage writes one log line (``loyaltylens.decision.stages``) carrying the request
+id of :data:`loyaltylens.decision.telemetry.REQUEST_ID`.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -24,21 +31,32 @@ from typing import Protocol
 import numpy as np
 
 from loyaltylens.config import Settings
+from loyaltylens.data.offers import CATEGORY_COPY
+from loyaltylens.data.schema import OFFER_CHANNEL_ANY, OFFER_CHANNELS
 from loyaltylens.decision.margin import MarginModel
 from loyaltylens.decision.policy import choose_offer
 from loyaltylens.decision.scorers import PropensityScorer
+from loyaltylens.decision.telemetry import REQUEST_ID
+from loyaltylens.errors import InvalidInputError, ServiceUnavailableError
+from loyaltylens.features.definitions import OFFER_COLUMN, PAIR_FEATURE_NAMES
 from loyaltylens.features.store import FeatureBatch, FeatureStore
 from loyaltylens.generation.offer_copy import OfferCopy
+from loyaltylens.generation.prompts import PromptSpec
+from loyaltylens.generation.writer import CopyWriter
 from loyaltylens.retrieval.base import OfferHit, OfferRetriever
 from loyaltylens.retrieval.query import build_customer_query
+from loyaltylens.vocabulary import PRODUCT_CATEGORIES
 
 HYBRID = "hybrid"  # full text + vector with rank fusion: the best mode where a backend has it (BENCHMARKS.md)
+HISTORY_FALLBACK = "history+popularity"  # the candidate source when retrieval is down
+stage_log = logging.getLogger("loyaltylens.decision.stages")
 
 
 class CopyGenerator(Protocol):
     """What the chain needs of a copy generator: the template generator and the guarded CopyWriter both fit."""
 
     version: str
+    prompt: PromptSpec
 
     def generate(self, offer: OfferHit, segment: str, channel: str) -> OfferCopy: ...
 
@@ -59,6 +77,8 @@ class OfferDecision:
     # The offer-aware model's propensity of each of ``offers``, same order; empty for a customer-level model.
     offer_propensities: list[float] = field(default_factory=list)
     expected_margin: float | None = None  # EUR, of the best offer, when decided by margin
+    fallbacks: list[str] = field(default_factory=list)  # "<stage>: what was used instead, and why"
+    prompt: str = ""  # the prompt's name@version the copy was written under
 
     @property
     def total_ms(self) -> float:
@@ -91,31 +111,42 @@ class DecisionChain:
         self.margin_model = margin_model  # set: offers are chosen by expected margin (docs/DECISION.md)
 
     def run_for_customer(self, customer_id: int, retriever: str | None = None) -> OfferDecision:
-        """Decide for one customer; ``retriever`` picks the retrieval backend for this request (A/B)."""
+        """Decide for one customer; ``retriever`` picks the retrieval backend for this request (A/B).
+
+        Raises:
+            UnknownCustomerError: not in the feature version.
+            ServiceUnavailableError: the predictor cannot be reached (no decision without a score).
+        """
         timings: dict[str, float] = {}
-        with _timed(timings, "features"):
+        with _timed(timings, "features", customer_id):
             batch = self.store.get_features([customer_id], self.feature_version)
             record = batch.to_records()[0]
+        backend_name, fallbacks = retriever, []
         if self.scorer.offer_aware:
-            return self._choose_offer(customer_id, batch, record, self.retriever(retriever), timings)
-        with _timed(timings, "propensity"):
-            propensity = float(self.scorer.score(batch.values)[0])
-        backend = self.retriever(retriever)
-        common = dict(self._provenance(customer_id, batch, backend, timings), propensity=propensity)
+            return self._choose_offer(customer_id, batch, record, backend_name, timings, fallbacks)
+        with _timed(timings, "propensity", customer_id):
+            propensity = float(self._score(batch.values)[0])
+        common = dict(self._provenance(customer_id, batch, timings, fallbacks), propensity=propensity)
         if propensity < self.threshold:
             reason = f"propensity {propensity:.3f} below threshold {self.threshold:.3f}"
             return OfferDecision(send_offer=False, reason=reason, offers=[], copy=None, **common)
-        with _timed(timings, "retrieval"):
-            offers = _eligible_offers(backend, record, batch.as_of, self.top_k)
+        with _timed(timings, "retrieval", customer_id):
+            offers, common["retriever"] = self._candidates(backend_name, batch, record, self.top_k, fallbacks)
         if not offers:
             return OfferDecision(send_offer=False, reason="no eligible offer", offers=[], copy=None, **common)
-        with _timed(timings, "generation"):
-            copy = self.generator.generate(offers[0], record["segment"], record["channel_preference"])
+        with _timed(timings, "generation", customer_id):
+            copy = self._copy(offers[0], record, fallbacks)
         reason = f"propensity {propensity:.3f} >= threshold {self.threshold:.3f}"
         return OfferDecision(send_offer=True, reason=reason, offers=offers, copy=copy, **common)
 
+    def run_for_customers(self, customer_ids: Sequence[int], retriever: str | None = None) -> list[OfferDecision]:
+        """:meth:`run_for_customer` for many customers, in order; every id is checked first, so an unknown one
+        fails the whole batch before any work (``UnknownCustomerError`` lists them all)."""
+        self.store.get_features(list(customer_ids), self.feature_version)
+        return [self.run_for_customer(int(customer_id), retriever) for customer_id in customer_ids]
+
     def _provenance(
-        self, customer_id: int, batch: FeatureBatch, backend: OfferRetriever, timings: dict[str, float]
+        self, customer_id: int, batch: FeatureBatch, timings: dict[str, float], fallbacks: list[str]
     ) -> dict:
         """The ``OfferDecision`` fields that say who was decided for and which versions decided."""
         return dict(
@@ -123,26 +154,68 @@ class DecisionChain:
             feature_version=batch.version,
             scorer=self.scorer.name,
             generator=self.generator.version,
-            retriever=backend.name,
+            prompt=self.generator.prompt.ref,
+            retriever="",
             latency_ms=timings,
+            fallbacks=fallbacks,
         )
 
+    def _score(self, rows: np.ndarray) -> np.ndarray:
+        """The scorer's probabilities; a predictor that fails is unavailable, never a default score."""
+        try:
+            return self.scorer.score(rows)
+        except InvalidInputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - connection, timeout or server errors alike: no decision without it
+            raise ServiceUnavailableError(f"predictor {self.scorer.name} unavailable: {exc}") from exc
+
+    def _candidates(
+        self, name: str | None, batch: FeatureBatch, record: dict, k: int, fallbacks: list[str]
+    ) -> tuple[list[OfferHit], str]:
+        """The customer's ``k`` eligible candidates from retrieval, or, when retrieval fails, from their purchase
+        history and category popularity (reported in ``fallbacks``); with the source's name."""
+        try:
+            backend = self.retriever(name)
+            return _eligible_offers(backend, record, batch.as_of, k), backend.name
+        except InvalidInputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a backend down or broken: the offers can still be chosen without it
+            fallbacks.append(f"retrieval: {type(exc).__name__}: {exc}; candidates from {HISTORY_FALLBACK}")
+            stage_log.warning("retrieval failed, using %s candidates", HISTORY_FALLBACK, extra=_fields("retrieval"))
+            return history_candidates(self.store, batch, record, k), HISTORY_FALLBACK
+
+    def _copy(self, offer: OfferHit, record: dict, fallbacks: list[str]) -> OfferCopy:
+        """The generator's copy; a ``CopyWriter`` that had to fall back to the safe template says so."""
+        if not isinstance(self.generator, CopyWriter):
+            return self.generator.generate(offer, record["segment"], record["channel_preference"])
+        result = self.generator.write(offer, record["segment"], record["channel_preference"])
+        if result.source == "fallback":
+            last = result.attempts[-1].error if result.attempts else "no attempt"
+            fallbacks.append(f"generation: {len(result.attempts)} attempt(s) rejected ({last}); template copy")
+        return result.copy
+
     def _choose_offer(
-        self, customer_id: int, batch: FeatureBatch, record: dict, backend: OfferRetriever, timings: dict[str, float]
+        self,
+        customer_id: int,
+        batch: FeatureBatch,
+        record: dict,
+        backend_name: str | None,
+        timings: dict[str, float],
+        fallbacks: list[str],
     ) -> OfferDecision:
         """The offer-aware path: score every eligible candidate offer as a (customer, offer) pair, keep the best."""
-        with _timed(timings, "retrieval"):
-            candidates = _eligible_offers(backend, record, batch.as_of, self.candidates)
-        common = self._provenance(customer_id, batch, backend, timings)
+        common = self._provenance(customer_id, batch, timings, fallbacks)
+        with _timed(timings, "retrieval", customer_id):
+            candidates, common["retriever"] = self._candidates(backend_name, batch, record, self.candidates, fallbacks)
         if not candidates:
             return OfferDecision(
                 propensity=0.0, send_offer=False, reason="no eligible offer", offers=[], copy=None, **common
             )
-        with _timed(timings, "propensity"):
+        with _timed(timings, "propensity", customer_id):
             pairs = self.store.get_pair_features(
                 [customer_id] * len(candidates), [offer.offer_id for offer in candidates], batch.version
             )
-            scores = self.scorer.score(pairs.values)
+            scores = self._score(pairs.values)
         if self.margin_model is not None:
             return self._choose_by_margin(candidates, pairs.values, scores, record, common, timings)
         order = np.argsort(-scores, kind="stable")[: self.top_k]
@@ -152,8 +225,8 @@ class DecisionChain:
         if best < self.threshold:
             reason = f"best offer's propensity {best:.3f} below threshold {self.threshold:.3f}"
             return OfferDecision(send_offer=False, reason=reason, offers=[], copy=None, **ranked)
-        with _timed(timings, "generation"):
-            copy = self.generator.generate(offers[0], record["segment"], record["channel_preference"])
+        with _timed(timings, "generation", customer_id):
+            copy = self._copy(offers[0], record, fallbacks)
         reason = f"offer #{offers[0].offer_id}: propensity {best:.3f} >= threshold {self.threshold:.3f}"
         return OfferDecision(send_offer=True, reason=reason, offers=offers, copy=copy, **ranked)
 
@@ -167,7 +240,8 @@ class DecisionChain:
         timings: dict[str, float],
     ) -> OfferDecision:
         """The candidates ranked by expected incremental margin; the best sent only when it earns money."""
-        with _timed(timings, "margin"):
+        customer_id = common["customer_id"]
+        with _timed(timings, "margin", customer_id):
             p_redeem, terms = self.margin_model.margins(rows, scores)
             offer_ids = np.array([offer.offer_id for offer in candidates])
             chosen, reason = choose_offer(offer_ids, terms.expected_margin)
@@ -181,8 +255,8 @@ class DecisionChain:
         )
         if chosen is None:
             return OfferDecision(send_offer=False, reason=reason, offers=[], copy=None, **ranked)
-        with _timed(timings, "generation"):
-            copy = self.generator.generate(offers[0], record["segment"], record["channel_preference"])
+        with _timed(timings, "generation", customer_id):
+            copy = self._copy(offers[0], record, common["fallbacks"])
         return OfferDecision(send_offer=True, reason=reason, offers=offers, copy=copy, **ranked)
 
 
@@ -193,20 +267,69 @@ def _eligible_offers(backend: OfferRetriever, record: dict, as_of: str, k: int) 
     return backend.search(query.text, k=k, filters=query.filters, mode=mode)
 
 
+_SHARE = PAIR_FEATURE_NAMES.index("category_share_365d")
+_POPULARITY = PAIR_FEATURE_NAMES.index("category_redemption_rate")
+
+
+def history_candidates(store: FeatureStore, batch: FeatureBatch, record: dict, k: int) -> list[OfferHit]:
+    """Candidates without retrieval: the offers of the feature version on the customer's channel (or any),
+    ranked by the customer's purchase share of the offer's category (history), then by how often offers of
+    that category are redeemed (popularity). The feature store holds no offer dates or titles: the title is
+    written from the offer's terms, and an offer past its end date may be among them (docs/ARCHITECTURE.md)."""
+    offers = store.get_offers(batch.version)
+    channels = np.array(OFFER_CHANNELS)[offers["offer_channel"].to_numpy()]
+    offers = offers[np.isin(channels, [record["channel_preference"], OFFER_CHANNEL_ANY])]
+    if offers.empty:
+        return []
+    customer = int(batch.customer_ids[0])
+    rows = store.get_pair_features([customer] * len(offers), offers[OFFER_COLUMN].to_numpy(), batch.version).values
+    order = np.lexsort((-rows[:, _POPULARITY], -rows[:, _SHARE]))[:k]
+    hits = []
+    for i in order:
+        offer = offers.iloc[i]
+        category = PRODUCT_CATEGORIES[int(offer["offer_category"])]
+        label = CATEGORY_COPY[category][0]
+        hits.append(
+            OfferHit(
+                offer_id=int(offer[OFFER_COLUMN]),
+                score=float(rows[i, _SHARE]),
+                title=f"{float(offer['discount_pct']):g}% off {label}",
+                category=category,
+                discount_pct=float(offer["discount_pct"]),
+                channel=str(np.array(OFFER_CHANNELS)[int(offer["offer_channel"])]),
+                text=f"{float(offer['discount_pct']):g}% off {label}.",
+                min_spend=float(offer["min_spend"]),
+            )
+        )
+    return hits
+
+
+def _fields(stage: str, **fields: object) -> dict:
+    """The structured fields of a stage log line (the JSON formatter writes them beside the message)."""
+    return {"stage": stage, "request_id": REQUEST_ID.get(), **fields}
+
+
 @contextmanager
-def _timed(timings: dict[str, float], stage: str):
-    start = time.perf_counter()
+def _timed(timings: dict[str, float], stage: str, customer_id: int):
+    """Time one stage into ``timings`` and write its log line (with the request id), failed or not."""
+    start, outcome = time.perf_counter(), "ok"
     try:
         yield
+    except BaseException:
+        outcome = "error"
+        raise
     finally:
         timings[stage] = (time.perf_counter() - start) * 1000.0
+        fields = _fields(stage, customer_id=customer_id, latency_ms=round(timings[stage], 3), outcome=outcome)
+        stage_log.info("stage %s %s", stage, outcome, extra=fields)
 
 
 def build_decision_chain(
     settings: Settings, scorer: PropensityScorer, feature_version: str = "latest"
 ) -> DecisionChain:
     """Wire the stages from settings: the feature store, the retrieval backends (the offer index the training
-    pipeline's ``index_offers`` step filled) and the configured copy writer with its guardrails."""
+    pipeline's ``index_offers`` step filled), the configured copy writer with its guardrails, and the margin
+    model registered with the scorer's model (when it has one, offers are chosen by expected margin)."""
     from loyaltylens.generation.writer import CopyWriter
     from loyaltylens.retrieval.factory import Retrievers
 
@@ -218,4 +341,5 @@ def build_decision_chain(
         threshold=settings.propensity_threshold,
         feature_version=feature_version,
         candidates=settings.offer_candidates,
+        margin_model=scorer.margin_model,
     )

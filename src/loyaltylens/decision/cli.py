@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from loyaltylens.config import Settings, get_settings
@@ -40,15 +41,16 @@ def offers_for(
 
 
 def scorer_for(settings: Settings, predictor_url: str | None, model: str | None):
-    """A KServe v2 scorer for ``predictor_url``, else the model (default: the champion) in-process."""
+    """A KServe v2 scorer for ``predictor_url``, else the model (default: the champion) in-process. Either way
+    the margin model is the one registered with ``model`` (default: the champion, which the predictor serves)."""
+    from loyaltylens.decision.margin import load_margin_model
     from loyaltylens.decision.scorers import InProcessScorer, KServeV2Scorer
     from loyaltylens.runtime.model_source import champion_uri, resolve_model_dir
 
+    model_dir = resolve_model_dir(model or champion_uri(settings), settings.tracking_uri, settings.models_dir)
     if predictor_url:
-        return KServeV2Scorer(predictor_url)
-    return InProcessScorer(
-        resolve_model_dir(model or champion_uri(settings), settings.tracking_uri, settings.models_dir)
-    )
+        return KServeV2Scorer(predictor_url, margin_model=load_margin_model(model_dir))
+    return InProcessScorer(model_dir)
 
 
 def print_decisions(decisions: list[OfferDecision]) -> None:
@@ -58,6 +60,7 @@ def print_decisions(decisions: list[OfferDecision]) -> None:
     for d in decisions:
         offer = f"#{d.offers[0].offer_id} {d.offers[0].title}" if d.offers else "no offer"
         copy = f"[b]{d.copy.headline}[/b] → {d.copy.cta} ({d.copy.tone})\n{d.reason}" if d.copy else d.reason
+        copy += "".join(f"\n[yellow]fallback[/yellow] {escape(f)}" for f in d.fallbacks)
         margin = "" if d.expected_margin is None else f"{d.expected_margin:+.2f} EUR"
         stages = " / ".join(f"{d.latency_ms[s]:.2f}" for s in STAGES if s in d.latency_ms)
         table.add_row(str(d.customer_id), f"{d.propensity:.3f}", margin, offer, copy, f"{stages}\n= {d.total_ms:.2f}")

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -27,8 +28,9 @@ from loyaltylens.decision.margin import Economics, MarginModel, PlattRecalibrati
 from loyaltylens.decision.ope import Estimate, dr_terms, paired_mean_difference
 from loyaltylens.decision.policy import decide_campaign
 from loyaltylens.features.compute import connect
-from loyaltylens.features.definitions import ENTITY_COLUMN, OFFER_COLUMN, PAIR_FEATURE_NAMES
+from loyaltylens.features.definitions import AS_OF_COLUMN, ENTITY_COLUMN, OFFER_COLUMN, PAIR_FEATURE_NAMES
 from loyaltylens.features.pairs import build_pair_index, compute_pair_training_frame
+from loyaltylens.propensity.frame import temporal_split
 
 Scorer = Callable[[np.ndarray], np.ndarray]  # raw p(redeem) of pair feature rows
 
@@ -48,28 +50,60 @@ def _campaign_dates(dataset_dir: Path) -> dict[int, pd.Timestamp]:
     return {i + 1: pd.Timestamp(d) for i, d in enumerate(dates)}
 
 
+def validation_campaign(dataset_dir: Path, training_frame: pd.DataFrame) -> int:
+    """The number of the first campaign of the training frame's validation split (its send day is the date the
+    margin model is fitted before)."""
+    first = pd.Timestamp(temporal_split(training_frame).val[AS_OF_COLUMN].min()).normalize()
+    for number, sent in _campaign_dates(dataset_dir).items():
+        if sent.normalize() == first:
+            return number
+    raise ValueError(f"no campaign of {dataset_dir} was sent on the validation split's first day {first.date()}")
+
+
+def fit_margin_model(
+    p_redeem: Scorer, dataset_dir: Path, campaign: int, settings: Settings, fit_campaigns: int = 8
+) -> MarginModel:
+    """The :class:`MarginModel` that decides ``campaign`` with ``p_redeem``, learnt from the logs before it only:
+    the anyway model on the ``fit_campaigns`` campaigns before it, the opt-out rate on the sends before it,
+    p(redeem) recalibrated on the campaign before it (its labels are known by ``campaign``'s send day)."""
+    return _fit_margin_model(
+        p_redeem, connect(dataset_dir), _campaign_dates(dataset_dir), campaign, settings, fit_campaigns
+    )
+
+
+def _fit_margin_model(
+    p_redeem: Scorer,
+    con: duckdb.DuckDBPyConnection,
+    dates: dict[int, pd.Timestamp],
+    campaign: int,
+    settings: Settings,
+    fit_campaigns: int,
+) -> MarginModel:
+    window = settings.label_window_days
+    earlier = list(range(max(1, campaign - fit_campaigns), campaign))
+    if len(earlier) < 2:
+        raise ValueError(f"campaign {campaign} has fewer than 2 campaigns before it to learn from")
+    recent = compute_pair_training_frame(con, [dates[earlier[-1]].to_pydatetime()], window)
+    recent_rows = recent[list(PAIR_FEATURE_NAMES)].to_numpy(np.float32)
+    return MarginModel(
+        anyway=fit_anyway_model(con, [dates[k].to_pydatetime() for k in earlier], window, settings.seed),
+        recalibration=PlattRecalibration().fit(p_redeem(recent_rows), recent["label"].to_numpy()),
+        economics=Economics.from_settings(settings),
+        p_opt_out=logged_opt_out_rate(con, dates[campaign].to_pydatetime()),
+    )
+
+
 def validation_policy_value(
     p_redeem: Scorer, dataset_dir: Path, validation_campaign: int, settings: Settings, fit_campaigns: int = 8
 ) -> ValidationPolicy:
     """The policy value of deciding by expected margin with ``p_redeem`` on ``validation_campaign``'s logs.
 
-    The anyway model and the opt-out rate are fitted on the ``fit_campaigns`` campaigns before it, p(redeem) is
-    recalibrated on the campaign before it (its labels are known by the validation send day).
+    Its margin model is :func:`fit_margin_model`'s for that campaign (learnt from the logs before it only).
     """
     con, dates = connect(dataset_dir), _campaign_dates(dataset_dir)
     window, economics = settings.label_window_days, Economics.from_settings(settings)
-    earlier = list(range(max(1, validation_campaign - fit_campaigns), validation_campaign))
-    if len(earlier) < 2:
-        raise ValueError(f"campaign {validation_campaign} has fewer than 2 campaigns before it to learn from")
     as_of = dates[validation_campaign].to_pydatetime()
-    recent = compute_pair_training_frame(con, [dates[earlier[-1]].to_pydatetime()], window)
-    recent_rows = recent[list(PAIR_FEATURE_NAMES)].to_numpy(np.float32)
-    model = MarginModel(
-        anyway=fit_anyway_model(con, [dates[k].to_pydatetime() for k in earlier], window, settings.seed),
-        recalibration=PlattRecalibration().fit(p_redeem(recent_rows), recent["label"].to_numpy()),
-        economics=economics,
-        p_opt_out=logged_opt_out_rate(con, as_of),
-    )
+    model = _fit_margin_model(p_redeem, con, dates, validation_campaign, settings, fit_campaigns)
     campaigns = load_table(dataset_dir, "campaigns")
     targeted = campaigns.loc[campaigns["campaign_id"] == validation_campaign, ENTITY_COLUMN].to_numpy()
     pairs = eligible_pairs(con, targeted, as_of, window)

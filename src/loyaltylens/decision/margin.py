@@ -13,7 +13,9 @@ truth (tests/test_architecture.py checks it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -21,6 +23,8 @@ from loyaltylens.config import Settings
 from loyaltylens.features.definitions import PAIR_FEATURE_NAMES
 
 BASKET_FEATURE = "avg_basket_90d"
+# The margin model's file in a registered propensity model directory: the version that scores decides.
+MARGIN_MODEL_FILENAME = "margin_model.json"
 
 
 @dataclass(frozen=True)
@@ -115,10 +119,23 @@ class AnywayModel:
 
     def fit(self, rows: np.ndarray, bought_category: np.ndarray) -> AnywayModel:
         self._model.fit(rows, np.asarray(bought_category, dtype=int))
+        self._booster = self._model.booster_
         return self
 
     def predict(self, rows: np.ndarray) -> np.ndarray:
-        return self._model.predict_proba(rows)[:, 1]
+        return self._booster.predict(np.asarray(rows, dtype=np.float64))  # binary objective: p(class 1)
+
+    def to_text(self) -> str:
+        """LightGBM's own text format (portable across processes and versions, unlike a pickle)."""
+        return self._booster.model_to_string()
+
+    @classmethod
+    def from_text(cls, text: str) -> AnywayModel:
+        from lightgbm import Booster
+
+        model = cls.__new__(cls)
+        model._booster = Booster(model_str=text)
+        return model
 
 
 class PlattRecalibration:
@@ -126,22 +143,23 @@ class PlattRecalibration:
     the validation campaign's sends (never test), so an expected value built on it is not biased by the drift
     between the campaigns the model learnt from and the one it decides."""
 
-    def __init__(self) -> None:
-        from sklearn.linear_model import LogisticRegression
-
-        self._model = LogisticRegression(C=1e6)
+    def __init__(self, slope: float = 1.0, intercept: float = 0.0) -> None:
+        self.slope, self.intercept = slope, intercept  # p' = sigmoid(slope * logit(p) + intercept)
 
     @staticmethod
     def _logit(p: np.ndarray) -> np.ndarray:
         p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
-        return np.log(p / (1 - p))[:, None]
+        return np.log(p / (1 - p))
 
     def fit(self, p_redeem: np.ndarray, redeemed: np.ndarray) -> PlattRecalibration:
-        self._model.fit(self._logit(p_redeem), np.asarray(redeemed, dtype=int))
+        from sklearn.linear_model import LogisticRegression
+
+        fitted = LogisticRegression(C=1e6).fit(self._logit(p_redeem)[:, None], np.asarray(redeemed, dtype=int))
+        self.slope, self.intercept = float(fitted.coef_[0, 0]), float(fitted.intercept_[0])
         return self
 
     def apply(self, p_redeem: np.ndarray) -> np.ndarray:
-        return self._model.predict_proba(self._logit(p_redeem))[:, 1]
+        return 1.0 / (1.0 + np.exp(-(self.slope * self._logit(p_redeem) + self.intercept)))
 
 
 @dataclass(frozen=True)
@@ -159,3 +177,33 @@ class MarginModel:
         """The recalibrated p(redeem) and the margin terms of pair feature ``rows``."""
         p = self.recalibration.apply(raw_p_redeem) if self.recalibration else np.asarray(raw_p_redeem, np.float64)
         return p, margin_of_pair_rows(rows, p, self.anyway.predict(rows), self.economics, self.p_opt_out)
+
+    def save(self, path: Path) -> Path:
+        """Write the model as JSON (the anyway model in LightGBM's text format) to ``path``."""
+        recalibration = self.recalibration
+        document = {
+            "anyway": self.anyway.to_text(),
+            "recalibration": None if recalibration is None else [recalibration.slope, recalibration.intercept],
+            "economics": asdict(self.economics),
+            "p_opt_out": self.p_opt_out,
+        }
+        Path(path).write_text(json.dumps(document))
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: Path) -> MarginModel:
+        document = json.loads(Path(path).read_text())
+        recalibration = document["recalibration"]
+        return cls(
+            anyway=AnywayModel.from_text(document["anyway"]),
+            recalibration=None if recalibration is None else PlattRecalibration(*recalibration),
+            economics=Economics(**document["economics"]),
+            p_opt_out=float(document["p_opt_out"]),
+        )
+
+
+def load_margin_model(model_dir: Path) -> MarginModel | None:
+    """The margin model registered with the propensity model in ``model_dir``; None for a directory without one
+    (a model exported outside the training pipeline): the chain then ranks by propensity."""
+    path = Path(model_dir) / MARGIN_MODEL_FILENAME
+    return MarginModel.load(path) if path.is_file() else None

@@ -1,5 +1,8 @@
 """Two ways to score propensity with the same interface: the TorchScript model in-process, or a KServe
-server over the Open Inference Protocol v2 (REST). ``run_for_customer`` takes either."""
+server over the Open Inference Protocol v2 (REST). ``run_for_customer`` takes either.
+
+Each carries the margin model registered with the propensity model it scores with (``margin_model``; None for a
+model directory without one): the chain decides by expected margin when it is there."""
 
 from __future__ import annotations
 
@@ -8,13 +11,16 @@ from typing import Protocol
 
 import numpy as np
 
-from loyaltylens.errors import InvalidInputError, LoyaltyLensError
+from loyaltylens.decision.margin import MarginModel, load_margin_model
+from loyaltylens.decision.telemetry import REQUEST_ID, REQUEST_ID_HEADER
+from loyaltylens.errors import InvalidInputError, LoyaltyLensError, ServiceUnavailableError
 from loyaltylens.features.definitions import PAIR_FEATURE_NAMES
 
 
 class PropensityScorer(Protocol):
     name: str
     offer_aware: bool  # the model scores (customer, offer) pair rows, not customers alone
+    margin_model: MarginModel | None  # registered with the model: turns its scores into expected margins
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """Probabilities ``[N]`` for a validated float32 matrix ``[N, F]``."""
@@ -38,6 +44,7 @@ class InProcessScorer:
         self.model, self.contract = load_model_dir(model_dir)
         self.name = f"in-process:{model_dir}"
         self.offer_aware = is_offer_aware(self.contract.n_features)
+        self.margin_model = load_margin_model(model_dir)
 
     def score(self, features: np.ndarray) -> np.ndarray:
         matrix = self.contract.validate_matrix(features)
@@ -48,7 +55,15 @@ class InProcessScorer:
 class KServeV2Scorer:
     """POST /v2/models/{model}/infer on a KServe predictor, with a pooled keep-alive HTTP connection."""
 
-    def __init__(self, base_url: str, model_name: str = "propensity", timeout: float = 5.0):
+    def __init__(
+        self,
+        base_url: str,
+        model_name: str = "propensity",
+        timeout: float = 5.0,
+        margin_model: MarginModel | None = None,
+    ):
+        """``margin_model``: the one registered with the model version the server serves (the caller loads it
+        from that version's directory, see ``decision.cli.scorer_for``)."""
         import httpx
 
         self.url = f"{base_url.rstrip('/')}/v2/models/{model_name}/infer"
@@ -56,12 +71,13 @@ class KServeV2Scorer:
         self._client = httpx.Client(timeout=timeout)
         self._metadata_url = f"{base_url.rstrip('/')}/v2/models/{model_name}"
         self._offer_aware: bool | None = None
+        self.margin_model = margin_model
 
     @property
     def offer_aware(self) -> bool:
         """Read once from the served model's v2 metadata: the width of its ``features`` input."""
         if self._offer_aware is None:
-            response = self._client.get(self._metadata_url)
+            response = self._send("GET", self._metadata_url)
             if response.status_code != 200:
                 raise LoyaltyLensError(f"predictor at {self._metadata_url} answered {response.status_code}")
             self._offer_aware = is_offer_aware(int(response.json()["inputs"][0]["shape"][-1]))
@@ -79,13 +95,26 @@ class KServeV2Scorer:
                 }
             ]
         }
-        response = self._client.post(self.url, json=request)
+        response = self._send("POST", self.url, json=request)
         if response.status_code == 400:
             raise InvalidInputError(f"predictor rejected the request: {response.json().get('error', response.text)}")
         if response.status_code != 200:
             raise LoyaltyLensError(f"predictor at {self.url} answered {response.status_code}: {response.text[:200]}")
         output = next(o for o in response.json()["outputs"] if o["name"] == "propensity")
         return np.asarray(output["data"], dtype=np.float32)
+
+    def _send(self, method: str, url: str, **kwargs):
+        """One HTTP call carrying the request id (so the predictor's logs join the chain's); a predictor that
+        cannot be reached or answers 5xx is unavailable (never a score)."""
+        import httpx
+
+        try:
+            response = self._client.request(method, url, headers={REQUEST_ID_HEADER: REQUEST_ID.get()}, **kwargs)
+        except httpx.TransportError as exc:
+            raise ServiceUnavailableError(f"predictor at {url} unreachable: {exc}") from exc
+        if response.status_code >= 500:
+            raise ServiceUnavailableError(f"predictor at {url} answered {response.status_code}: {response.text[:200]}")
+        return response
 
     def close(self) -> None:
         self._client.close()

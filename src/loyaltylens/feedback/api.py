@@ -61,7 +61,7 @@ class BodySizeLimit:
         await self.app(scope, limited_receive, send)
 
 
-def _validation_message(exc: RequestValidationError) -> dict:
+def validation_message(exc: RequestValidationError) -> dict:
     errors = [
         {"loc": [str(part) for part in error.get("loc", ())], "msg": str(error.get("msg", "")), "type": error["type"]}
         for error in exc.errors()
@@ -81,7 +81,7 @@ def create_app(store: FeedbackStore, ui_dir: Path | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(_validation_message(exc), status_code=422)
+        return JSONResponse(validation_message(exc), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

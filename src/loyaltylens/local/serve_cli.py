@@ -4,6 +4,7 @@
     loyaltylens serve transformer --predictor-host 127.0.0.1:8081 [--predictor-protocol grpc-v2]
     loyaltylens serve all [--model-dir DIR | --model-uri URI]
     loyaltylens serve generator [--model-dir DIR | --model-uri URI] [--http-port 8100 --grpc-port 8101]
+    loyaltylens serve offers [--model-dir DIR | --model-uri URI] [--port 8060]
 
 Without a model the registry's champion is served (``models:/<propensity_model_name>@champion`` from the
 configured MLflow tracking URI; for the generator ``settings.generator_model_uri``). Each command prints the
@@ -23,11 +24,12 @@ from rich.console import Console
 
 from loyaltylens.config import get_settings
 from loyaltylens.errors import LoyaltyLensError
-from loyaltylens.local.launcher import ServerProcess
+from loyaltylens.local.launcher import LOOPBACK, ServerProcess
 from loyaltylens.local.stack import (
     DEFAULT_MODEL_NAME,
     ServerAddress,
     generator_process,
+    offers_process,
     predictor_process,
     start_propensity_stack,
     transformer_process,
@@ -35,7 +37,8 @@ from loyaltylens.local.stack import (
 from loyaltylens.runtime.model_source import champion_uri
 
 app = typer.Typer(
-    help="Serve with KServe: the propensity model (predictor, feature transformer, or both) or the copy generator."
+    help="Serve with KServe: the propensity model (predictor, feature transformer, or both) or the copy generator;"
+    " and the offer API over them."
 )
 console = Console()
 
@@ -167,4 +170,14 @@ def generator(
     with generator_process(model_ref, address, _log_dir() / "generator.log", model_name) as server:
         _print_address("generator", address, model_name)
         console.print(f"{'':<12} OpenAI {address.http_url}/openai/v1")
+        _wait_until_interrupted([server])
+
+
+@app.command()
+def offers(model_dir: ModelDir = None, model_uri: ModelUri = None, port: HttpPort = 8060) -> None:
+    """Serve the offer API: POST /v1/offers (the decision chain for 1..N customers), /metrics, /docs."""
+    _handle_sigterm_like_ctrl_c()
+    model_ref = _model_ref(model_dir, model_uri)
+    with offers_process(model_ref, port, _log_dir() / "offers.log") as server:
+        console.print(f"offers       http://{LOOPBACK}:{port}/v1/offers  metrics /metrics  API /docs  ({model_ref})")
         _wait_until_interrupted([server])

@@ -103,6 +103,14 @@ def generator_process(
     return ServerProcess(cmd, _ready_url(model_name, address), log_path)
 
 
+def offers_process(model_ref: str | Path, port: int, log_path: Path, host: str = LOOPBACK) -> ServerProcess:
+    """The offer API (``python -m serving.offers``: ``POST /v1/offers``, ``/metrics``) deciding with
+    ``model_ref`` (a model directory or registry URI); ready when /healthz answers (the chain is built on the
+    first request)."""
+    cmd = [sys.executable, "-m", "serving.offers", "--host", host, "--port", str(port), "--model", str(model_ref)]
+    return ServerProcess(cmd, f"http://{LOOPBACK}:{port}/healthz", log_path)
+
+
 def transformer_process(
     predictor_host: str,
     address: ServerAddress,

@@ -166,9 +166,7 @@ def train_and_register(
         candidate = build_candidate(result, Path(work_dir), registry.model_name, lineage)
         run_id = log_candidate(registry, candidate)
         passed, reasons = passes_thresholds(candidate.metrics, thresholds or Thresholds.from_settings(get_settings()))
-        version = (
-            registry.register(candidate.model_dir, run_id, candidate.metrics) if passed or force else None
-        )
+        version = registry.register(candidate.model_dir, run_id, candidate.metrics) if passed or force else None
     return TrainingOutcome(run_id, version, passed, reasons, candidate.metrics)
 
 
@@ -267,9 +265,13 @@ def register_gated_candidate(
     archive_dir: Path | None,
     run_id: str,
     evaluation_metrics: Mapping[str, float],
+    companions: Mapping[str, Path] | None = None,
 ) -> int:
     """Register the gated model directory (with the TorchServe ``.mar`` files of ``archive_dir``, a
     :func:`loyaltylens.propensity.torchserve.kserve_layout`) as a new ``challenger`` version.
+
+    ``companions`` (file name in the version -> local file) are what was fitted for this model in other steps
+    (the pipeline's margin model), stored in the version so whatever loads it loads them from the same version.
 
     The version's metrics are the training metrics (candidate and baselines) overlaid with the evaluation
     step's re-measurement of the exported artifact.
@@ -278,6 +280,8 @@ def register_gated_candidate(
         staged = Path(shutil.copytree(model_dir, Path(tmp) / MODEL_SUBDIR))
         for mar in Path(archive_dir).glob("model-store/*.mar") if archive_dir else ():
             shutil.copy2(mar, staged / mar.name)
+        for name, path in (companions or {}).items():
+            shutil.copy2(path, staged / name)
         training_metrics = json.loads((staged / METRICS_FILENAME).read_text())
         # What only the evaluation step could measure (truth agreement, ceilings, offer ranking) joins the card.
         card = ModelCard.load(staged)

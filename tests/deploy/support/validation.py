@@ -5,6 +5,9 @@
   The CRDs' openAPIV3Schema allows unknown fields (the API server prunes them silently, or rejects them with
   ``kubectl apply --validate=strict``), so the schemas are made strict here: a misspelt field is an error
   instead of vanishing on apply.
+- Prometheus Operator kinds (``monitoring.coreos.com/*``: the offer API's ServiceMonitor) the same way, against
+  the v0.93.0 CRD vendored in ``schemas/prometheus-operator-v0.93.0`` (Apache-2.0, from
+  prometheus-operator/prometheus-operator ``example/prometheus-operator-crd``; LICENSE beside it).
 - Every other kind against the Kubernetes OpenAPI schemas shipped offline by ``kubernetes-validate``, in
   their strict variant, for the Kubernetes minor of the kubectl that ``scripts/install-k8s-tools.sh`` installs.
 
@@ -32,6 +35,9 @@ CRD_FILES = (
     "serving.kserve.io_inferencegraphs.yaml",
 )
 KSERVE_GROUP = "serving.kserve.io/"
+MONITORING_SCHEMA_DIR: Traversable = Path(__file__).resolve().parent / "schemas" / "prometheus-operator-v0.93.0"
+MONITORING_CRD_FILES = ("monitoring.coreos.com_servicemonitors.yaml",)
+MONITORING_GROUP = "monitoring.coreos.com/"
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the InferenceService CRD is 2 MB
 
 
@@ -61,14 +67,14 @@ def strict_schema(schema: object) -> object:
     return schema
 
 
-class KServeValidator:
-    """(apiVersion, kind) -> strict JSON-schema validator, built from the CRD files in ``schema_dir``."""
+class CrdValidator:
+    """(apiVersion, kind) -> strict JSON-schema validator, built from the CRD ``files`` in ``schema_dir``."""
 
-    def __init__(self, schema_dir: Traversable | Path = KSERVE_SCHEMA_DIR):
+    def __init__(self, schema_dir: Traversable | Path = KSERVE_SCHEMA_DIR, files: tuple[str, ...] = CRD_FILES):
         import jsonschema
 
         self.validators = {}
-        for name in CRD_FILES:
+        for name in files:
             crd = yaml.load((schema_dir / name).read_text(), Loader=_Loader)
             group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
             for version in crd["spec"]["versions"]:
@@ -87,9 +93,15 @@ class KServeValidator:
 
 
 @lru_cache(maxsize=1)
-def kserve_validator() -> KServeValidator:
+def kserve_validator() -> CrdValidator:
     """The validator over the vendored schemas, built once per process (loading the CRDs takes a second)."""
-    return KServeValidator()
+    return CrdValidator()
+
+
+@lru_cache(maxsize=1)
+def monitoring_validator() -> CrdValidator:
+    """The validator over the vendored Prometheus Operator CRDs, built once per process."""
+    return CrdValidator(MONITORING_SCHEMA_DIR, MONITORING_CRD_FILES)
 
 
 def kubernetes_errors(doc: dict, version: str = KUBERNETES_VERSION) -> list[str]:
@@ -107,18 +119,22 @@ def kubernetes_errors(doc: dict, version: str = KUBERNETES_VERSION) -> list[str]
 
 
 class ManifestValidator:
-    """Routes each object to its schema: KServe kinds to the vendored CRDs, the rest to Kubernetes' OpenAPI."""
+    """Routes each object to its schema: KServe and Prometheus Operator kinds to the vendored CRDs, the rest to
+    Kubernetes' OpenAPI."""
 
     def __init__(self, kubernetes_version: str = KUBERNETES_VERSION):
         self.kubernetes_version = kubernetes_version
 
     def errors(self, doc: dict) -> list[str]:
         """Every violation of one object, each prefixed with ``Kind/name``."""
-        if doc.get("apiVersion", "").startswith(KSERVE_GROUP):
+        api_version = doc.get("apiVersion", "")
+        crds = {KSERVE_GROUP: kserve_validator, MONITORING_GROUP: monitoring_validator}
+        group = next((group for group in crds if api_version.startswith(group)), None)
+        if group is not None:
             # The CRDs type metadata as a bare object; Kubernetes' ObjectMeta schema, carried by a ConfigMap
             # (whose only other fields are optional), catches a misspelt label or annotation field there.
             carrier = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": doc.get("metadata") or {}}
-            found = kserve_validator().errors(doc) + kubernetes_errors(carrier, self.kubernetes_version)
+            found = crds[group]().errors(doc) + kubernetes_errors(carrier, self.kubernetes_version)
         else:
             found = kubernetes_errors(doc, self.kubernetes_version)
         return [f"{object_name(doc)}: {error}" for error in found]
