@@ -11,7 +11,7 @@ K8S_TOOLS := .tools/bin/helm
 # The feedback web UI, built from web/feedback by npm + Vite (the npm registry is reachable) into the package.
 UI_BUILD := src/loyaltylens/feedback/ui/index.html
 
-.PHONY: run test bench compile lint clean images ui drift bench-drift eval-gate
+.PHONY: run test test-pipelines bench compile lint clean images ui drift bench-drift eval-gate
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "LoyaltyLens needs Python 3.11"'
@@ -27,9 +27,13 @@ $(K8S_TOOLS): $(INSTALLED) scripts/install-k8s-tools.sh
 run: $(INSTALLED)
 	$(BIN)/loyaltylens run
 
-# pytest exits 5 when it collects nothing; say so instead of passing silently.
+# pytest exits 5 when it collects nothing; say so instead of passing silently. `make test` is every test but the
+# whole-pipeline runs (marker pipeline_run, minutes each), which `make test-pipelines` runs; CI runs both.
 test: $(INSTALLED) $(K8S_TOOLS) $(UI_BUILD)
-	$(BIN)/pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; fi; exit $$rc
+	$(BIN)/pytest -m "not pipeline_run"; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; fi; exit $$rc
+
+test-pipelines: $(INSTALLED) $(K8S_TOOLS)
+	$(BIN)/pytest -m pipeline_run; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; fi; exit $$rc
 
 bench: $(INSTALLED)
 	$(BIN)/python -m benchmarks.feature_lookup

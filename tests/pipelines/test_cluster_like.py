@@ -50,6 +50,7 @@ def _object_keys(settings: Settings, prefix: str) -> list[str]:
     return [item["Key"] for item in listing.get("Contents", [])]
 
 
+@pytest.mark.pipeline_run
 def test_pipeline_crosses_steps_only_by_artifacts_and_services_then_serves_the_champion(
     cluster_like: Settings, tmp_path: Path
 ) -> None:

@@ -26,6 +26,7 @@ def reset_kfp_local():
     local.config.LocalExecutionConfig.instance = None
 
 
+@pytest.mark.pipeline_run
 def test_gate_promotes_the_good_version_and_refuses_the_degraded_one(tmp_path, monkeypatch):
     prompts = tmp_path / "prompts"
     shutil.copytree(REPO / "prompts", prompts)

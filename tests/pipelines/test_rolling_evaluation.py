@@ -18,6 +18,7 @@ def reset_kfp_local():
     local.config.LocalExecutionConfig.instance = None
 
 
+@pytest.mark.pipeline_run
 def test_rolling_evaluation_trains_each_origin_and_logs_intervals_ceilings_and_ndcg(isolated_settings):
     run = run_local("rolling_evaluation", TINY, isolated_settings, isolated_settings.data_dir / "pipeline.log")
 

@@ -84,6 +84,7 @@ def test_compiled_pipeline_gates_registration(tmp_path: Path):
     assert images == {"ghcr.io/loyaltylens/loyaltylens-train:0.1.0"}
 
 
+@pytest.mark.pipeline_run
 def test_pipeline_registers_a_challenger_and_fills_what_the_decision_chain_reads(isolated_settings):
     run_local("training", {**TINY, **PERMISSIVE_GATE}, isolated_settings)
 
@@ -118,6 +119,7 @@ def test_pipeline_registers_a_challenger_and_fills_what_the_decision_chain_reads
     assert "expected margin" in decision.reason and "margin" in decision.latency_ms
 
 
+@pytest.mark.pipeline_run
 def test_failed_gate_registers_nothing_and_says_why(isolated_settings):
     run_local("training", {**TINY, "gate_min_auc": 0.999}, isolated_settings)
 
