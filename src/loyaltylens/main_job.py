@@ -1,4 +1,5 @@
-"""``loyaltylens run`` (``make run``): data → training pipeline (kfp.local) → KServe servers → offers.
+"""``loyaltylens run`` (``make run``): data → training pipeline (kfp.local) → KServe servers → offers → what the
+policy truly earns (the simulator's truth, against random and send-all).
 
 Every piece is a library call; this module only sequences them and prints what happened.
 """
@@ -73,11 +74,39 @@ def run_main_job(
         decisions = [chain.run_for_customer(c) for c in ids]
         print_decisions(decisions)
         _check_transformer(stack, decisions, chain)
+    if margin_model is not None:
+        _print_truth_values(dataset_dir, champion_dir, margin_model, settings)
     console.print(
         f"\nOutputs: data {dataset_dir} · feature store {store} · MLflow {settings.tracking_uri} "
         f"(`mlflow ui --backend-store-uri {settings.tracking_uri}`) · pipeline artifacts {run.pipeline_root} · "
-        f"server logs {settings.logs_dir}"
+        f"server logs {settings.logs_dir}\n"
+        "Next: `loyaltylens dashboard` (registry, policy value, drift, eval runs) · `loyaltylens serve feedback` "
+        "(the rating web UI) · `loyaltylens serve offers` (POST /v1/offers) · `loyaltylens eval run` (eval reports "
+        f"under {settings.data_dir / 'eval'})"
     )
+
+
+def _print_truth_values(dataset_dir: Path, champion_dir: Path, margin_model, settings: Settings) -> None:
+    """The champion's send decisions on the newest campaign with recorded truth, priced at the truth."""
+    from rich.table import Table
+
+    from loyaltylens.decision.scorers import InProcessScorer
+    from loyaltylens.decision.truth_value import last_truth_campaign, policy_truth_values
+
+    campaign = last_truth_campaign(dataset_dir)
+    console.rule(f"[bold]5/5 the policy against the simulator's truth (campaign {campaign}, every targeted customer)")
+    scorer = InProcessScorer(champion_dir)
+    with console.status("pricing every eligible offer of every targeted customer at the truth"):
+        values = policy_truth_values(dataset_dir, campaign, margin_model, scorer.score, settings)
+    table = Table(caption="true incremental margin over sending nothing; 95% bootstrap interval over customers")
+    for column in ("policy", "EUR / targeted customer", "95% interval", "sent"):
+        table.add_column(column, overflow="fold")
+    for value in values:
+        table.add_row(
+            value.policy, f"{value.eur_per_targeted:+.3f}", f"[{value.low:+.3f}, {value.high:+.3f}]",
+            f"{value.share_sent:.0%}",
+        )  # fmt: skip
+    console.print(table)
 
 
 def _ensure_dataset(settings: Settings) -> Path:
