@@ -45,7 +45,7 @@ def run_main_job(
     settings = settings.model_copy(update={key: value for key, value in overrides.items() if value is not None})
     dataset_dir = _ensure_dataset(settings)
 
-    console.rule("[bold]2/4 training pipeline (kfp.local)")
+    console.rule("[bold]2/5 training pipeline (kfp.local)")
     arguments = arguments_from_settings("training", settings, {"source": str(dataset_dir)})
     run = run_pipeline("training", arguments, settings)
     console.print(f"pipeline finished in {run.seconds:.1f}s; artifacts under {run.pipeline_root}")
@@ -56,12 +56,12 @@ def run_main_job(
             console.print(f"{model_registry.model_name}: no champion yet, promoted challenger v{promoted}")
     console.print(versions_table(registry.list_versions()))
 
-    console.rule("[bold]3/4 KServe servers (predictor + feature transformer, loopback)")
+    console.rule("[bold]3/5 KServe servers (predictor + feature transformer, loopback)")
     store = FeatureStore.from_settings(settings)
     with start_propensity_stack(champion_uri(settings), settings.logs_dir, feature_store=store) as stack:
         console.print(f"predictor   {stack.predictor.http_url}  (gRPC {stack.predictor.grpc_target})")
         console.print(f"transformer {stack.transformer.http_url}  (calls the predictor over gRPC v2)")
-        console.rule("[bold]4/4 offers via run_for_customer (propensity from the KServe predictor)")
+        console.rule("[bold]4/5 offers via run_for_customer (propensity from the KServe predictor)")
         # The predictor serves the champion; its margin model comes from the same registered version.
         champion_dir = resolve_model_dir(champion_uri(settings), settings.tracking_uri, settings.models_dir)
         margin_model = load_margin_model(champion_dir)
@@ -114,7 +114,7 @@ def _ensure_dataset(settings: Settings) -> Path:
     from loyaltylens.data.generator import SYNTHETIC_SOURCE, config_from_settings, default_dataset_dir
 
     dataset_dir = default_dataset_dir(settings)
-    console.rule("[bold]1/4 synthetic data")
+    console.rule("[bold]1/5 synthetic data")
     if (dataset_dir / "manifest.json").exists():
         console.print(f"reusing {dataset_dir}")
         return dataset_dir
