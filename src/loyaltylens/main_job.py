@@ -134,6 +134,7 @@ def _check_transformer(stack, decisions, chain) -> None:
     """Score the decisions' (customer, best offer) pairs, or the customers for a customer-level model, through
     the KServe transformer → predictor path and compare with the chain's own direct scoring."""
     import httpx
+    import numpy as np
 
     decided = [d for d in decisions if d.offers] if chain.scorer.offer_aware else decisions
     if not decided:
@@ -145,6 +146,8 @@ def _check_transformer(stack, decisions, chain) -> None:
     url = f"{stack.transformer.http_url}/v1/models/{stack.model_name}:predict"
     response = httpx.post(url, json=body, timeout=10).raise_for_status().json()
     via_transformer = [p["propensity"] for p in response["predictions"]]
+    if chain.margin_model is not None:  # the decisions carry p(redeem) as the margin used it: recalibrated
+        via_transformer = chain.margin_model.recalibrated(np.asarray(via_transformer)).tolist()
     direct = [d.offer_propensities[0] if d.offer_propensities else d.propensity for d in decided]
     worst = max(abs(a - b) for a, b in zip(via_transformer, direct, strict=True))
     console.print(

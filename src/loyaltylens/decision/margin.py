@@ -173,9 +173,13 @@ class MarginModel:
     economics: Economics
     p_opt_out: float
 
+    def recalibrated(self, raw_p_redeem: np.ndarray) -> np.ndarray:
+        """The model's raw p(redeem) as the margin uses it (recalibrated when the model has a recalibration)."""
+        return self.recalibration.apply(raw_p_redeem) if self.recalibration else np.asarray(raw_p_redeem, np.float64)
+
     def margins(self, rows: np.ndarray, raw_p_redeem: np.ndarray) -> tuple[np.ndarray, MarginTerms]:
         """The recalibrated p(redeem) and the margin terms of pair feature ``rows``."""
-        p = self.recalibration.apply(raw_p_redeem) if self.recalibration else np.asarray(raw_p_redeem, np.float64)
+        p = self.recalibrated(raw_p_redeem)
         return p, margin_of_pair_rows(rows, p, self.anyway.predict(rows), self.economics, self.p_opt_out)
 
     def save(self, path: Path) -> Path:
