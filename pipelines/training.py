@@ -38,6 +38,7 @@ def pipeline(
     seed: int = setting_default("seed"),
     label_window_days: int = setting_default("label_window_days"),
     max_epochs: int = setting_default("max_epochs"),
+    propensity_learning_rate: float = setting_default("propensity_learning_rate"),
     gate_min_auc: float = setting_default("gate_min_auc"),
     gate_max_ece: float = setting_default("gate_max_ece"),
     gate_max_baseline_auc_gap: float = setting_default("gate_max_baseline_auc_gap"),
@@ -61,6 +62,7 @@ def pipeline(
             training_frame=features.outputs["training_frame"],
             feature_version=features.outputs["feature_version"],
             max_epochs=max_epochs,
+            learning_rate=propensity_learning_rate,
             seed=seed,
         )
         .set_cpu_limit("2")

@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     )
     # --- training pipeline: its parameters default to these ---
     max_epochs: int = Field(default=30, ge=1, description="Training epochs at most (early stopping ends sooner).")
+    propensity_learning_rate: float = Field(
+        default=2e-3, gt=0.0, description="AdamW learning rate of the propensity model (a pipeline parameter too)."
+    )
     # On the 50k pair frame the validation AUC peaks within the first few epochs (each ~40 s on one core), and
     # later epochs change it by less than a bootstrap interval: two epochs without a gain end training.
     early_stopping_patience: int = Field(
