@@ -55,13 +55,13 @@ def gate_prompt_candidate(candidate: str, generator: str) -> None:
         )
 
 
-def gate_propensity_challenger(challenger, dataset, training_frame) -> None:
-    """The propensity gate's tasks on a dataset artifact and its pair training frame (used by the retraining
-    pipeline too). The registry moves, so no task here may take a cached result."""
+def gate_propensity_challenger(challenger, dataset, training_frame, after: tuple = ()) -> None:
+    """The propensity gate's tasks on a dataset artifact and its pair training frame, run after the ``after``
+    tasks (the retraining pipeline's registration). The registry moves, so no task here takes a cached result."""
     evaluation = on_cluster(
-        evaluate_propensity_challenger(
-            challenger=challenger, training_frame=training_frame, dataset=dataset
-        ).set_caching_options(False)
+        evaluate_propensity_challenger(challenger=challenger, training_frame=training_frame, dataset=dataset)
+        .set_caching_options(False)
+        .after(*after)
     )
     with dsl.If(evaluation.outputs["promote"] == True, name="propensity-gate-pass"):  # noqa: E712 (KFP condition)
         on_cluster(
