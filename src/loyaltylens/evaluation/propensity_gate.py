@@ -10,9 +10,10 @@ always does:
 - **policy value**: deciding by expected margin with the challenger's p(redeem) must not be worse than with
   the champion's on the validation campaign's logs (:func:`loyaltylens.decision.evaluation.challenger_not_worse`).
 
-A registry without a champion takes the challenger as its first one. Every decision is one run of the gate
-experiment (:func:`loyaltylens.evaluation.gate.record_decision`, kind ``propensity``); a promotion is also an
-entry of the registry's alias audit (:func:`loyaltylens.registry.audit.record_move`: from, to, who, why).
+A registry without a champion takes the challenger as its first one. The pipeline records every decision as
+one run of the gate experiment (:func:`loyaltylens.evaluation.gate.record_decision`, kind :data:`GATE_KIND`); a
+promotion is also an entry of the registry's alias audit (:func:`loyaltylens.registry.audit.record_move`: from,
+to, who, why).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import pandas as pd
 from loyaltylens.config import Settings, get_settings
 from loyaltylens.decision.evaluation import ValidationCampaign, challenger_not_worse, validation_campaign_of
 from loyaltylens.errors import InvalidInputError, NotFoundError
-from loyaltylens.evaluation.gate import GateDecision, record_decision
+from loyaltylens.evaluation.gate import GateDecision
 from loyaltylens.features.definitions import AS_OF_COLUMN, ENTITY_COLUMN, LABEL_COLUMN
 from loyaltylens.propensity.frame import temporal_split
 from loyaltylens.propensity.registry import CHALLENGER, CHAMPION, ModelRegistry
@@ -62,14 +63,6 @@ class PropensityGateOutcome:
             f"{m['policy_value_difference']:+.3f} EUR [{m['policy_value_difference_low']:+.3f}, "
             f"{m['policy_value_difference_high']:+.3f}] per targeted customer"
         )
-
-    def record(self, tracking_uri: str, model_name: str) -> str:
-        """The gate decision as a run of the gate experiment; returns its id."""
-        return record_decision(
-            tracking_uri, kind=GATE_KIND, name=model_name, candidate=str(self.challenger),
-            champion=None if self.champion is None else str(self.champion), decision=self.decision,
-            metrics=self.metrics,
-        )  # fmt: skip
 
 
 def _validation_scores(registry: ModelRegistry, version: int, rows: pd.DataFrame, logs: ValidationCampaign):
