@@ -1,4 +1,5 @@
-"""The eval gate's steps: evaluate a candidate prompt against the champion, then promote it or keep the champion.
+"""The eval gate's steps: evaluate a candidate prompt (or a propensity challenger) against the champion, then
+promote it or keep the champion.
 
 Every value crosses steps as a KFP parameter or artifact, or through the MLflow server in the settings (eval
 runs, the prompt registry, gate decisions); nothing is left on a step's disk for another step.
@@ -7,7 +8,7 @@ runs, the prompt registry, gate decisions); nothing is left on a step's disk for
 from typing import NamedTuple
 
 from kfp import dsl
-from kfp.dsl import HTML, Metrics, Output
+from kfp.dsl import HTML, Dataset, Input, Metrics, Output
 
 from components import TRAIN_IMAGE
 
@@ -42,9 +43,7 @@ def evaluate_prompt_candidate(
 
 
 @dsl.component(base_image=TRAIN_IMAGE, install_kfp_package=False)
-def promote_prompt_candidate(
-    candidate: str, champion: str, candidate_run_id: str, candidate_aggregate: float
-) -> str:
+def promote_prompt_candidate(candidate: str, champion: str, candidate_run_id: str, candidate_aggregate: float) -> str:
     """Move ``production`` to the candidate (audited) and record the decision; returns the decision run id."""
     from loyaltylens.config import task_settings
     from loyaltylens.evaluation.gate import GateDecision, promote_prompt, record_decision
@@ -67,4 +66,60 @@ def keep_prompt_champion(candidate: str, champion: str, reasons: str, candidate_
     return record_decision(
         task_settings().tracking_uri, kind="prompt", name="offer_copy", candidate=candidate, champion=champion,
         decision=GateDecision(False, tuple(reasons.split("; "))), eval_runs=(candidate_run_id, None),
+    )  # fmt: skip
+
+
+@dsl.component(base_image=TRAIN_IMAGE, install_kfp_package=False)
+def evaluate_propensity_challenger(
+    challenger: str,
+    training_frame: Input[Dataset],
+    dataset: Input[Dataset],
+    metrics: Output[Metrics],
+) -> NamedTuple("PropensityGateOutputs", promote=bool, reasons=str, challenger_version=int, champion=str, summary=str):
+    """Compare the registered ``challenger`` with ``@champion`` on the validation campaign (AUC with a paired
+    cluster-bootstrap interval, policy value by expected margin); decide, move nothing."""
+    from collections import namedtuple
+    from pathlib import Path
+
+    import pandas as pd
+
+    from loyaltylens.config import task_settings
+    from loyaltylens.evaluation.propensity_gate import evaluate_propensity_challenger as evaluate
+
+    outcome = evaluate(pd.read_parquet(training_frame.path), Path(dataset.path), challenger, task_settings())
+    for key, value in outcome.metrics.items():
+        metrics.log_metric(key, value)
+    outputs = namedtuple("PropensityGateOutputs", ["promote", "reasons", "challenger_version", "champion", "summary"])
+    champion = "" if outcome.champion is None else str(outcome.champion)
+    reasons = "; ".join(outcome.decision.reasons)
+    return outputs(outcome.decision.promote, reasons, outcome.challenger, champion, outcome.summary)
+
+
+@dsl.component(base_image=TRAIN_IMAGE, install_kfp_package=False)
+def promote_propensity_challenger(challenger_version: int, champion: str, summary: str, metrics: Input[Metrics]) -> str:
+    """Move ``@champion`` to the challenger (audited: from, to, who, why) and record the gate decision."""
+    from loyaltylens.config import task_settings
+    from loyaltylens.evaluation.gate import GateDecision, record_decision
+    from loyaltylens.evaluation.propensity_gate import GATE_KIND
+    from loyaltylens.evaluation.propensity_gate import promote_propensity_challenger as promote
+
+    settings = task_settings()
+    promote(challenger_version, f"eval gate passed: {summary}", settings)
+    return record_decision(
+        settings.tracking_uri, kind=GATE_KIND, name=settings.propensity_model_name, candidate=str(challenger_version),
+        champion=champion or None, decision=GateDecision(True, ()), metrics=metrics.metadata,
+    )  # fmt: skip
+
+
+@dsl.component(base_image=TRAIN_IMAGE, install_kfp_package=False)
+def keep_propensity_champion(challenger_version: int, champion: str, reasons: str, metrics: Input[Metrics]) -> str:
+    """Leave ``@champion`` where it is and record why the challenger was refused; returns the decision run id."""
+    from loyaltylens.config import task_settings
+    from loyaltylens.evaluation.gate import GateDecision, record_decision
+    from loyaltylens.evaluation.propensity_gate import GATE_KIND
+
+    settings = task_settings()
+    return record_decision(
+        settings.tracking_uri, kind=GATE_KIND, name=settings.propensity_model_name, candidate=str(challenger_version),
+        champion=champion or None, decision=GateDecision(False, tuple(reasons.split("; "))), metrics=metrics.metadata,
     )  # fmt: skip

@@ -13,6 +13,7 @@ def train_model(
     training_frame: Input[Dataset],
     feature_version: str,
     max_epochs: int,
+    learning_rate: float,
     seed: int,
     model: Output[Model],
     metrics: Output[Metrics],
@@ -38,7 +39,7 @@ def train_model(
     registry = ModelRegistry.from_settings(settings)
     frame = pd.read_parquet(training_frame.path)
     lineage = {"feature_version": feature_version, **training_frame.metadata}
-    config = TrainConfig.from_settings(settings, max_epochs=max_epochs, seed=seed)
+    config = TrainConfig.from_settings(settings, max_epochs=max_epochs, learning_rate=learning_rate, seed=seed)
     with tempfile.TemporaryDirectory(prefix="candidate-") as work_dir:
         candidate = build_candidate(train_propensity(frame, config), Path(work_dir), registry.model_name, lineage)
         run_id = log_candidate(registry, candidate)

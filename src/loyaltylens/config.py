@@ -108,8 +108,19 @@ class Settings(BaseSettings):
         description="Give every pipeline task its own empty data dir, as a pod has on a cluster "
         "(cluster-like local mode): state can then only cross steps as artifacts, parameters or services.",
     )
+    # --- Kubeflow Pipelines backend (submitting and scheduling runs) ---
+    kfp_host: str | None = Field(
+        default=None, description="KFP API endpoint for `pipeline run --host` and `pipeline schedule`; None = none."
+    )
+    # KFP's cron has six fields (seconds first): Mondays at 03:00, after the weekend's campaign labels close.
+    retraining_schedule_cron: str = Field(
+        default="0 0 3 * * 1", description="Cron of the retraining pipeline's KFP recurring run (6 fields)."
+    )
     # --- training pipeline: its parameters default to these ---
     max_epochs: int = Field(default=30, ge=1, description="Training epochs at most (early stopping ends sooner).")
+    propensity_learning_rate: float = Field(
+        default=2e-3, gt=0.0, description="AdamW learning rate of the propensity model (a pipeline parameter too)."
+    )
     # On the 50k pair frame the validation AUC peaks within the first few epochs (each ~40 s on one core), and
     # later epochs change it by less than a bootstrap interval: two epochs without a gain end training.
     early_stopping_patience: int = Field(

@@ -29,7 +29,7 @@ def test_component_trains_registers_and_servers_resolve_the_champion(settings, t
     generate_dataset(GeneratorConfig(n_customers=20, n_days=60, n_offers=12, seed=5), dataset_dir)
     dataset = Dataset(uri=str(dataset_dir), metadata={"content_hash": "abc"})
     model = Model(uri=str(tmp_path / "model"))
-    outputs = train_generator_component.python_func(dataset=dataset, steps=5, seed=5, model=model)
+    outputs = train_generator_component.python_func(dataset=dataset, steps=5, seed=5, from_feedback=False, model=model)
 
     assert outputs.version == 1 and model.metadata["prompt"] == "offer_copy@1.0.0"
     assert (Path(model.path) / "generator.json").is_file()

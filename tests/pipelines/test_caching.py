@@ -39,3 +39,16 @@ def test_evaluation_emits_classification_metrics_for_the_kfp_ui():
     ir = next(yaml.safe_load_all(training.COMPILED.read_text()))
     outputs = ir["components"]["comp-evaluate-model"]["outputDefinitions"]["artifacts"]
     assert outputs["classification"]["artifactType"]["schemaTitle"] == "system.ClassificationMetrics"
+
+
+def test_the_retraining_pipeline_never_caches_what_reads_or_moves_services():
+    from pipelines import retraining
+
+    tasks = _tasks(retraining.COMPILED)
+    uncached = {
+        "check-triggers", "build-features", "train-generator", "register-model", "record-rejection",
+        "evaluate-propensity-challenger", "promote-propensity-challenger", "keep-propensity-champion",
+        "record-no-trigger",
+    }  # fmt: skip
+    assert uncached <= set(tasks)
+    assert [name for name in uncached if tasks[name].get("cachingOptions", {}).get("enableCache")] == []

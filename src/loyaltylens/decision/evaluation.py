@@ -1,7 +1,7 @@
 """A propensity model's policy value on the validation campaign, from the logs only, and the registration rule
 that compares a challenger with the champion on it (CI-aware, paired on the same logged rows).
 
-The eval gate calls :func:`validation_policy_value` and :func:`challenger_not_worse`; the learnt parts of
+The eval gate calls :meth:`ValidationCampaign.policy_value` and :func:`challenger_not_worse`; the learnt parts of
 the margin are fitted on the campaigns before validation, never on test.
 """
 
@@ -24,7 +24,7 @@ from loyaltylens.decision.campaign import (
     logged_opt_out_rate,
     policy_value_from_logs,
 )
-from loyaltylens.decision.margin import Economics, MarginModel, PlattRecalibration
+from loyaltylens.decision.margin import AnywayModel, Economics, MarginModel, PlattRecalibration
 from loyaltylens.decision.ope import Estimate, dr_terms, paired_mean_difference
 from loyaltylens.decision.policy import decide_campaign
 from loyaltylens.features.compute import connect
@@ -50,14 +50,101 @@ def _campaign_dates(dataset_dir: Path) -> dict[int, pd.Timestamp]:
     return {i + 1: pd.Timestamp(d) for i, d in enumerate(dates)}
 
 
+def validation_campaign_of(dataset_dir: Path, as_of: pd.Timestamp) -> int:
+    """The number (1-based) of the dataset's campaign sent on ``as_of`` (a training frame's snapshot date)."""
+    for number, date in _campaign_dates(dataset_dir).items():
+        if date.normalize() == as_of.normalize():
+            return number
+    raise ValueError(f"no campaign of {dataset_dir} was sent on {as_of.date()}")
+
+
+@dataclass(frozen=True)
+class ValidationCampaign:
+    """Everything of the validation campaign's evaluation that does not depend on the scored model: the anyway
+    model and the opt-out rate (fitted on the campaigns before it), the eligible pairs and their feature rows,
+    the logs, and the last labelled campaign p(redeem) is recalibrated on. Prepared once, it scores many models
+    on the same logged rows (:meth:`policy_value`)."""
+
+    anyway: AnywayModel
+    economics: Economics
+    p_opt_out: float
+    recent_rows: np.ndarray  # pair features of the campaign before validation, with its labels below
+    recent_labels: np.ndarray
+    pairs: pd.DataFrame  # eligible (customer, offer) pairs of the validation campaign
+    rows: np.ndarray  # their pair feature rows
+    logs: pd.DataFrame
+
+    @classmethod
+    def prepare(
+        cls, dataset_dir: Path, validation_campaign: int, settings: Settings, fit_campaigns: int = 8
+    ) -> ValidationCampaign:
+        """The anyway model and the opt-out rate are fitted on the ``fit_campaigns`` campaigns before
+        ``validation_campaign``; p(redeem) is recalibrated on the campaign before it (its labels are known by the
+        validation send day)."""
+        con, dates = connect(dataset_dir), _campaign_dates(dataset_dir)
+        window, economics = settings.label_window_days, Economics.from_settings(settings)
+        earlier = list(range(max(1, validation_campaign - fit_campaigns), validation_campaign))
+        if len(earlier) < 2:
+            raise ValueError(f"campaign {validation_campaign} has fewer than 2 campaigns before it to learn from")
+        as_of = dates[validation_campaign].to_pydatetime()
+        recent = compute_pair_training_frame(con, [dates[earlier[-1]].to_pydatetime()], window)
+        campaigns = load_table(dataset_dir, "campaigns")
+        targeted = campaigns.loc[campaigns["campaign_id"] == validation_campaign, ENTITY_COLUMN].to_numpy()
+        pairs = eligible_pairs(con, targeted, as_of, window)
+        index = build_pair_index(con, as_of)
+        return cls(
+            anyway=fit_anyway_model(con, [dates[k].to_pydatetime() for k in earlier], window, settings.seed),
+            economics=economics,
+            p_opt_out=logged_opt_out_rate(con, as_of),
+            recent_rows=recent[list(PAIR_FEATURE_NAMES)].to_numpy(np.float32),
+            recent_labels=recent["label"].to_numpy(),
+            pairs=pairs,
+            rows=index.lookup(pairs[ENTITY_COLUMN].to_numpy(), pairs[OFFER_COLUMN].to_numpy()),
+            logs=logged_campaign(
+                dataset_dir, validation_campaign, window, economics, pairs.groupby(ENTITY_COLUMN).size()
+            ),
+        )
+
+    def policy_value(self, p_redeem: Scorer) -> ValidationPolicy:
+        """The policy value of deciding by expected margin with ``p_redeem`` on the campaign's logs."""
+        model = MarginModel(
+            anyway=self.anyway,
+            recalibration=PlattRecalibration().fit(p_redeem(self.recent_rows), self.recent_labels),
+            economics=self.economics,
+            p_opt_out=self.p_opt_out,
+        )
+        pairs, logs = self.pairs, self.logs
+        p, terms = model.margins(self.rows, p_redeem(self.rows))
+        scored = pairs.assign(expected_margin=terms.expected_margin, expected_cost=p * terms.redemption_cost)
+        decisions = decide_campaign(scored).set_index(ENTITY_COLUMN)
+        margin_by_pair = scored.set_index([ENTITY_COLUMN, OFFER_COLUMN])["expected_margin"]
+        em_logged = margin_by_pair.reindex(pd.MultiIndex.from_frame(logs[[ENTITY_COLUMN, OFFER_COLUMN]])).to_numpy()
+        chosen = logs[ENTITY_COLUMN].map(decisions[OFFER_COLUMN])
+        em_chosen = margin_by_pair.reindex(
+            pd.MultiIndex.from_arrays([logs[ENTITY_COLUMN], chosen.fillna(-1).astype(np.int64)])
+        ).fillna(0.0)
+        # The DR reward model's no-offer margin: the hold-out's mean reward (a constant keeps the estimate unbiased).
+        baseline = np.full(len(logs), logs.loc[~logs["treated"], "reward"].mean())
+        value = policy_value_from_logs(logs, decisions[OFFER_COLUMN], baseline, em_logged, em_chosen.to_numpy())
+        treated = logs["treated"].to_numpy()
+        takes = np.where(
+            chosen.isna().to_numpy(), ~treated, treated & (chosen.to_numpy() == logs[OFFER_COLUMN].to_numpy())
+        )
+        q_logged = baseline + np.where(treated, em_logged, 0.0)
+        q_policy = baseline + np.where(chosen.isna().to_numpy(), 0.0, em_chosen.to_numpy())
+        row_terms = dr_terms(
+            logs["reward"].to_numpy(), logs["action_probability"].to_numpy(), takes, q_logged, q_policy
+        )
+        sent = decisions["send"].to_numpy()
+        return ValidationPolicy(
+            value, row_terms, float(sent.mean()), float(decisions.loc[sent, "expected_cost"].sum())
+        )
+
+
 def validation_campaign(dataset_dir: Path, training_frame: pd.DataFrame) -> int:
     """The number of the first campaign of the training frame's validation split (its send day is the date the
     margin model is fitted before)."""
-    first = pd.Timestamp(temporal_split(training_frame).val[AS_OF_COLUMN].min()).normalize()
-    for number, sent in _campaign_dates(dataset_dir).items():
-        if sent.normalize() == first:
-            return number
-    raise ValueError(f"no campaign of {dataset_dir} was sent on the validation split's first day {first.date()}")
+    return validation_campaign_of(dataset_dir, pd.Timestamp(temporal_split(training_frame).val[AS_OF_COLUMN].min()))
 
 
 def fit_margin_model(
@@ -96,39 +183,9 @@ def _fit_margin_model(
 def validation_policy_value(
     p_redeem: Scorer, dataset_dir: Path, validation_campaign: int, settings: Settings, fit_campaigns: int = 8
 ) -> ValidationPolicy:
-    """The policy value of deciding by expected margin with ``p_redeem`` on ``validation_campaign``'s logs.
-
-    Its margin model is :func:`fit_margin_model`'s for that campaign (learnt from the logs before it only).
-    """
-    con, dates = connect(dataset_dir), _campaign_dates(dataset_dir)
-    window, economics = settings.label_window_days, Economics.from_settings(settings)
-    as_of = dates[validation_campaign].to_pydatetime()
-    model = _fit_margin_model(p_redeem, con, dates, validation_campaign, settings, fit_campaigns)
-    campaigns = load_table(dataset_dir, "campaigns")
-    targeted = campaigns.loc[campaigns["campaign_id"] == validation_campaign, ENTITY_COLUMN].to_numpy()
-    pairs = eligible_pairs(con, targeted, as_of, window)
-    index = build_pair_index(con, as_of)
-    rows = index.lookup(pairs[ENTITY_COLUMN].to_numpy(), pairs[OFFER_COLUMN].to_numpy())
-    p, terms = model.margins(rows, p_redeem(rows))
-    scored = pairs.assign(expected_margin=terms.expected_margin, expected_cost=p * terms.redemption_cost)
-    decisions = decide_campaign(scored).set_index(ENTITY_COLUMN)
-    logs = logged_campaign(dataset_dir, validation_campaign, window, economics, pairs.groupby(ENTITY_COLUMN).size())
-    margin_by_pair = scored.set_index([ENTITY_COLUMN, OFFER_COLUMN])["expected_margin"]
-    em_logged = margin_by_pair.reindex(pd.MultiIndex.from_frame(logs[[ENTITY_COLUMN, OFFER_COLUMN]])).to_numpy()
-    chosen = logs[ENTITY_COLUMN].map(decisions[OFFER_COLUMN])
-    em_chosen = margin_by_pair.reindex(
-        pd.MultiIndex.from_arrays([logs[ENTITY_COLUMN], chosen.fillna(-1).astype(np.int64)])
-    ).fillna(0.0)
-    # The DR reward model's no-offer margin: the hold-out's mean reward (a constant keeps the estimate unbiased).
-    baseline = np.full(len(logs), logs.loc[~logs["treated"], "reward"].mean())
-    value = policy_value_from_logs(logs, decisions[OFFER_COLUMN], baseline, em_logged, em_chosen.to_numpy())
-    treated = logs["treated"].to_numpy()
-    takes = np.where(chosen.isna().to_numpy(), ~treated, treated & (chosen.to_numpy() == logs[OFFER_COLUMN].to_numpy()))
-    q_logged = baseline + np.where(treated, em_logged, 0.0)
-    q_policy = baseline + np.where(chosen.isna().to_numpy(), 0.0, em_chosen.to_numpy())
-    row_terms = dr_terms(logs["reward"].to_numpy(), logs["action_probability"].to_numpy(), takes, q_logged, q_policy)
-    sent = decisions["send"].to_numpy()
-    return ValidationPolicy(value, row_terms, float(sent.mean()), float(decisions.loc[sent, "expected_cost"].sum()))
+    """The policy value of deciding by expected margin with ``p_redeem`` on ``validation_campaign``'s logs
+    (one model; :class:`ValidationCampaign` compares several on the same preparation)."""
+    return ValidationCampaign.prepare(dataset_dir, validation_campaign, settings, fit_campaigns).policy_value(p_redeem)
 
 
 def challenger_not_worse(challenger: ValidationPolicy, champion: ValidationPolicy) -> tuple[bool, Estimate]:

@@ -179,6 +179,19 @@ def fill_slots(text: str, variables: dict[str, str]) -> str:
     return re.sub("|".join(re.escape(slot) for slot in SLOTS), lambda m: values[m.group(0)], text)
 
 
+def delexicalise(text: str, variables: dict[str, str]) -> str:
+    """The inverse of :func:`fill_slots`: the offer's product, label, ``€spend`` and ``pct%`` back to slot tokens,
+    so a filled copy (e.g. one users rated) can be trained on like the corpus."""
+    values = slot_values(variables)
+    # With no product in the offer, [product] fills in the label: the label is then read back as [label].
+    names = ("[Product]", "[product]", "[label]") if _offer_product(variables) else ("[label]",)
+    replacements = [(slot, values[slot]) for slot in names]
+    replacements += [("€[spend]", f"€{values['[spend]']}"), ("[pct]%", f"{values['[pct]']}%")]
+    for slot, value in replacements:
+        text = text.replace(value, slot)
+    return text
+
+
 def build_corpus(offers: pd.DataFrame, copies_per_pair: int, seed: int) -> list[tuple[str, str]]:
     """(context, delexicalised JSON copy) pairs for every offer x segment x channel."""
     rng = np.random.default_rng(seed)

@@ -19,7 +19,17 @@ from pathlib import Path
 import pandas as pd
 
 from loyaltylens.config import setting_default
-from loyaltylens.generation.corpus import BOS, EOS, PAD, SEP, SLOTS, build_corpus
+from loyaltylens.generation.corpus import (
+    BOS,
+    EOS,
+    PAD,
+    SEP,
+    SLOTS,
+    build_corpus,
+    conditioning_variables,
+    delexicalise,
+    offer_context,
+)
 from loyaltylens.generation.local_model import META_FILE, PROMPT_FILE, TrainingReport
 from loyaltylens.generation.prompts import PromptSpec
 
@@ -63,27 +73,48 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int):
     return tokenizer
 
 
+# A rated copy stands for this many corpus pieces: a few hundred rated copies among thousands of synthetic ones
+# would otherwise barely move the model.
+PREFERRED_REPEATS = 4
+
+
+def preferred_corpus(prompt: PromptSpec, preferred: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(context, delexicalised copy) pieces from (user message, chosen copy) pairs, as the corpus holds them."""
+    pieces = []
+    for user, copy in preferred:
+        variables = conditioning_variables(prompt, [user])
+        pieces += [(offer_context(variables), delexicalise(copy, variables))] * PREFERRED_REPEATS
+    return pieces
+
+
 def train_generator(
-    offers: pd.DataFrame, prompt: PromptSpec, out_dir: Path, config: CopyModelConfig = CopyModelConfig()
+    offers: pd.DataFrame,
+    prompt: PromptSpec,
+    out_dir: Path,
+    config: CopyModelConfig = CopyModelConfig(),
+    preferred: Sequence[tuple[str, str]] = (),
 ) -> TrainingReport:
-    """Build the corpus from ``offers``, train tokenizer and model, and write the model directory."""
+    """Build the corpus from ``offers`` (plus the ``preferred`` (user message, copy) pairs users rated highest:
+    supervised fine-tuning on chosen copies), train tokenizer and model, and write the model directory."""
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(config.torch_threads)
     try:
-        return _train(offers, prompt, Path(out_dir), config)
+        return _train(offers, prompt, Path(out_dir), config, preferred_corpus(prompt, preferred))
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(offers: pd.DataFrame, prompt: PromptSpec, out_dir: Path, config: CopyModelConfig) -> TrainingReport:
+def _train(
+    offers: pd.DataFrame, prompt: PromptSpec, out_dir: Path, config: CopyModelConfig, extra: list[tuple[str, str]]
+) -> TrainingReport:
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
     started = time.perf_counter()
     torch.manual_seed(config.seed)
-    corpus = build_corpus(offers, config.copies_per_pair, config.seed)
+    corpus = build_corpus(offers, config.copies_per_pair, config.seed) + extra
     tokenizer = train_tokenizer([f"{context} {copy}" for context, copy in corpus], config.vocab_size)
     model = GPT2LMHeadModel(
         GPT2Config(

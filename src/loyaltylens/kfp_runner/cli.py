@@ -1,4 +1,4 @@
-"""``loyaltylens pipeline compile|run``: the KFP pipelines, locally with kfp.local or on a KFP backend."""
+"""``loyaltylens pipeline compile|run|schedule``: the KFP pipelines, locally with kfp.local or on a KFP backend."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from loyaltylens.config import Settings, get_settings
-from loyaltylens.errors import LoyaltyLensError
+from loyaltylens.errors import InvalidInputError, LoyaltyLensError
 from loyaltylens.kfp_runner.runner import (
     PIPELINES,
     RUNNERS,
@@ -18,6 +18,7 @@ from loyaltylens.kfp_runner.runner import (
     compile_pipeline,
     parse_arguments,
     run_local,
+    schedule,
     strip_ansi,
     submit,
 )
@@ -71,6 +72,31 @@ def run_command(
     run = run_pipeline(name, arguments, settings, runner)
     console.print(f"[green]pipeline {name} succeeded[/] in {run.seconds:.1f}s; artifacts under {run.pipeline_root}")
     console.print(versions_table(ModelRegistry.from_settings(settings).list_versions()))
+
+
+@app.command("schedule")
+def schedule_command(
+    name: Annotated[str, typer.Argument(help="Pipeline to schedule.")] = "retraining",
+    host: Annotated[str | None, typer.Option(help="KFP API endpoint (default: LOYALTYLENS_KFP_HOST).")] = None,
+    cron: Annotated[
+        str | None, typer.Option(help="KFP cron, 6 fields (default: LOYALTYLENS_RETRAINING_SCHEDULE_CRON).")
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="Pipeline parameter key=value (default: the settings' value)."),
+    ] = None,
+    namespace: Annotated[str | None, typer.Option(help="The KFP namespace (multi-user).")] = None,
+    experiment: Annotated[str, typer.Option(help="The KFP experiment.")] = "loyaltylens",
+) -> None:
+    """Create a KFP recurring run of a pipeline (the retraining pipeline by default) on a cron schedule."""
+    settings = get_settings()
+    host = host or settings.kfp_host
+    if not host:
+        raise InvalidInputError("no KFP endpoint: pass --host or set LOYALTYLENS_KFP_HOST")
+    arguments = arguments_from_settings(name, settings, parse_arguments(name, param or []))
+    cron = cron or settings.retraining_schedule_cron
+    recurring_id = schedule(name, host, cron, arguments, experiment=experiment, namespace=namespace)
+    console.print(f"scheduled {name} on {host} at cron '{cron}': recurring run id {recurring_id}")
 
 
 def run_pipeline(name: str, arguments: dict, settings: Settings, runner: str = "subprocess") -> LocalRun:

@@ -28,6 +28,7 @@ PIPELINES: dict[str, str] = {
     "training": "pipelines.training",
     "rolling_evaluation": "pipelines.rolling_evaluation",
     "eval_gate": "pipelines.eval_gate",
+    "retraining": "pipelines.retraining",
 }
 
 
@@ -190,3 +191,33 @@ def submit(
         if finished.state != "SUCCEEDED":
             raise LoyaltyLensError(f"pipeline run {run.run_id} on {host} ended {finished.state}")
     return run.run_id
+
+
+def schedule(
+    name: str,
+    host: str,
+    cron: str,
+    arguments: dict,
+    experiment: str = "loyaltylens",
+    namespace: str | None = None,
+) -> str:
+    """Create a KFP recurring run of the compiled pipeline on ``cron`` (KFP's 6-field cron); returns its id.
+
+    Every scheduled run retraces its side-effect tasks (registry moves, feature versions), so caching is off.
+    """
+    import kfp
+
+    module = load_pipeline(name)
+    with warnings.catch_warnings():  # kfp warns on every client that it needs a v2 backend: ours is one
+        warnings.filterwarnings("ignore", message=".*only works with Kubeflow Pipeline v2.*", category=FutureWarning)
+        client = kfp.Client(host=host, namespace=namespace)
+    experiment_id = client.create_experiment(experiment, namespace=namespace).experiment_id
+    recurring = client.create_recurring_run(
+        experiment_id=experiment_id,
+        job_name=f"{name}-schedule",
+        cron_expression=cron,
+        pipeline_package_path=str(module.COMPILED),
+        params=arguments,
+        enable_caching=False,
+    )
+    return recurring.recurring_run_id

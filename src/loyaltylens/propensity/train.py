@@ -49,7 +49,7 @@ class TrainConfig:
     patience: int = field(default_factory=lambda: setting_default("early_stopping_patience"))
     min_improvement: float = 1e-4  # smaller AUC gains count as no improvement
     batch_size: int = 1024
-    learning_rate: float = 2e-3
+    learning_rate: float = field(default_factory=lambda: setting_default("propensity_learning_rate"))
     weight_decay: float = 1e-4
     grad_clip_norm: float = 1.0
     seed: int = field(default_factory=lambda: setting_default("seed"))
@@ -59,10 +59,11 @@ class TrainConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> TrainConfig:
-        """The config the settings describe (``max_epochs``, ``early_stopping_patience``, ``seed``), with
-        ``overrides`` applied."""
+        """The config the settings describe (``max_epochs``, ``early_stopping_patience``, ``seed``, the
+        learning rate), with ``overrides`` applied."""
         defaults = {
             "max_epochs": settings.max_epochs,
+            "learning_rate": settings.propensity_learning_rate,
             "patience": settings.early_stopping_patience,
             "seed": settings.seed,
         }
