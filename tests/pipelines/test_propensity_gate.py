@@ -34,6 +34,7 @@ def _register(settings, frame, learning_rate: float) -> int:
     return train_and_register(frame, ModelRegistry.from_settings(settings), config=config, force=True).version
 
 
+@pytest.mark.pipeline_run
 def test_gate_promotes_a_better_challenger_and_refuses_a_worse_one(isolated_settings, tmp_path: Path):
     dataset = generate_dataset(TINY, tmp_path / dataset_id(TINY)).path
     store = FeatureStore.from_settings(isolated_settings)

@@ -57,7 +57,7 @@ def _plant_ratings(settings, bad: int, good_prompts: list[str]) -> None:
             )
 
 
-@pytest.mark.slow
+@pytest.mark.pipeline_run
 def test_retraining_waits_for_a_trigger_promotes_a_better_challenger_and_refuses_a_worse_one(
     isolated_settings, tmp_path: Path
 ):
