@@ -30,6 +30,7 @@ from loyaltylens.kfp_runner.runner import (
     parse_arguments,
     run_local,
 )
+from loyaltylens.local.postgres import with_postgres
 from loyaltylens.propensity.contract import FeatureContract
 from loyaltylens.propensity.model_card import ModelCard
 from loyaltylens.propensity.registry import ModelRegistry
@@ -105,7 +106,8 @@ def test_pipeline_registers_a_challenger_and_fills_what_the_decision_chain_reads
     # The offer index and the copy generator the same run built are what run_for_customer uses.
     assert ModelRegistry.from_settings(isolated_settings).ensure_champion() == 1
     assert generator_registry(isolated_settings).ensure_champion() == 1
-    everyone = isolated_settings.model_copy(update={"propensity_threshold": 0.0})
+    # the offer index is in the Postgres the run used: the embedded one under the data dir, as the CLI finds it
+    everyone = with_postgres(isolated_settings).model_copy(update={"propensity_threshold": 0.0})
     chain = build_decision_chain(everyone, scorer_for(everyone, None, None))
     customer = int(store.get_online_frame()["customer_id"].iloc[0])
     decision = chain.run_for_customer(customer)
