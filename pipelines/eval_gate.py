@@ -14,6 +14,7 @@ from components.eval_gate import evaluate_prompt_candidate, keep_prompt_champion
 from loyaltylens.kfp_runner.platform import on_cluster
 
 COMPILED = Path(__file__).with_name("eval_gate.yaml")
+USES_POSTGRES = False  # no task reads or writes Postgres
 
 
 @dsl.pipeline(name="loyaltylens-eval-gate", description="Gate a candidate prompt version on the eval set.")

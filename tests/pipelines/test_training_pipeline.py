@@ -55,6 +55,15 @@ def test_compiled_yaml_is_current(tmp_path: Path, name: str):
     )
 
 
+@pytest.mark.parametrize("name", sorted(PIPELINES))
+def test_the_local_runner_starts_postgres_for_the_pipelines_whose_tasks_use_it(name: str):
+    """USES_POSTGRES (the subprocess runner starts the embedded server and hands its URL to the tasks) is
+    set exactly on the pipelines with a Postgres task: index_offers, the offer index."""
+    module = load_pipeline(name)
+    spec = next(yaml.safe_load_all(module.COMPILED.read_text()))
+    assert module.USES_POSTGRES == ("exec-index-offers" in spec["deploymentSpec"]["executors"])
+
+
 def compiled_documents() -> tuple[dict, dict]:
     """The compiled IR: the pipeline spec, then the Kubernetes platform spec kfp-kubernetes adds."""
     spec, platform = yaml.safe_load_all(load_pipeline("training").COMPILED.read_text())

@@ -142,11 +142,13 @@ def run_local(
             env = stack.enter_context(container_service_env(settings))
             task_runner = local.DockerRunner(**docker_run_args(env))
         else:
-            from loyaltylens.local.postgres import with_postgres
+            if module.USES_POSTGRES:
+                from loyaltylens.local.postgres import with_postgres
 
-            # Each task is a subprocess that reads its settings from this environment; the Postgres the run
-            # uses (the embedded server, started here, when none is configured) reaches them by its URL.
-            stack.enter_context(_environ({"LOYALTYLENS_POSTGRES_URL": with_postgres(settings).postgres_url}))
+                # Each task is a subprocess that reads its settings from this environment; the Postgres the
+                # run uses (the embedded server, started here, when none is configured) reaches them by URL.
+                postgres = with_postgres(settings).postgres_url
+                stack.enter_context(_environ({"LOYALTYLENS_POSTGRES_URL": postgres}))
             task_runner = local.SubprocessRunner(use_venv=False)
         local.init(runner=task_runner, pipeline_root=str(pipeline_root), raise_on_error=True)
         logging.getLogger().addFilter(recorder)
