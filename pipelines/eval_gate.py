@@ -30,6 +30,7 @@ from loyaltylens.config import setting_default
 from loyaltylens.kfp_runner.platform import on_cluster
 
 COMPILED = Path(__file__).with_name("eval_gate.yaml")
+USES_POSTGRES = False  # no task reads or writes Postgres
 
 
 def gate_prompt_candidate(candidate: str, generator: str) -> None:

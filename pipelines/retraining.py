@@ -25,6 +25,7 @@ from pipelines.eval_gate import gate_propensity_challenger
 from pipelines.training import train_evaluate_register
 
 COMPILED = Path(__file__).with_name("retraining.yaml")
+USES_POSTGRES = False  # no task reads or writes Postgres (the offer index is the training pipeline's)
 
 
 @dsl.pipeline(

@@ -18,6 +18,7 @@ from loyaltylens.config import setting_default
 from loyaltylens.kfp_runner.platform import on_cluster
 
 COMPILED = Path(__file__).with_name("rolling_evaluation.yaml")
+USES_POSTGRES = False  # no task reads or writes Postgres
 
 
 @dsl.pipeline(

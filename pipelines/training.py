@@ -29,6 +29,7 @@ from loyaltylens.config import setting_default
 from loyaltylens.kfp_runner.platform import on_cluster
 
 COMPILED = Path(__file__).with_name("training.yaml")
+USES_POSTGRES = True  # index_offers writes the offer index there
 
 
 def train_evaluate_register(

@@ -35,6 +35,7 @@ def run_main_job(
     from loyaltylens.generation.model_store import generator_registry
     from loyaltylens.kfp_runner.cli import run_pipeline
     from loyaltylens.kfp_runner.runner import arguments_from_settings
+    from loyaltylens.local.postgres import with_postgres
     from loyaltylens.local.stack import start_propensity_stack
     from loyaltylens.propensity.cli import versions_table
     from loyaltylens.propensity.registry import ModelRegistry
@@ -43,6 +44,7 @@ def run_main_job(
     settings = get_settings()
     overrides = {"n_customers": customers, "max_epochs": max_epochs}
     settings = settings.model_copy(update={key: value for key, value in overrides.items() if value is not None})
+    settings = with_postgres(settings)  # the offer index: the embedded Postgres unless a URL is set
     dataset_dir = _ensure_dataset(settings)
 
     console.rule("[bold]2/5 training pipeline (kfp.local)")

@@ -5,10 +5,12 @@ components)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
+from tests.deploy.support.network_policy import selects
 from tests.deploy.support.pod_security import restricted_violations
 from tests.deploy.support.render import helm_lint, helm_template, kustomize
 from tests.deploy.support.validation import ManifestValidator
@@ -18,7 +20,6 @@ CHART = REPO / "helm" / "loyaltylens"
 HELM_ONLY_LABELS = (
     "app.kubernetes.io/managed-by",
     "helm.sh/chart",
-    "app.kubernetes.io/instance",
     "app.kubernetes.io/version",
 )
 VARIANTS = {
@@ -52,7 +53,7 @@ def test_rendered_objects_validate_and_meet_restricted(validator, variant):
 
 
 def _comparable(doc: dict) -> dict:
-    """``doc`` without the labels only Helm adds (kustomize adds only app.kubernetes.io/part-of)."""
+    """``doc`` without the labels only Helm adds (kustomize adds app.kubernetes.io/part-of and the instance label)."""
     doc = json.loads(json.dumps(doc))
     labels = doc["metadata"].get("labels", {})
     for label in HELM_ONLY_LABELS:
@@ -135,3 +136,161 @@ def test_every_object_has_the_release_labels():
     for doc in helm_template(CHART, {"namespace.create": True}):
         labels = doc["metadata"]["labels"]
         assert labels["app.kubernetes.io/instance"] == "loyaltylens" and labels["app.kubernetes.io/version"], doc
+
+
+# --- two releases in one namespace -------------------------------------------------------------------------
+
+OTHER_RELEASE = "staging"
+SVC_HOST = re.compile(r"([a-z0-9-]+)\.loyaltylens\.svc(?:\.cluster\.local)?")
+# Selectors that pick pods by role across the namespace, on purpose: the default deny, the KServe ingress rule
+# for every InferenceService, and the KFP step / serving roles admitted to the services (those pods carry no
+# release: compiled pipelines and `loyaltylens deploy` InferenceServices).
+NAMESPACE_WIDE_SELECTORS = (
+    {},
+    {"matchExpressions": [{"key": "serving.kserve.io/inferenceservice", "operator": "Exists"}]},
+    {"matchLabels": {"app.kubernetes.io/component": "pipeline"}},
+    {"matchLabels": {"app.kubernetes.io/component": "serving"}},
+)
+
+
+@pytest.fixture(scope="module")
+def two_releases() -> dict[str, list[dict]]:
+    """The chart with every component on, installed twice into the namespace loyaltylens."""
+    return {
+        release: helm_template(CHART, {"feedback.enabled": True}, release=release)
+        for release in ("loyaltylens", OTHER_RELEASE)
+    }
+
+
+def _references(doc: dict) -> set[tuple[str, str]]:
+    """(kind, name) of every object of the chart that ``doc`` names: ConfigMap refs, ServiceAccounts, volume
+    claims, the ServingRuntime, RBAC role and subjects, a StatefulSet's governing Service, and the Services
+    whose hostnames the ConfigMap and MLflow's --allowed-hosts hold. The Secrets are the user's (values), not
+    the release's, and stay out."""
+    found: set[tuple[str, str]] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            for key in ("configMapRef", "configMapKeyRef"):
+                if key in node:
+                    found.add(("ConfigMap", node[key]["name"]))
+            if "serviceAccountName" in node:
+                found.add(("ServiceAccount", node["serviceAccountName"]))
+            if "persistentVolumeClaim" in node:
+                found.add(("PersistentVolumeClaim", node["persistentVolumeClaim"]["claimName"]))
+            if "runtime" in node and "modelFormat" in node:
+                found.add(("ServingRuntime", node["runtime"]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, str):
+            found.update(("Service", host) for host in SVC_HOST.findall(node))
+
+    walk(doc.get("spec"))
+    walk(doc.get("data"))
+    if doc["kind"] == "RoleBinding":
+        found.add((doc["roleRef"]["kind"], doc["roleRef"]["name"]))
+        found.update((s["kind"], s["name"]) for s in doc["subjects"])
+    if doc["kind"] == "Role":
+        found.update(
+            ("ConfigMap", n)
+            for rule in doc["rules"]
+            if rule["resources"] == ["configmaps"]
+            for n in rule["resourceNames"]
+        )
+    if doc["kind"] == "StatefulSet":
+        found.add(("Service", doc["spec"]["serviceName"]))
+    return found
+
+
+def _pods(docs: list[dict]) -> dict[str, dict]:
+    """The labels each release's pods carry, by workload; KServe adds serving.kserve.io/inferenceservice."""
+    pods = {}
+    for doc in docs:
+        name = f"{doc['kind']}/{doc['metadata']['name']}"
+        if doc["kind"] in ("Deployment", "StatefulSet", "Job"):
+            pods[name] = doc["spec"]["template"]["metadata"]["labels"]
+        elif doc["kind"] == "InferenceService":
+            for component in ("predictor", "transformer"):
+                if component in doc["spec"]:
+                    labels = doc["spec"][component].get("labels", {})
+                    pods[f"{name} ({component})"] = {
+                        **labels,
+                        "serving.kserve.io/inferenceservice": doc["metadata"]["name"],
+                    }
+    return pods
+
+
+def _selectors(doc: dict) -> list[dict]:
+    """Every LabelSelector in ``doc`` that picks pods: a Service's, a workload's, a NetworkPolicy's target and
+    its pod peers."""
+    spec = doc.get("spec") or {}
+    if doc["kind"] == "Service":
+        return [{"matchLabels": spec["selector"]}]
+    if doc["kind"] in ("Deployment", "StatefulSet"):
+        return [spec["selector"]]
+    if doc["kind"] == "NetworkPolicy":
+        peers = [
+            peer["podSelector"] for rule in spec.get("ingress", []) for peer in rule["from"] if "podSelector" in peer
+        ]
+        return [spec["podSelector"], *peers]
+    return []
+
+
+def test_two_releases_share_a_namespace_without_colliding(two_releases):
+    main, other = (set(_by_key(docs)) for docs in two_releases.values())
+    assert not main & other
+    assert all(name.startswith(f"{OTHER_RELEASE}-") for _, name in other)
+    assert len(main) == len(other) == len(two_releases[OTHER_RELEASE])  # no two objects share a (kind, name)
+
+
+def test_each_release_references_only_its_own_objects(two_releases):
+    keys = {release: set(_by_key(docs)) for release, docs in two_releases.items()}
+    for release, docs in two_releases.items():
+        (other,) = set(keys) - {release}
+        references = set().union(*map(_references, docs))
+        assert {kind for kind, _ in references} >= {
+            "ConfigMap",
+            "ServiceAccount",
+            "PersistentVolumeClaim",
+            "ServingRuntime",
+            "Role",
+            "Service",
+        }
+        assert references - keys[release] == set(), release
+        assert not references & keys[other], release
+        assert _secret_references(docs) == {"loyaltylens-s3", "loyaltylens-postgres"}  # the user's, shared
+
+
+def test_no_selector_picks_the_other_releases_pods(two_releases):
+    pods = {release: _pods(docs) for release, docs in two_releases.items()}
+    for release, docs in two_releases.items():
+        (other,) = set(pods) - {release}
+        for doc in docs:
+            for selector in _selectors(doc):
+                own = [p for p, labels in pods[release].items() if selects(selector, labels)]
+                if selector in NAMESPACE_WIDE_SELECTORS:
+                    continue
+                assert own, (doc["kind"], doc["metadata"]["name"], selector)  # a selector that picks nothing is a typo
+                foreign = [p for p, labels in pods[other].items() if selects(selector, labels)]
+                assert foreign == [], (doc["kind"], doc["metadata"]["name"], selector)
+    # the role selectors do pick both releases' serving pods: what admits them is the role, not the release
+    serving = {"matchLabels": {"app.kubernetes.io/component": "serving"}}
+    assert all(any(selects(serving, labels) for labels in release_pods.values()) for release_pods in pods.values())
+
+
+def test_the_other_release_points_its_pods_at_its_own_services(two_releases):
+    config = _by_key(two_releases[OTHER_RELEASE])[("ConfigMap", f"{OTHER_RELEASE}-loyaltylens-config")]["data"]
+    assert (
+        config["LOYALTYLENS_MLFLOW_TRACKING_URI"] == f"http://{OTHER_RELEASE}-mlflow.loyaltylens.svc.cluster.local:5000"
+    )
+    assert config["LOYALTYLENS_POSTGRES_URL"] == (
+        f"postgresql://loyaltylens@{OTHER_RELEASE}-postgres.loyaltylens.svc.cluster.local:5432/loyaltylens"
+    )
+    assert config["LOYALTYLENS_S3_ENDPOINT_URL"] == f"http://{OTHER_RELEASE}-minio.loyaltylens.svc.cluster.local:9000"
+    isvc = _by_key(two_releases[OTHER_RELEASE])[("InferenceService", f"{OTHER_RELEASE}-propensity")]["spec"]
+    # the model keeps its name inside the server: the transformer calls /v1/models/propensity on its predictor
+    assert "--model_name=propensity" in isvc["predictor"]["containers"][0]["args"]
+    assert "--model_name=propensity" in isvc["transformer"]["containers"][0]["args"]

@@ -18,7 +18,8 @@ REPO = Path(__file__).resolve().parents[2]
 MANIFEST = REPO / "manifests" / "base" / "offers.yaml"
 CHART = REPO / "helm" / "loyaltylens"
 NAMESPACE = "loyaltylens"
-OFFERS_POD = {"app.kubernetes.io/name": "offers", "app.kubernetes.io/component": "serving"}
+INSTANCE = {"app.kubernetes.io/instance": "loyaltylens"}  # the release label every pod of the platform carries
+OFFERS_POD = {"app.kubernetes.io/name": "offers", "app.kubernetes.io/component": "serving", **INSTANCE}
 
 pytestmark = pytest.mark.skipif(not shutil.which("helm"), reason="needs helm and kubectl: make test installs them")
 
@@ -75,9 +76,9 @@ def test_the_network_policies_admit_the_project_ingress_and_monitoring_only(base
     assert not allowed({"app.kubernetes.io/component": "serving"}, port=9999)
     # what it reads: MLflow, Postgres (feature catalog, pgvector), the object store (feature parquet)
     for target, port in (
-        ({"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "tracking"}, 5000),
-        ({"app.kubernetes.io/name": "postgres", "app.kubernetes.io/component": "database"}, 5432),
-        ({"app.kubernetes.io/name": "minio", "app.kubernetes.io/component": "object-store"}, 9000),
+        ({"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "tracking", **INSTANCE}, 5000),
+        ({"app.kubernetes.io/name": "postgres", "app.kubernetes.io/component": "database", **INSTANCE}, 5432),
+        ({"app.kubernetes.io/name": "minio", "app.kubernetes.io/component": "object-store", **INSTANCE}, 9000),
     ):
         assert allowed(OFFERS_POD, port=port, target=target), target
 

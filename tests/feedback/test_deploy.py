@@ -18,18 +18,24 @@ REPO = Path(__file__).resolve().parents[2]
 MANIFEST = REPO / "manifests" / "base" / "feedback.yaml"
 CHART = REPO / "helm" / "loyaltylens"
 NAMESPACE = "loyaltylens"
-FEEDBACK_POD = {"app.kubernetes.io/name": "feedback", "app.kubernetes.io/component": "serving"}
+FEEDBACK_POD = {
+    "app.kubernetes.io/name": "feedback",
+    "app.kubernetes.io/component": "serving",
+    "app.kubernetes.io/instance": "loyaltylens",
+}
 
 pytestmark = pytest.mark.skipif(not shutil.which("helm"), reason="needs helm and kubectl: make test installs them")
 
 
 @pytest.fixture(scope="module")
 def from_kustomize(tmp_path_factory) -> dict[tuple[str, str], dict]:
-    """manifests/base/feedback.yaml as the base kustomization would render it (namespace, part-of label)."""
+    """manifests/base/feedback.yaml as the base kustomization would render it (namespace, part-of and
+    instance labels)."""
     root = tmp_path_factory.mktemp("feedback-kustomize")
     shutil.copy(MANIFEST, root / "feedback.yaml")
     (root / "kustomization.yaml").write_text(
-        f"namespace: {NAMESPACE}\nlabels:\n  - pairs: {{app.kubernetes.io/part-of: loyaltylens}}\n"
+        f"namespace: {NAMESPACE}\nlabels:\n"
+        "  - pairs: {app.kubernetes.io/part-of: loyaltylens, app.kubernetes.io/instance: loyaltylens}\n"
         "    includeSelectors: false\nresources: [feedback.yaml]\n"
     )
     return {(d["kind"], d["metadata"]["name"]): d for d in kustomize(root)}
@@ -43,11 +49,15 @@ def from_helm() -> dict[tuple[str, str], dict]:
 
 def test_the_objects_validate_and_meet_restricted(from_kustomize):
     docs = load_documents(MANIFEST.read_text())
-    assert {(d["kind"], d["metadata"]["name"]) for d in docs} == set(from_kustomize) == {
-        ("Service", "feedback"),
-        ("Deployment", "feedback"),
-        ("NetworkPolicy", "feedback-ingress"),
-    }
+    assert (
+        {(d["kind"], d["metadata"]["name"]) for d in docs}
+        == set(from_kustomize)
+        == {
+            ("Service", "feedback"),
+            ("Deployment", "feedback"),
+            ("NetworkPolicy", "feedback-ingress"),
+        }
+    )
     assert ManifestValidator().all_errors(docs) == []
     assert [str(v) for v in restricted_violations(docs)] == []
 
@@ -80,5 +90,9 @@ def test_the_network_policies_admit_the_chain_and_the_ui_ingress_only(from_kusto
     assert allowed({"app.kubernetes.io/name": "ingress-nginx"}, source_namespace="ingress-nginx")
     assert not allowed({"app.kubernetes.io/name": "anything-else"})
     assert not allowed({"app.kubernetes.io/component": "serving"}, port=9999)
-    postgres = {"app.kubernetes.io/name": "postgres", "app.kubernetes.io/component": "database"}
+    postgres = {
+        "app.kubernetes.io/name": "postgres",
+        "app.kubernetes.io/component": "database",
+        "app.kubernetes.io/instance": "loyaltylens",
+    }
     assert allowed(FEEDBACK_POD, port=5432, target=postgres)  # the store it writes to

@@ -31,6 +31,7 @@ from loyaltylens.kfp_runner.runner import (
     parse_arguments,
     run_local,
 )
+from loyaltylens.local.postgres import with_postgres
 from loyaltylens.propensity.contract import FeatureContract
 from loyaltylens.propensity.model_card import ModelCard
 from loyaltylens.propensity.registry import ModelRegistry
@@ -53,6 +54,15 @@ def test_compiled_yaml_is_current(tmp_path: Path, name: str):
     assert list(yaml.safe_load_all(fresh.read_text())) == list(yaml.safe_load_all(committed.read_text())), (
         f"pipelines/{name}.yaml is stale: run `loyaltylens pipeline compile`"
     )
+
+
+@pytest.mark.parametrize("name", sorted(PIPELINES))
+def test_the_local_runner_starts_postgres_for_the_pipelines_whose_tasks_use_it(name: str):
+    """USES_POSTGRES (the subprocess runner starts the embedded server and hands its URL to the tasks) is
+    set exactly on the pipelines with a Postgres task: index_offers, the offer index."""
+    module = load_pipeline(name)
+    spec = next(yaml.safe_load_all(module.COMPILED.read_text()))
+    assert module.USES_POSTGRES == ("exec-index-offers" in spec["deploymentSpec"]["executors"])
 
 
 def compiled_documents() -> tuple[dict, dict]:
@@ -107,7 +117,8 @@ def test_pipeline_registers_a_challenger_and_fills_what_the_decision_chain_reads
     # The offer index and the copy generator the same run built are what run_for_customer uses.
     assert ModelRegistry.from_settings(isolated_settings).ensure_champion() == 1
     assert generator_registry(isolated_settings).ensure_champion() == 1
-    everyone = isolated_settings.model_copy(update={"propensity_threshold": 0.0})
+    # the offer index is in the Postgres the run used: the embedded one under the data dir, as the CLI finds it
+    everyone = with_postgres(isolated_settings).model_copy(update={"propensity_threshold": 0.0})
     chain = build_decision_chain(everyone, scorer_for(everyone, None, None))
     customer = int(store.get_online_frame()["customer_id"].iloc[0])
     decision = chain.run_for_customer(customer)

@@ -3,7 +3,7 @@
 import pytest
 
 from loyaltylens.config import get_settings
-from loyaltylens.errors import InvalidInputError
+from loyaltylens.errors import InvalidInputError, LoyaltyLensError
 from loyaltylens.retrieval.factory import Retrievers, build_retriever
 
 
@@ -31,3 +31,13 @@ def test_unknown_backend_and_missing_weaviate_url(settings):
         build_retriever(settings, "faiss")
     with pytest.raises(InvalidInputError, match="LOYALTYLENS_WEAVIATE_URL"):
         build_retriever(settings, "weaviate")
+
+
+@pytest.mark.parametrize("backend", ["pgvector", "llamaindex", "exact"])
+def test_no_postgres_url_is_a_clear_error_and_starts_nothing(backend, isolated_settings, monkeypatch, embedder):
+    """The library never starts a server: that is the local entry points' job (``with_postgres``)."""
+    monkeypatch.delenv("LOYALTYLENS_POSTGRES_URL", raising=False)
+    settings = isolated_settings.model_copy(update={"postgres_url": None})
+    with pytest.raises(LoyaltyLensError, match="set LOYALTYLENS_POSTGRES_URL"):
+        build_retriever(settings, backend, embedder)
+    assert not (settings.data_dir / "postgres").exists()

@@ -6,16 +6,33 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version }}
 {{- end -}}
 
-{{/* name + namespace + the chart's labels; call with (dict "ctx" $ "name" NAME "labels" EXTRA-LABELS) */}}
+{{/* The name of the release's object NAME: NAME itself in the release named like the chart ("loyaltylens": the
+names manifests/ uses, which tests/deploy compares with), "<release>-NAME" in any other, so several releases
+share a namespace. Every reference to an object the chart renders goes through it. Call with
+(dict "ctx" $ "name" NAME). */}}
+{{- define "loyaltylens.fullname" -}}
+{{- if eq .ctx.Release.Name .ctx.Chart.Name -}}
+{{ .name }}
+{{- else -}}
+{{ printf "%s-%s" .ctx.Release.Name .name | trunc 63 | trimSuffix "-" }}
+{{- end -}}
+{{- end -}}
+
+{{/* LABELS plus the release's instance label: the labels of a workload's pods and the selectors that pick
+them, so one release's Services and NetworkPolicies never select another release's pods. Call with
+(dict "ctx" $ "labels" LABELS); returns YAML (use with fromYaml or nindent). */}}
+{{- define "loyaltylens.selectorLabels" -}}
+{{- toYaml (merge (dict "app.kubernetes.io/instance" .ctx.Release.Name) .labels) -}}
+{{- end -}}
+
+{{/* name (through loyaltylens.fullname) + namespace + the chart's labels; call with
+(dict "ctx" $ "name" NAME "labels" EXTRA-LABELS) */}}
 {{- define "loyaltylens.metadata" -}}
 metadata:
-  name: {{ .name }}
+  name: {{ include "loyaltylens.fullname" . }}
   namespace: {{ .ctx.Release.Namespace }}
   labels:
-    {{- include "loyaltylens.labels" .ctx | nindent 4 }}
-    {{- with .labels }}
-    {{- toYaml . | nindent 4 }}
-    {{- end }}
+    {{- merge (fromYaml (include "loyaltylens.labels" .ctx)) (.labels | default dict) | toYaml | nindent 4 }}
 {{- end -}}
 
 {{- define "loyaltylens.image" -}}
@@ -29,9 +46,9 @@ imagePullPolicy: {{ . }}
 {{- end -}}
 {{- end -}}
 
-{{/* Service URLs every pod reads from the loyaltylens-config ConfigMap. */}}
+{{/* The cluster hostname of the release's Service NAME (the Service URLs every pod reads from the ConfigMap). */}}
 {{- define "loyaltylens.svc" -}}
-{{ .name }}.{{ .ctx.Release.Namespace }}.svc.cluster.local
+{{ include "loyaltylens.fullname" . }}.{{ .ctx.Release.Namespace }}.svc.cluster.local
 {{- end -}}
 
 {{- define "loyaltylens.s3Endpoint" -}}
@@ -66,10 +83,10 @@ the NetworkPolicies select serving pods by, pod security. Call with (dict "ctx" 
 {{- define "loyaltylens.servingComponent" -}}
 minReplicas: {{ .ctx.Values.propensity.minReplicas }}
 maxReplicas: {{ .ctx.Values.propensity.maxReplicas }}
-serviceAccountName: loyaltylens-serving
+serviceAccountName: {{ include "loyaltylens.fullname" (dict "ctx" .ctx "name" "loyaltylens-serving") }}
 automountServiceAccountToken: false
 labels:
-  app.kubernetes.io/component: serving
+  {{- include "loyaltylens.selectorLabels" (dict "ctx" .ctx "labels" (dict "app.kubernetes.io/component" "serving")) | nindent 2 }}
 {{ include "loyaltylens.podSecurity" .uid }}
 {{- end -}}
 
@@ -92,4 +109,9 @@ livenessProbe:
   httpGet: {path: /v2/health/live, port: 8080}
   initialDelaySeconds: {{ .delay }}
   periodSeconds: 10
+{{- end -}}
+
+{{/* The name of the release's ConfigMap of service URLs. */}}
+{{- define "loyaltylens.configMap" -}}
+{{ include "loyaltylens.fullname" (dict "ctx" . "name" "loyaltylens-config") }}
 {{- end -}}

@@ -34,8 +34,9 @@ def offers_for(
 ) -> None:
     """Run run_for_customer for each customer and print the decisions with stage latencies."""
     from loyaltylens.decision.chain import build_decision_chain
+    from loyaltylens.local.postgres import with_postgres
 
-    settings = get_settings()
+    settings = with_postgres(get_settings())  # the offer index: the embedded Postgres unless a URL is set
     chain = build_decision_chain(settings, scorer_for(settings, predictor_url, model), feature_version)
     print_decisions([chain.run_for_customer(c, retriever) for c in customer_ids])
 

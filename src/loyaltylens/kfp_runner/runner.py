@@ -14,6 +14,7 @@ import contextlib
 import importlib
 import inspect
 import logging
+import os
 import re
 import time
 import warnings
@@ -142,6 +143,13 @@ def run_local(
             env = stack.enter_context(container_service_env(settings))
             task_runner = local.DockerRunner(**docker_run_args(env))
         else:
+            if module.USES_POSTGRES:
+                from loyaltylens.local.postgres import with_postgres
+
+                # Each task is a subprocess that reads its settings from this environment; the Postgres the
+                # run uses (the embedded server, started here, when none is configured) reaches them by URL.
+                postgres = with_postgres(settings).postgres_url
+                stack.enter_context(_environ({"LOYALTYLENS_POSTGRES_URL": postgres}))
             task_runner = local.SubprocessRunner(use_venv=False)
         local.init(runner=task_runner, pipeline_root=str(pipeline_root), raise_on_error=True)
         logging.getLogger().addFilter(recorder)
@@ -155,6 +163,21 @@ def run_local(
             stack.enter_context(contextlib.redirect_stdout(stack.enter_context(log_path.open("w"))))
         module.pipeline(**arguments)
     return LocalRun(name, arguments, time.perf_counter() - start, pipeline_root, log_path, recorder.status)
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str]):
+    """``values`` set in ``os.environ`` for the block; the previous values restored afterwards."""
+    previous = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def submit(

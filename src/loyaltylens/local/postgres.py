@@ -31,6 +31,15 @@ def postgres_url(settings: Settings) -> str:
     return embedded_postgres_url(Path(settings.data_dir) / "postgres")
 
 
+def with_postgres(settings: Settings) -> Settings:
+    """``settings`` with ``postgres_url`` filled in: the configured one, else the embedded server's (started
+    here). For the local entry points (CLI, main job, the kfp.local runner); the library's Postgres clients
+    read ``settings.postgres_url`` and never start a server."""
+    if settings.postgres_url:
+        return settings
+    return settings.model_copy(update={"postgres_url": postgres_url(settings)})
+
+
 def embedded_postgres_url(pgdata: Path) -> str:
     """Start (or attach to) the embedded server whose data dir is ``pgdata`` and return its URL."""
     return _embedded_url(Path(pgdata).resolve())

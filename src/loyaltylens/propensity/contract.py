@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,6 @@ class FeatureContract:
     input_name: str = "features"
     output_name: str = "propensity"
     feature_version: str | None = None
-    extra: dict = field(default_factory=dict)
 
     # --- construction / persistence -------------------------------------------------------------
     @classmethod
@@ -70,7 +69,6 @@ class FeatureContract:
             input_name=data.get("input_name", "features"),
             output_name=data.get("output_name", "propensity"),
             feature_version=data.get("feature_version"),
-            extra=dict(data.get("extra", {})),
         )
 
     def save(self, path: Path) -> Path:

@@ -15,7 +15,7 @@ servers feed it exactly what the contract validated and nothing else.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -34,7 +34,6 @@ class PropensityConfig:
     # but nearly doubled CPU training time; early stopping and weight decay regularise instead.
     dropout: float = 0.0
     head_hidden: int = 64
-    extra: dict = field(default_factory=dict)
 
     @property
     def n_features(self) -> int:

@@ -108,7 +108,7 @@ class TrainResult:
         model's effective hyper-parameters (defaults included, column layout left out)."""
         params = {k: v for k, v in asdict(self.config).items() if k not in ("split", "model")}
         params.update({f"split.{k}": v for k, v in asdict(self.config.split).items()})
-        layout = ("numeric_index", "categorical_index", "cardinalities", "extra")
+        layout = ("numeric_index", "categorical_index", "cardinalities")
         params.update({f"model.{k}": v for k, v in asdict(self.model_config).items() if k not in layout})
         params["model.num_parameters"] = self.model.num_parameters()
         return params

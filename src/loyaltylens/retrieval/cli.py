@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from loyaltylens.config import get_settings
+from loyaltylens.config import Settings, get_settings
 from loyaltylens.errors import InvalidInputError
 from loyaltylens.retrieval.base import SEARCH_MODES
 
@@ -25,6 +25,13 @@ RetrieverOption = Annotated[
 DatasetOption = Annotated[
     Path | None, typer.Option(help="Dataset directory whose offers are used (default: the settings' dataset).")
 ]
+
+
+def _settings() -> Settings:
+    """The settings, with the embedded Postgres started when no LOYALTYLENS_POSTGRES_URL is set."""
+    from loyaltylens.local.postgres import with_postgres
+
+    return with_postgres(get_settings())
 
 
 def _dataset(dataset: Path | None) -> Path:
@@ -40,7 +47,7 @@ def index_command(dataset: DatasetOption = None, retriever: RetrieverOption = No
     from loyaltylens.retrieval.factory import build_retriever
 
     offers = load_table(_dataset(dataset), "offers")
-    with build_retriever(get_settings(), retriever) as backend:
+    with build_retriever(_settings(), retriever) as backend:
         report = backend.index(offers)
         console.print(
             f"{backend.name}: {backend.count()} offers indexed · embedded {report.embedded} · written "
@@ -64,7 +71,7 @@ def search_command(
     from loyaltylens.retrieval.factory import build_retriever
 
     filters = _parse_pairs(filter_ or [])
-    with build_retriever(get_settings(), retriever) as backend:
+    with build_retriever(_settings(), retriever) as backend:
         hits = backend.search(query, k, filters, mode)
     table = Table(title=f"{backend.name} · {mode} · {query!r}")
     for column in ("offer", "score", "category", "channel", "discount", "text"):
@@ -89,7 +96,7 @@ def eval_command(
     from loyaltylens.retrieval.evaluate import evaluate_retriever
     from loyaltylens.retrieval.factory import build_retriever
 
-    settings = get_settings()
+    settings = _settings()
     dataset_dir = _dataset(dataset)
     ids = load_table(dataset_dir, "customers")["customer_id"].to_numpy()
     records = FeatureStore.from_settings(settings).get_features(ids, feature_version).to_records()

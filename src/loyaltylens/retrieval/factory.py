@@ -8,7 +8,7 @@ decision chain that picks the backend per request.
 from __future__ import annotations
 
 from loyaltylens.config import Settings
-from loyaltylens.errors import InvalidInputError
+from loyaltylens.errors import InvalidInputError, LoyaltyLensError
 from loyaltylens.retrieval.base import OfferRetriever
 from loyaltylens.retrieval.embeddings import TextEmbedder
 
@@ -51,11 +51,17 @@ def build_retriever(
 
 
 def pgvector_retriever(settings: Settings, embedder: TextEmbedder):
-    from loyaltylens.local.postgres import postgres_url
+    """The pgvector store in the Postgres ``settings.postgres_url`` names. Starting a local server is the
+    entry point's job (``loyaltylens.local.postgres.with_postgres``), not the library's."""
     from loyaltylens.retrieval.pgvector_store import PgVectorRetriever
 
+    if not settings.postgres_url:
+        raise LoyaltyLensError(
+            "the pgvector, llamaindex and exact retrievers need a Postgres: set LOYALTYLENS_POSTGRES_URL "
+            "(`loyaltylens services up` starts a local one)"
+        )
     return PgVectorRetriever(
-        postgres_url(settings),
+        settings.postgres_url,
         embedder,
         table=settings.offers_table,
         hnsw=_hnsw(settings),
