@@ -206,7 +206,8 @@ def _references(doc: dict) -> set[tuple[str, str]]:
 
 
 def _pods(docs: list[dict]) -> dict[str, dict]:
-    """The labels each release's pods carry, by workload; KServe adds serving.kserve.io/inferenceservice."""
+    """The labels each release's pods carry, by workload; KServe adds serving.kserve.io/inferenceservice (and
+    serving.kserve.io/inferencegraph on an InferenceGraph's router)."""
     pods = {}
     for doc in docs:
         name = f"{doc['kind']}/{doc['metadata']['name']}"
@@ -220,6 +221,8 @@ def _pods(docs: list[dict]) -> dict[str, dict]:
                         **labels,
                         "serving.kserve.io/inferenceservice": doc["metadata"]["name"],
                     }
+        elif doc["kind"] == "InferenceGraph":
+            pods[f"{name} (router)"] = {"serving.kserve.io/inferencegraph": doc["metadata"]["name"]}
     return pods
 
 

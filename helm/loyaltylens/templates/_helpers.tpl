@@ -115,3 +115,11 @@ livenessProbe:
 {{- define "loyaltylens.configMap" -}}
 {{ include "loyaltylens.fullname" (dict "ctx" . "name" "loyaltylens-config") }}
 {{- end -}}
+
+{{/* The release's offer-chain InferenceGraph name when the graph is rendered (inferenceGraph.enabled, and the offer
+API its step calls), else empty; offers-ingress admits its router by it. */}}
+{{- define "loyaltylens.offerChain" -}}
+{{- if and .Values.inferenceGraph.enabled .Values.offers.enabled -}}
+{{ include "loyaltylens.fullname" (dict "ctx" . "name" .Values.inferenceGraph.name) }}
+{{- end -}}
+{{- end -}}
