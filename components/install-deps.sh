@@ -3,10 +3,12 @@
 # package takes the project's place, so this image layer is rebuilt only when pyproject.toml changes.
 set -eu
 stub=$(mktemp -d)
-cp /tmp/pyproject.toml /tmp/README.md "$stub"
+cp /tmp/pyproject.toml "$stub"
+# pyproject names README.md as the readme; an empty one stands in (the real one is not copied, see the Dockerfile)
+touch "$stub/README.md"
 for pkg in src/loyaltylens serving components pipelines; do mkdir -p "$stub/$pkg" && touch "$stub/$pkg/__init__.py"; done
 # pyproject force-includes prompts/ into the wheel; an empty one satisfies the stand-in's build.
 mkdir -p "$stub/prompts"
 build-pip install "$stub[$1]"
 pip uninstall --yes loyaltylens
-rm -rf "$stub" /tmp/pyproject.toml /tmp/README.md
+rm -rf "$stub" /tmp/pyproject.toml
