@@ -41,6 +41,7 @@ def run_main_job(
     from loyaltylens.propensity.registry import ModelRegistry
     from loyaltylens.runtime.model_source import champion_uri, resolve_model_dir
 
+    _quiet_library_progress_bars()
     settings = get_settings()
     overrides = {"n_customers": customers, "max_epochs": max_epochs}
     settings = settings.model_copy(update={key: value for key, value in overrides.items() if value is not None})
@@ -109,6 +110,18 @@ def _print_truth_values(dataset_dir: Path, champion_dir: Path, margin_model, set
             f"{value.share_sent:.0%}",
         )  # fmt: skip
     console.print(table)
+
+
+def _quiet_library_progress_bars() -> None:
+    """The job prints its own steps; MLflow's artifact downloads and transformers' weight loading would add tqdm
+    bars that break the tables in a log or an 80-column terminal."""
+    import os
+
+    from transformers.utils import logging as transformers_logging
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    transformers_logging.disable_progress_bar()
 
 
 def _ensure_dataset(settings: Settings) -> Path:
