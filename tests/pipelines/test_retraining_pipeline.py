@@ -58,6 +58,7 @@ def _plant_ratings(settings, bad: int, good_prompts: list[str]) -> None:
 
 
 @pytest.mark.pipeline_run
+@pytest.mark.timeout(1200)  # three pipeline runs, two of them through both gates (measured ~10 min on 2 loaded cores)
 def test_retraining_waits_for_a_trigger_promotes_a_better_challenger_and_refuses_a_worse_one(
     isolated_settings, tmp_path: Path
 ):
