@@ -1,5 +1,5 @@
-"""The eval gate's steps: evaluate a candidate prompt (or a propensity challenger) against the champion, then
-promote it or keep the champion.
+"""The eval gate's steps: evaluate a candidate prompt (or a generator or propensity challenger) against the
+champion, then promote it or keep the champion.
 
 Every value crosses steps as a KFP parameter or artifact, or through the MLflow server in the settings (eval
 runs, the prompt registry, gate decisions); nothing is left on a step's disk for another step.
@@ -122,4 +122,69 @@ def keep_propensity_champion(challenger_version: int, champion: str, reasons: st
     return record_decision(
         settings.tracking_uri, kind=GATE_KIND, name=settings.propensity_model_name, candidate=str(challenger_version),
         champion=champion or None, decision=GateDecision(False, tuple(reasons.split("; "))), metrics=metrics.metadata,
+    )  # fmt: skip
+
+
+@dsl.component(base_image=TRAIN_IMAGE, install_kfp_package=False)
+def evaluate_generator_challenger(
+    challenger: str,
+    metrics: Output[Metrics],
+    report: Output[HTML],
+) -> NamedTuple(
+    "GeneratorGateOutputs", promote=bool, reasons=str, challenger_version=int, champion=str, summary=str,
+    challenger_run_id=str, champion_run_id=str,
+):  # fmt: skip
+    """Run the eval set under the ``production`` prompt through the registered generator ``challenger`` and the
+    ``@champion``; decide, move nothing."""
+    from collections import namedtuple
+    from pathlib import Path
+
+    from loyaltylens.config import task_settings
+    from loyaltylens.evaluation.generator_gate import evaluate_generator_challenger as evaluate
+    from loyaltylens.evaluation.harness import render_html
+
+    outcome = evaluate(task_settings(), challenger)
+    for key, value in outcome.metrics.items():
+        metrics.log_metric(key, value)
+    Path(report.path).write_text(render_html(outcome.challenger_result))
+    outputs = namedtuple(
+        "GeneratorGateOutputs",
+        ["promote", "reasons", "challenger_version", "champion", "summary", "challenger_run_id", "champion_run_id"],
+    )
+    champion = "" if outcome.champion is None else str(outcome.champion)
+    challenger_run, champion_run = outcome.eval_runs
+    return outputs(
+        outcome.decision.promote, "; ".join(outcome.decision.reasons), outcome.challenger, champion, outcome.summary,
+        challenger_run or "", champion_run or "",
+    )  # fmt: skip
+
+
+@dsl.component(base_image=TRAIN_IMAGE, install_kfp_package=False)
+def promote_generator_challenger(
+    challenger_version: int, champion: str, summary: str, challenger_run_id: str, champion_run_id: str,
+    metrics: Input[Metrics],
+) -> str:  # fmt: skip
+    """Move the generator's ``@champion`` to the challenger (audited) and record the decision; returns its run id."""
+    from loyaltylens.config import task_settings
+    from loyaltylens.evaluation.generator_gate import promote_generator_challenger as promote
+
+    _, run_id = promote(
+        challenger_version, int(champion) if champion else None, summary, metrics.metadata,
+        (challenger_run_id or None, champion_run_id or None), task_settings(),
+    )  # fmt: skip
+    return run_id
+
+
+@dsl.component(base_image=TRAIN_IMAGE, install_kfp_package=False)
+def keep_generator_champion(
+    challenger_version: int, champion: str, reasons: str, challenger_run_id: str, champion_run_id: str,
+    metrics: Input[Metrics],
+) -> str:  # fmt: skip
+    """Leave the generator's ``@champion`` where it is and record why the challenger was refused."""
+    from loyaltylens.config import task_settings
+    from loyaltylens.evaluation.generator_gate import keep_generator_champion as keep
+
+    return keep(
+        challenger_version, int(champion) if champion else None, reasons.split("; "), metrics.metadata,
+        (challenger_run_id or None, champion_run_id or None), task_settings(),
     )  # fmt: skip

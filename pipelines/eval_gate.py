@@ -1,7 +1,11 @@
-"""The eval-gate pipeline, for a candidate prompt version and/or a propensity challenger.
+"""The eval-gate pipeline, for a candidate prompt version and/or a generator challenger and/or a propensity
+challenger.
 
 - prompt (``candidate``, "" = none): eval (candidate and champion on the same eval set and generator) →
   compare → ``dsl.If``: move ``production`` to the candidate; else keep the champion and record why.
+- generator (``generator_challenger``: a registered version or alias of the local copy generator, "" = none): the
+  eval set under the ``production`` prompt through the challenger and ``@champion`` → its thresholds and a paired
+  interval of the aggregate difference → ``dsl.If``: move ``@champion`` (audited); else keep it and record why.
 - propensity (``propensity_challenger``: a registered version or alias, "" = none): the dataset and its pair
   training frame → compare with ``@champion`` on the validation campaign (AUC with a paired cluster-bootstrap
   interval, policy value by expected margin) → ``dsl.If``: move ``@champion`` (audited); else keep it and record
@@ -18,10 +22,13 @@ from kfp import compiler, dsl
 
 from components.data import load_data
 from components.eval_gate import (
+    evaluate_generator_challenger,
     evaluate_prompt_candidate,
     evaluate_propensity_challenger,
+    keep_generator_champion,
     keep_prompt_champion,
     keep_propensity_champion,
+    promote_generator_challenger,
     promote_prompt_candidate,
     promote_propensity_challenger,
 )
@@ -56,6 +63,27 @@ def gate_prompt_candidate(candidate: str, generator: str) -> None:
         )
 
 
+def gate_generator_challenger(challenger, after: tuple = ()) -> None:
+    """The generator gate's tasks, run after the ``after`` tasks (the retraining pipeline's fine-tuning, which
+    registers the challenger). The registry moves, so no task here takes a cached result."""
+    evaluation = on_cluster(
+        evaluate_generator_challenger(challenger=challenger).set_caching_options(False).after(*after)
+    )
+    decided = {
+        "challenger_version": evaluation.outputs["challenger_version"],
+        "champion": evaluation.outputs["champion"],
+        "challenger_run_id": evaluation.outputs["challenger_run_id"],
+        "champion_run_id": evaluation.outputs["champion_run_id"],
+        "metrics": evaluation.outputs["metrics"],
+    }
+    with dsl.If(evaluation.outputs["promote"] == True, name="generator-gate-pass"):  # noqa: E712 (KFP condition)
+        on_cluster(
+            promote_generator_challenger(summary=evaluation.outputs["summary"], **decided).set_caching_options(False)
+        )
+    with dsl.Else(name="generator-gate-fail"):
+        on_cluster(keep_generator_champion(reasons=evaluation.outputs["reasons"], **decided).set_caching_options(False))
+
+
 def gate_propensity_challenger(challenger, dataset, training_frame, after: tuple = ()) -> None:
     """The propensity gate's tasks on a dataset artifact and its pair training frame, run after the ``after``
     tasks (the retraining pipeline's registration). The registry moves, so no task here takes a cached result."""
@@ -86,11 +114,13 @@ def gate_propensity_challenger(challenger, dataset, training_frame, after: tuple
 
 @dsl.pipeline(
     name="loyaltylens-eval-gate",
-    description="Gate a candidate prompt version on the eval set and/or a propensity challenger on validation.",
+    description="Gate a candidate prompt version and/or a generator challenger on the eval set and/or a "
+    "propensity challenger on validation.",
 )
 def pipeline(
     candidate: str = "1.1.0",
     generator: str = "template",
+    generator_challenger: str = "",
     propensity_challenger: str = "",
     source: str = "synthetic",
     n_customers: int = setting_default("n_customers"),
@@ -100,6 +130,8 @@ def pipeline(
 ):
     with dsl.If(candidate != "", name="prompt-candidate"):
         gate_prompt_candidate(candidate, generator)
+    with dsl.If(generator_challenger != "", name="generator-challenger"):
+        gate_generator_challenger(generator_challenger)
     with dsl.If(propensity_challenger != "", name="propensity-challenger"):
         data = on_cluster(load_data(source=source, n_customers=n_customers, n_days=n_days, seed=seed))
         features = on_cluster(build_features(dataset=data.outputs["dataset"], label_window_days=label_window_days))

@@ -1,9 +1,10 @@
 """The retraining pipeline: new data → check the triggers → ``dsl.If`` triggered: rebuild features → retrain the
 propensity model (a ``challenger``, if it passes the metrics gate) and fine-tune the local copy generator on the
-copies users rated highest → the eval gate: ``@champion`` moves to the challenger only if it is not worse on the
-validation campaign (AUC with a paired interval, policy value by expected margin); else the champion stays and the
-gate run says why. When no trigger fires nothing is built, trained or moved (an MLflow run in
-``loyaltylens-retraining`` records the check).
+copies users rated highest → the eval gate for each: the propensity ``@champion`` moves to the challenger only if it
+is not worse on the validation campaign (AUC with a paired interval, policy value by expected margin), the
+generator's only if it passes the production prompt's eval thresholds and is not worse than its champion on the
+eval set (paired interval of the aggregate); else the champion stays and the gate run says why. When no trigger
+fires nothing is built, trained or moved (an MLflow run in ``loyaltylens-retraining`` records the check).
 
 Run locally: ``loyaltylens pipeline run retraining`` (kfp.local); on a schedule: ``loyaltylens pipeline schedule``
 (a KFP recurring run). Compile: ``python -m pipelines.retraining`` (writes retraining.yaml beside this file; a test
@@ -21,7 +22,7 @@ from components.retraining import check_triggers, record_no_trigger
 from loyaltylens.config import setting_default
 from loyaltylens.kfp_runner.platform import on_cluster
 from loyaltylens.propensity.registry import CHALLENGER
-from pipelines.eval_gate import gate_propensity_challenger
+from pipelines.eval_gate import gate_generator_challenger, gate_propensity_challenger
 from pipelines.training import train_evaluate_register
 
 COMPILED = Path(__file__).with_name("retraining.yaml")
@@ -56,11 +57,13 @@ def pipeline(
             .after(validation)
             .set_caching_options(False)
         )
-        on_cluster(
+        tuning = on_cluster(
             train_generator(dataset=dataset, steps=generator_train_steps, seed=seed, from_feedback=True)
             .after(validation)
             .set_caching_options(False)
         )
+        # train_generator has just pointed the generator's `challenger` at the fine-tuned version
+        gate_generator_challenger(CHALLENGER, after=(tuning,))
         train_evaluate_register(
             dataset,
             features,

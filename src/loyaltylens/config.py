@@ -141,6 +141,15 @@ class Settings(BaseSettings):
     gate_max_baseline_auc_gap: float = Field(
         default=0.01, ge=0.0, description="Gate: the candidate may trail the best baseline's AUC by this much."
     )
+    # The generator gate compares the challenger's per-case eval aggregate with the champion's on the same cases
+    # (paired bootstrap, 95%): 0.0 refuses a challenger only when it is significantly worse at all.
+    generator_gate_max_aggregate_drop: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Generator gate: refuse when the paired 95% interval of the challenger's eval aggregate minus "
+        "the champion's lies wholly below minus this.",
+    )
     postgres_url: str | None = Field(
         default=None,
         description="libpq URL of the Postgres server (password from PGPASSWORD); None = embedded pgserver "

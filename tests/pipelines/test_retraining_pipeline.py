@@ -58,6 +58,7 @@ def _plant_ratings(settings, bad: int, good_prompts: list[str]) -> None:
 
 
 @pytest.mark.pipeline_run
+@pytest.mark.timeout(1200)  # three pipeline runs, two of them through both gates (measured ~10 min on 2 loaded cores)
 def test_retraining_waits_for_a_trigger_promotes_a_better_challenger_and_refuses_a_worse_one(
     isolated_settings, tmp_path: Path
 ):
@@ -93,11 +94,24 @@ def test_retraining_waits_for_a_trigger_promotes_a_better_challenger_and_refuses
     worse = run_local("retraining", {**RUN, "propensity_learning_rate": UNLEARNT}, settings, tmp_path / "worse.log")
     assert "keep-propensity-champion" in worse.task_status
     assert registry.resolve("champion") == 2 and registry.resolve("challenger") == 3
-    runs = client.search_runs(
-        [client.get_experiment_by_name(GATE_EXPERIMENT).experiment_id], order_by=["attributes.start_time ASC"]
-    )
+
+    def gate_runs(kind: str):
+        return client.search_runs(
+            [client.get_experiment_by_name(GATE_EXPERIMENT).experiment_id],
+            filter_string=f"tags.`{GATE_TAGS['kind']}` = '{kind}'",
+            order_by=["attributes.start_time ASC"],
+        )
+
+    runs = gate_runs("propensity")
     decisions = [(r.data.tags[GATE_TAGS["candidate"]], r.data.tags[GATE_TAGS["decision"]]) for r in runs]
     assert decisions == [("2", "promoted"), ("3", "kept-champion")]
     assert "significantly below the champion" in runs[1].data.tags[GATE_TAGS["reasons"]]
     assert len(audit_log(client, registry.tracking_uri, "model", registry.model_name)) == 1
     assert len(generators.list_versions()) == 2
+    # each fine-tuned generator went through its gate; 10 optimiser steps are far below the prompt's thresholds
+    generator_runs = gate_runs("generator")
+    assert [(r.data.tags[GATE_TAGS["candidate"]], r.data.tags[GATE_TAGS["decision"]]) for r in generator_runs] == [
+        ("1", "kept-champion"),
+        ("2", "kept-champion"),
+    ]
+    assert all(r.data.tags[GATE_TAGS["reasons"]].startswith("aggregate 0.") for r in generator_runs)

@@ -9,11 +9,18 @@ registry's alias audit too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from loyaltylens.config import Settings, get_settings
+from loyaltylens.errors import NotFoundError
 from loyaltylens.evaluation.harness import EvalResult
 
+if TYPE_CHECKING:
+    from loyaltylens.registry.audit import AuditEntry
+    from loyaltylens.registry.models import ModelRegistry
+
 GATE_EXPERIMENT = "loyaltylens-gate"
+GATE_WHO = "eval-gate"  # who moves an alias through a gate, in the registry's audit
 GATE_TAGS = {
     "kind": "loyaltylens.gate.kind",  # prompt | generator | propensity
     "name": "loyaltylens.gate.name",
@@ -64,6 +71,22 @@ def record_decision(
         client.log_metric(run.info.run_id, key, float(value))
     client.set_terminated(run.info.run_id)
     return run.info.run_id
+
+
+def promote_audited(registry: ModelRegistry, version: int, why: str, who: str = GATE_WHO) -> AuditEntry:
+    """Move ``registry``'s ``champion`` to ``version`` and audit the move (from, to, who, why) in MLflow."""
+    from loyaltylens.registry.audit import record_move
+    from loyaltylens.registry.models import CHAMPION
+
+    try:
+        previous = registry.resolve(CHAMPION)
+    except NotFoundError:
+        previous = None
+    registry.promote(version)
+    return record_move(
+        registry.client, registry.tracking_uri, kind="model", name=registry.model_name, alias=CHAMPION,
+        action="promote", previous=None if previous is None else str(previous), version=str(version), why=why, who=who,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

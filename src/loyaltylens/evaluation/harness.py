@@ -39,7 +39,8 @@ EVAL_TAGS = {
     "judge": "loyaltylens.eval.judge",  # "rubric" | "llm:<model>"
 }
 RUN_KIND = "prompt-eval"
-Generate = Callable[[EvalCase], str]  # one eval case -> the generator's raw answer
+Generate = Callable[[list[EvalCase]], list[str]]  # eval cases -> the generator's raw answer to each
+BATCH_SIZE = 16  # cases per forward pass of a batching backend (bounds its memory, not its answers)
 
 
 @dataclass
@@ -60,16 +61,26 @@ class EvalResult:
 def template_generator(prompt: PromptSpec) -> Generate:
     """The prompt's own template generator (deterministic), answering JSON like a model would."""
     generator = TemplateGenerator(prompt)
-    return lambda case: generator.generate(case.offer, case.segment, case.channel).model_dump_json()
+    return lambda cases: [generator.generate(c.offer, c.segment, c.channel).model_dump_json() for c in cases]
 
 
-def backend_generator(prompt: PromptSpec, backend) -> Generate:
+def backend_generator(prompt: PromptSpec, backend, seed: int = 0) -> Generate:
     """A :class:`loyaltylens.generation.backends.CopyBackend` under ``prompt``: its first answer, no retries
-    (the harness measures the generator, not the writer's fallback)."""
+    (the harness measures the generator, not the writer's fallback). A backend with ``complete_batch`` (the
+    in-process local model) answers :data:`BATCH_SIZE` cases per forward pass, sampled from ``seed`` so an eval
+    run is reproducible and two versions are compared on the same random draws."""
 
-    def generate(case: EvalCase) -> str:
-        variables = offer_variables(case.offer, case.segment, case.channel)
-        return backend.complete(prompt.render(variables), variables, prompt.parameters)
+    def generate(cases: list[EvalCase]) -> list[str]:
+        variables = [offer_variables(case.offer, case.segment, case.channel) for case in cases]
+        if hasattr(backend, "complete_batch"):
+            return [
+                answer
+                for start in range(0, len(variables), BATCH_SIZE)
+                for answer in backend.complete_batch(
+                    variables[start : start + BATCH_SIZE], prompt.parameters, seed=seed + start
+                )
+            ]
+        return [backend.complete(prompt.render(values), values, prompt.parameters) for values in variables]
 
     return generate
 
@@ -94,11 +105,16 @@ def evaluate_prompt(
     started = time.perf_counter()
     cases = cases if cases is not None else build_eval_set()
     criteria = prompt.eval.get("criteria", DEFAULT_CRITERIA)
-    rows = [score_case(case, generate(case), criteria, judge[0], brand_scorer) for case in cases]
+    answers = generate(cases)
+    rows = [
+        score_case(case, answer, criteria, judge[0], brand_scorer) for case, answer in zip(cases, answers, strict=True)
+    ]
     metrics = [key for key in DEFAULT_WEIGHTS if key in rows[0]]
     means = {key: sum(row[key] for row in rows) / len(rows) for key in metrics}
     weights = {key: float(prompt.eval.get("weights", {}).get(key, DEFAULT_WEIGHTS[key])) for key in metrics}
     aggregate = sum(weights[key] * means[key] for key in metrics) / sum(weights.values())
+    for row in rows:  # the same weighted mean per case (their mean is ``aggregate``): paired comparisons use it
+        row["aggregate"] = sum(weights[key] * row[key] for key in metrics) / sum(weights.values())
     reasons = gate_reasons(prompt, means, aggregate)
     return EvalResult(
         prompt=prompt.ref, generator=generator_name, eval_set=f"{EVAL_SET_VERSION}:{eval_set_hash(cases)}",
@@ -176,7 +192,8 @@ def run_eval(
         from loyaltylens.generation.backends import backend_from_settings
 
         backend = backend_from_settings(settings)
-        generate, generator = backend_generator(prompt, backend), f"{backend.name}:{settings.generator_model_uri}"
+        generate = backend_generator(prompt, backend, settings.seed)
+        generator = f"{backend.name}:{settings.generator_model_uri}"
     if brand_scorer is None and settings.clip_weights_path is not None:  # the brand metric needs CLIP weights
         from loyaltylens.generation.brand import BrandImageScorer
 

@@ -28,16 +28,15 @@ import pandas as pd
 from loyaltylens.config import Settings, get_settings
 from loyaltylens.decision.evaluation import ValidationCampaign, challenger_not_worse, validation_campaign_of
 from loyaltylens.errors import InvalidInputError, NotFoundError
-from loyaltylens.evaluation.gate import GateDecision
+from loyaltylens.evaluation.gate import GATE_WHO, GateDecision, promote_audited
 from loyaltylens.features.definitions import AS_OF_COLUMN, ENTITY_COLUMN, LABEL_COLUMN
 from loyaltylens.propensity.frame import temporal_split
 from loyaltylens.propensity.registry import CHALLENGER, CHAMPION, ModelRegistry
 from loyaltylens.propensity.scoring import score_frame
 from loyaltylens.propensity.uncertainty import bootstrap_auc
-from loyaltylens.registry.audit import AuditEntry, record_move
+from loyaltylens.registry.audit import AuditEntry
 
 GATE_KIND = "propensity"
-GATE_WHO = "eval-gate"
 
 
 @dataclass(frozen=True)
@@ -147,13 +146,4 @@ def promote_propensity_challenger(
     version: int, why: str, settings: Settings | None = None, who: str = GATE_WHO
 ) -> AuditEntry:
     """Move ``champion`` to ``version`` and audit the move (from, to, who, why) in MLflow."""
-    registry = ModelRegistry.from_settings(settings or get_settings())
-    try:
-        previous = registry.resolve(CHAMPION)
-    except NotFoundError:
-        previous = None
-    registry.promote(version)
-    return record_move(
-        registry.client, registry.tracking_uri, kind="model", name=registry.model_name, alias=CHAMPION,
-        action="promote", previous=None if previous is None else str(previous), version=str(version), why=why, who=who,
-    )  # fmt: skip
+    return promote_audited(ModelRegistry.from_settings(settings or get_settings()), version, why, who)

@@ -119,7 +119,13 @@ class LocalBackend:
         self.model = LocalCopyModel(model_dir)
 
     def complete(self, messages: Messages, variables: dict[str, str], parameters: dict) -> str:
-        return self.model.generate([variables], temperature=parameters.get("temperature", 0.7))[0].text
+        return self.complete_batch([variables], parameters)[0]
+
+    def complete_batch(self, variables: list[dict[str, str]], parameters: dict, seed: int | None = None) -> list[str]:
+        """One answer per entry of ``variables``, in one forward pass (the model reads variables, not messages);
+        ``seed``: reproducible sampling."""
+        temperature = parameters.get("temperature", 0.7)
+        return [c.text for c in self.model.generate(variables, temperature=temperature, seed=seed)]
 
 
 def backend_from_settings(settings: Settings | None = None) -> CopyBackend:
