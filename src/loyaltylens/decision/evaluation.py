@@ -59,17 +59,57 @@ def validation_campaign_of(dataset_dir: Path, as_of: pd.Timestamp) -> int:
 
 
 @dataclass(frozen=True)
-class ValidationCampaign:
-    """Everything of the validation campaign's evaluation that does not depend on the scored model: the anyway
-    model and the opt-out rate (fitted on the campaigns before it), the eligible pairs and their feature rows,
-    the logs, and the last labelled campaign p(redeem) is recalibrated on. Prepared once, it scores many models
-    on the same logged rows (:meth:`policy_value`)."""
+class MarginParts:
+    """The learnt parts of the margin model that do not depend on the scored model, fitted on the logs before one
+    campaign: the anyway model (the ``fit_campaigns`` campaigns before it), the opt-out rate (the sends before it)
+    and the last labelled campaign before it, on which a model's p(redeem) is recalibrated (its labels are known
+    by the campaign's send day)."""
 
     anyway: AnywayModel
     economics: Economics
     p_opt_out: float
-    recent_rows: np.ndarray  # pair features of the campaign before validation, with its labels below
+    recent_rows: np.ndarray  # pair features of the campaign before, with its labels below
     recent_labels: np.ndarray
+
+    @classmethod
+    def fit(
+        cls,
+        con: duckdb.DuckDBPyConnection,
+        dates: dict[int, pd.Timestamp],
+        campaign: int,
+        settings: Settings,
+        fit_campaigns: int = 8,
+    ) -> MarginParts:
+        window = settings.label_window_days
+        earlier = list(range(max(1, campaign - fit_campaigns), campaign))
+        if len(earlier) < 2:
+            raise ValueError(f"campaign {campaign} has fewer than 2 campaigns before it to learn from")
+        recent = compute_pair_training_frame(con, [dates[earlier[-1]].to_pydatetime()], window)
+        return cls(
+            anyway=fit_anyway_model(con, [dates[k].to_pydatetime() for k in earlier], window, settings.seed),
+            economics=Economics.from_settings(settings),
+            p_opt_out=logged_opt_out_rate(con, dates[campaign].to_pydatetime()),
+            recent_rows=recent[list(PAIR_FEATURE_NAMES)].to_numpy(np.float32),
+            recent_labels=recent["label"].to_numpy(),
+        )
+
+    def margin_model(self, p_redeem: Scorer) -> MarginModel:
+        """The :class:`MarginModel` deciding with ``p_redeem``: its scores Platt-recalibrated on the recent labels."""
+        return MarginModel(
+            anyway=self.anyway,
+            recalibration=PlattRecalibration().fit(p_redeem(self.recent_rows), self.recent_labels),
+            economics=self.economics,
+            p_opt_out=self.p_opt_out,
+        )
+
+
+@dataclass(frozen=True)
+class ValidationCampaign:
+    """Everything of the validation campaign's evaluation that does not depend on the scored model: the margin
+    model's learnt parts (:class:`MarginParts`, fitted before it), the eligible pairs and their feature rows, and
+    the logs. Prepared once, it scores many models on the same logged rows (:meth:`policy_value`)."""
+
+    parts: MarginParts
     pairs: pd.DataFrame  # eligible (customer, offer) pairs of the validation campaign
     rows: np.ndarray  # their pair feature rows
     logs: pd.DataFrame
@@ -78,41 +118,31 @@ class ValidationCampaign:
     def prepare(
         cls, dataset_dir: Path, validation_campaign: int, settings: Settings, fit_campaigns: int = 8
     ) -> ValidationCampaign:
-        """The anyway model and the opt-out rate are fitted on the ``fit_campaigns`` campaigns before
-        ``validation_campaign``; p(redeem) is recalibrated on the campaign before it (its labels are known by the
-        validation send day)."""
+        """The margin model's parts are fitted on the campaigns before ``validation_campaign``
+        (:meth:`MarginParts.fit`)."""
         con, dates = connect(dataset_dir), _campaign_dates(dataset_dir)
-        window, economics = settings.label_window_days, Economics.from_settings(settings)
-        earlier = list(range(max(1, validation_campaign - fit_campaigns), validation_campaign))
-        if len(earlier) < 2:
-            raise ValueError(f"campaign {validation_campaign} has fewer than 2 campaigns before it to learn from")
+        parts = MarginParts.fit(con, dates, validation_campaign, settings, fit_campaigns)
         as_of = dates[validation_campaign].to_pydatetime()
-        recent = compute_pair_training_frame(con, [dates[earlier[-1]].to_pydatetime()], window)
         campaigns = load_table(dataset_dir, "campaigns")
         targeted = campaigns.loc[campaigns["campaign_id"] == validation_campaign, ENTITY_COLUMN].to_numpy()
-        pairs = eligible_pairs(con, targeted, as_of, window)
+        pairs = eligible_pairs(con, targeted, as_of, settings.label_window_days)
         index = build_pair_index(con, as_of)
         return cls(
-            anyway=fit_anyway_model(con, [dates[k].to_pydatetime() for k in earlier], window, settings.seed),
-            economics=economics,
-            p_opt_out=logged_opt_out_rate(con, as_of),
-            recent_rows=recent[list(PAIR_FEATURE_NAMES)].to_numpy(np.float32),
-            recent_labels=recent["label"].to_numpy(),
+            parts=parts,
             pairs=pairs,
             rows=index.lookup(pairs[ENTITY_COLUMN].to_numpy(), pairs[OFFER_COLUMN].to_numpy()),
             logs=logged_campaign(
-                dataset_dir, validation_campaign, window, economics, pairs.groupby(ENTITY_COLUMN).size()
+                dataset_dir,
+                validation_campaign,
+                settings.label_window_days,
+                parts.economics,
+                pairs.groupby(ENTITY_COLUMN).size(),
             ),
         )
 
     def policy_value(self, p_redeem: Scorer) -> ValidationPolicy:
         """The policy value of deciding by expected margin with ``p_redeem`` on the campaign's logs."""
-        model = MarginModel(
-            anyway=self.anyway,
-            recalibration=PlattRecalibration().fit(p_redeem(self.recent_rows), self.recent_labels),
-            economics=self.economics,
-            p_opt_out=self.p_opt_out,
-        )
+        model = self.parts.margin_model(p_redeem)
         pairs, logs = self.pairs, self.logs
         p, terms = model.margins(self.rows, p_redeem(self.rows))
         scored = pairs.assign(expected_margin=terms.expected_margin, expected_cost=p * terms.redemption_cost)
@@ -150,34 +180,10 @@ def validation_campaign(dataset_dir: Path, training_frame: pd.DataFrame) -> int:
 def fit_margin_model(
     p_redeem: Scorer, dataset_dir: Path, campaign: int, settings: Settings, fit_campaigns: int = 8
 ) -> MarginModel:
-    """The :class:`MarginModel` that decides ``campaign`` with ``p_redeem``, learnt from the logs before it only:
-    the anyway model on the ``fit_campaigns`` campaigns before it, the opt-out rate on the sends before it,
-    p(redeem) recalibrated on the campaign before it (its labels are known by ``campaign``'s send day)."""
-    return _fit_margin_model(
-        p_redeem, connect(dataset_dir), _campaign_dates(dataset_dir), campaign, settings, fit_campaigns
-    )
-
-
-def _fit_margin_model(
-    p_redeem: Scorer,
-    con: duckdb.DuckDBPyConnection,
-    dates: dict[int, pd.Timestamp],
-    campaign: int,
-    settings: Settings,
-    fit_campaigns: int,
-) -> MarginModel:
-    window = settings.label_window_days
-    earlier = list(range(max(1, campaign - fit_campaigns), campaign))
-    if len(earlier) < 2:
-        raise ValueError(f"campaign {campaign} has fewer than 2 campaigns before it to learn from")
-    recent = compute_pair_training_frame(con, [dates[earlier[-1]].to_pydatetime()], window)
-    recent_rows = recent[list(PAIR_FEATURE_NAMES)].to_numpy(np.float32)
-    return MarginModel(
-        anyway=fit_anyway_model(con, [dates[k].to_pydatetime() for k in earlier], window, settings.seed),
-        recalibration=PlattRecalibration().fit(p_redeem(recent_rows), recent["label"].to_numpy()),
-        economics=Economics.from_settings(settings),
-        p_opt_out=logged_opt_out_rate(con, dates[campaign].to_pydatetime()),
-    )
+    """The :class:`MarginModel` that decides ``campaign`` with ``p_redeem``, learnt from the logs before it only
+    (:class:`MarginParts`)."""
+    parts = MarginParts.fit(connect(dataset_dir), _campaign_dates(dataset_dir), campaign, settings, fit_campaigns)
+    return parts.margin_model(p_redeem)
 
 
 def validation_policy_value(
