@@ -20,13 +20,13 @@ from loyaltylens.errors import NotFoundError
 from loyaltylens.features.compute import (
     as_of_timestamp,
     compute_features,
-    compute_training_frame,
     connect,
     customer_ranges,
     snapshot_dates,
 )
 from loyaltylens.features.pairs import build_pair_index, compute_pair_training_frame
 from tests.features.planting import append_rows
+from tests.features.snapshot_frame import compute_training_frame
 
 AS_OF = as_of_timestamp("2026-09-01")
 WINDOW = 14

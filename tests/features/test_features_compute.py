@@ -16,10 +16,8 @@ from loyaltylens.data import load_table, read_manifest
 from loyaltylens.data.schema import OFFER_CHANNELS
 from loyaltylens.features.compute import (
     FEATURE_EXPRESSIONS,
-    TRAINING_COLUMNS,
     as_of_timestamp,
     compute_features,
-    compute_training_frame,
     connect,
     snapshot_dates,
 )
@@ -35,6 +33,7 @@ from loyaltylens.features.store import VersionInfo
 from loyaltylens.groundtruth import attach_true_propensity
 from loyaltylens.vocabulary import PRODUCT_CATEGORIES
 from tests.features.planting import append_rows, purchase
+from tests.features.snapshot_frame import TRAINING_COLUMNS, compute_training_frame
 
 AS_OF = as_of_timestamp("2026-06-01")
 

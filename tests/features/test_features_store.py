@@ -34,15 +34,11 @@ def online(built_store: FeatureStore, built_version: VersionInfo) -> pd.DataFram
 def test_online_lookup_returns_the_features_as_of_the_version(
     built_store: FeatureStore, built_version: VersionInfo, dataset_dir: Path
 ) -> None:
-    expected = compute_features(connect(dataset_dir), as_of_timestamp(built_version.as_of)).set_index(
-        "customer_id"
-    )
+    expected = compute_features(connect(dataset_dir), as_of_timestamp(built_version.as_of)).set_index("customer_id")
     batch = built_store.get_features([42, 7, 42])
     assert batch.values.dtype == np.float32 and batch.values.shape == (3, len(FEATURE_NAMES))
     assert batch.customer_ids.tolist() == [42, 7, 42] and batch.version == "v0001"
-    np.testing.assert_array_equal(
-        batch.values, expected.loc[[42, 7, 42], list(FEATURE_NAMES)].to_numpy(np.float32)
-    )
+    np.testing.assert_array_equal(batch.values, expected.loc[[42, 7, 42], list(FEATURE_NAMES)].to_numpy(np.float32))
 
 
 def test_batch_views(built_store: FeatureStore) -> None:
@@ -123,9 +119,7 @@ def test_build_rejects_as_of_outside_the_dataset(store: FeatureStore, dataset_di
 def test_build_records_where_the_version_came_from(built_version: VersionInfo, dataset_dir: Path) -> None:
     assert built_version.as_of == "2026-11-01" and built_version.label_window_days == 14
     assert built_version.dataset_id == dataset_dir.name
-    assert built_version.dataset_hash.startswith("sha256:") and built_version.schema_hash.startswith(
-        "sha256:"
-    )
+    assert built_version.dataset_hash.startswith("sha256:") and built_version.schema_hash.startswith("sha256:")
     assert built_version.online_rows == 3_000 and built_version.training_rows > 10_000
 
 
