@@ -9,7 +9,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from loyaltylens.cli import app
 from loyaltylens.config import get_settings
 from loyaltylens.evaluation.evalset import build_eval_set
 from loyaltylens.evaluation.gate import GATE_EXPERIMENT, GATE_TAGS
@@ -92,8 +94,10 @@ def test_gate_promotes_a_trained_challenger_and_refuses_a_planted_bad_one(settin
     assert "eval aggregate v2" in moves[1].why and "vs v1" in moves[1].why
 
     assert _register(settings, trained, "bad") == 3
-    decision, run_id = gate_generator_challenger(settings)
-    assert not decision.promote
+    result = CliRunner().invoke(app, ["eval", "gate-generator"])  # the CLI path: refused is exit 1, one line why
+    assert result.exit_code == 1, result.output
+    assert result.stdout.startswith("generator challenger: refused: aggregate 0.")  # MLflow's bars: stderr
+    run_id = result.stdout.rsplit("(gate run ", 1)[1].split(")")[0]
     assert registry.resolve("champion") == 2 and registry.resolve("challenger") == 3  # kept
     refused = _decision(settings, run_id)
     assert (refused["decision"], refused["candidate"], refused["champion"]) == ("kept-champion", "3", "2")

@@ -29,3 +29,18 @@ def run(
                   f"(MLflow run {result.run_id})", highlight=False, soft_wrap=True)  # fmt: skip
     if not result.passed:
         raise typer.Exit(1)
+
+
+@app.command("gate-generator")
+def gate_generator(
+    challenger: Annotated[str, typer.Option(help="Generator version or alias to gate.")] = "challenger",
+) -> None:
+    """The generator gate: the production prompt through the challenger and the champion generator versions;
+    promote (an audited @champion move) or keep the champion and record why. Exit 1 when refused."""
+    from loyaltylens.evaluation.generator_gate import gate_generator_challenger
+
+    decision, run_id = gate_generator_challenger(challenger=challenger)
+    verdict = "promoted" if decision.promote else "refused: " + "; ".join(decision.reasons)
+    console.print(f"generator {challenger}: {verdict} (gate run {run_id})", highlight=False, soft_wrap=True)
+    if not decision.promote:
+        raise typer.Exit(1)
