@@ -26,9 +26,7 @@ def default_store() -> FeatureStore:
 
 @app.command()
 def build(
-    dataset: Annotated[
-        Path | None, typer.Option(help="Dataset directory (default: the settings' dataset).")
-    ] = None,
+    dataset: Annotated[Path | None, typer.Option(help="Dataset directory (default: the settings' dataset).")] = None,
     as_of: Annotated[
         str | None, typer.Option(help="Features use events before this ISO date (default: dataset end).")
     ] = None,
@@ -74,9 +72,7 @@ def get(
     batch = default_store().get_features(customer_ids, version=version)
     if as_json:
         typer.echo(
-            json.dumps(
-                {"version": batch.version, "as_of": batch.as_of, "records": batch.to_records()}, indent=2
-            )
+            json.dumps({"version": batch.version, "as_of": batch.as_of, "records": batch.to_records()}, indent=2)
         )
     else:
         console.print(batch_table(batch))

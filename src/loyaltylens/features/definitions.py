@@ -34,9 +34,7 @@ FEATURES: tuple[FeatureField, ...] = (
     FeatureField("frequency_30d", NUMERIC, "Purchases in the 30 days before as-of.", 0.0),
     FeatureField("frequency_90d", NUMERIC, "Purchases in the 90 days before as-of.", 0.0),
     FeatureField("monetary_90d", NUMERIC, "Spend in the 90 days before as-of.", 0.0),
-    FeatureField(
-        "avg_basket_90d", NUMERIC, "Mean purchase amount in the 90 days before as-of (0 if none).", 0.0
-    ),
+    FeatureField("avg_basket_90d", NUMERIC, "Mean purchase amount in the 90 days before as-of (0 if none).", 0.0),
     FeatureField(
         "offer_redemption_rate",
         NUMERIC,
@@ -44,12 +42,8 @@ FEATURES: tuple[FeatureField, ...] = (
         0.0,
         1.0,
     ),
-    FeatureField(
-        "offers_received_180d", NUMERIC, "Offers sent to the customer in the 180 days before as-of.", 0.0
-    ),
-    FeatureField(
-        "engagement_score", NUMERIC, "Smoothed offer open rate in the 180 days before as-of.", 0.0, 1.0
-    ),
+    FeatureField("offers_received_180d", NUMERIC, "Offers sent to the customer in the 180 days before as-of.", 0.0),
+    FeatureField("engagement_score", NUMERIC, "Smoothed offer open rate in the 180 days before as-of.", 0.0, 1.0),
     FeatureField(
         "days_since_last_redemption",
         NUMERIC,
