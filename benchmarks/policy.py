@@ -150,15 +150,35 @@ def main() -> None:
             return value.where(send.reindex(value.index).fillna(False).astype(bool), 0.0) if send is not None else value
 
         decisions = decide_campaign(frame).set_index("customer_id").sort_index()  # by customer, as the others
+        # A ceiling, evaluation only: the same formula and decision with the truth's p(redeem) in place of the
+        # model's: what a perfect propensity model would earn with the project's other terms.
+        true_terms = margin_of_pair_rows(
+            index.lookup(frame["customer_id"].to_numpy(), frame["offer_id"].to_numpy()),
+            frame["true_p"].to_numpy(),
+            frame["p_anyway"].to_numpy(),
+            economics,
+            opt_out,
+        )
+        with_true_p = (
+            decide_campaign(
+                frame[["customer_id", "offer_id"]].assign(
+                    expected_margin=true_terms.expected_margin,
+                    expected_cost=frame["true_p"].to_numpy() * true_terms.redemption_cost,
+                )
+            )
+            .set_index("customer_id")
+            .sort_index()
+        )
         top_p = frame.loc[group["p_redeem"].idxmax()].set_index("customer_id")
         tl = frame.loc[group["t_learner"].idxmax()].set_index("customer_id")
         project_choice = decisions["offer_id"]
-        project_value = (
-            frame.set_index(["customer_id", "offer_id"])["incremental_margin"]
-            .reindex(pd.MultiIndex.from_arrays([decisions.index, project_choice.fillna(-1).astype(np.int64)]))
-            .fillna(0.0)
-            .to_numpy()
-        )
+        truth_by_pair = frame.set_index(["customer_id", "offer_id"])["incremental_margin"]
+
+        def value_of_decisions(chosen: pd.DataFrame, truth_by_pair=truth_by_pair) -> np.ndarray:
+            offer = chosen["offer_id"].fillna(-1).astype(np.int64)
+            return truth_by_pair.reindex(pd.MultiIndex.from_arrays([chosen.index, offer])).fillna(0.0).to_numpy()
+
+        project_value = value_of_decisions(decisions)
         values = {
             "send nothing": np.zeros(len(decisions)),
             "random eligible offer": frame.groupby("customer_id")["incremental_margin"].mean().to_numpy(),
@@ -166,6 +186,7 @@ def main() -> None:
             "top p(redeem), p >= 0.05": value_of("p_redeem", top_p["p_redeem"] >= THRESHOLD).to_numpy(),
             "T-learner on margin (LightGBM)": value_of("t_learner", tl["t_learner"] > 0).to_numpy(),
             "expected margin (project)": project_value,
+            "expected margin with the true p(redeem) (ceiling)": value_of_decisions(with_true_p),
             "oracle best offer": group["incremental_margin"].max().to_numpy(),
             "oracle best offer or nothing": np.maximum(group["incremental_margin"].max().to_numpy(), 0.0),
         }
@@ -261,6 +282,8 @@ def main() -> None:
         "value": float(project.mean() / oracle.mean()),
         "ci95": [float(np.percentile(shares, 2.5)), float(np.percentile(shares, 97.5))],
     }
+    ceiling_share = float(pooled["expected margin with the true p(redeem) (ceiling)"].mean() / oracle.mean())
+    share_of_oracle["with_true_p_redeem"] = ceiling_share
     ope = pd.DataFrame(ope_rows)
     ope_summary = {}
     for name, g in ope.groupby("policy"):
@@ -344,7 +367,9 @@ def main() -> None:
     notes = (
         f"Test campaigns {tests} (rolling origin; models fitted on the {TRAIN_CAMPAIGNS} campaigns before each "
         f"validation campaign), {args.customers:,} customers. share_of_oracle {share_of_oracle['value']:.2f} "
-        f"[{share_of_oracle['ci95'][0]:.2f}, {share_of_oracle['ci95'][1]:.2f}] (target >= 0.8). Project OPE abs "
+        f"[{share_of_oracle['ci95'][0]:.2f}, {share_of_oracle['ci95'][1]:.2f}] (target >= 0.8); the same formula "
+        f"with the truth's p(redeem) {ceiling_share:.2f} (what a perfect propensity model would reach with the "
+        f"other terms as estimated). Project OPE abs "
         f"error / oracle: DR {ope_summary['expected margin (project)']['dr_abs_error_share_of_oracle']:.2f}, IPS "
         f"{ope_summary['expected margin (project)']['ips_abs_error_share_of_oracle']:.2f}, SNIPS "
         f"{ope_summary['expected margin (project)']['snips_abs_error_share_of_oracle']:.2f} (target <= 0.10). "
