@@ -93,7 +93,9 @@ def test_shards_decide_exactly_what_one_decision_over_every_pair_does(dataset, s
     unlimited = decide_scored([whole], audience.customers)
     limits = SendLimits(budget_eur=float(unlimited.loc[unlimited["send"], "expected_cost"].sum() / 3))
     one = decide_scored([whole], audience.customers, limits)
-    sharded = decide_scored([shard(2), shard(0), shard(1)], audience.customers, limits)  # any order
+    empty = shard(3)  # a shard no customer fell into (more shards than customers) scores nothing
+    assert empty.empty and list(empty.columns) == list(whole.columns)
+    sharded = decide_scored([shard(2), shard(0), empty, shard(1)], audience.customers, limits)  # any order
     pd.testing.assert_frame_equal(sharded, one)
     assert sharded["customer_id"].tolist() == audience.customers["customer_id"].tolist()
     assert (sharded["reason"] == OVER_BUDGET).any()
