@@ -26,6 +26,7 @@ from lightgbm import LGBMRegressor
 from benchmarks.report import record
 from loyaltylens.config import Settings
 from loyaltylens.data import GeneratorConfig, dataset_id, generate_dataset, load_table
+from loyaltylens.decision.batch import decide_scored, score_pairs
 from loyaltylens.decision.campaign import (
     eligible_pairs,
     fit_anyway_model,
@@ -34,8 +35,8 @@ from loyaltylens.decision.campaign import (
     policy_value_from_logs,
     score_candidates,
 )
-from loyaltylens.decision.margin import Economics, PlattRecalibration, margin_of_pair_rows
-from loyaltylens.decision.policy import decide_campaign
+from loyaltylens.decision.margin import Economics, MarginModel, PlattRecalibration
+from loyaltylens.decision.policy import choose_offer, decide_campaign
 from loyaltylens.features.compute import connect
 from loyaltylens.features.definitions import PAIR_FEATURE_NAMES
 from loyaltylens.features.pairs import build_pair_index, compute_pair_training_frame
@@ -296,19 +297,26 @@ def main() -> None:
             }
         )
 
-    # Online: one customer's decision (features lookup of its eligible pairs, both models, margin, decision).
+    # Online: one customer's decision as DecisionChain makes it: the feature rows of its eligible pairs, the
+    # p(redeem) model (the LightGBM pair baseline stands in for the served model, on one thread as one request is
+    # scored, like InProcessScorer), the margin model's margins and choose_offer.
     scored, index, counts = results[tests[-1]]
     pairs = n_eligible[tests[-1]][0]
-    by_customer = {c: g for c, g in pairs.groupby("customer_id")}
+    margin_model = MarginModel(anyway, recalibration, economics, opt_out)  # the last fold's, as p_redeem's
+    by_customer = {c: g["offer_id"].to_numpy() for c, g in pairs.groupby("customer_id")}
     ids = list(by_customer)[:300]
     timings = []
     for c in ids:
+        offers = by_customer[c]
         t0 = time.perf_counter()
-        decide_campaign(score_candidates(by_customer[c], index, p_redeem, anyway, economics, opt_out))
+        rows = index.lookup(np.full(len(offers), c), offers)
+        _, terms = margin_model.margins(rows, redeem_model.predict_proba(rows, num_threads=1)[:, 1])
+        choose_offer(offers, terms.expected_margin)
         timings.append((time.perf_counter() - t0) * 1000)
     online = {"p50_ms": float(np.percentile(timings[20:], 50)), "p99_ms": float(np.percentile(timings[20:], 99))}
 
-    # Batch: 50k customers' eligible pairs (customers of the last campaign drawn with replacement, new ids).
+    # Batch: 50k customers' eligible pairs (customers of the last campaign drawn with replacement, new ids), through
+    # the campaign pipeline's functions: a shard's score_pairs, then the merge's decide_scored.
     rng = np.random.default_rng(2)
     draw = rng.choice(np.array(list(by_customer)), 50_000)
     sizes = np.array([len(by_customer[c]) for c in draw])
@@ -316,17 +324,13 @@ def main() -> None:
     batch = pd.DataFrame(
         {
             "customer_id": np.repeat(np.arange(len(draw)), sizes),
-            "offer_id": np.concatenate([by_customer[c]["offer_id"].to_numpy() for c in draw]),
+            "offer_id": np.concatenate([by_customer[c] for c in draw]),
         }
     )
+    audience = pd.DataFrame({"customer_id": np.arange(len(draw))})
     t0 = time.perf_counter()
     rows = index.lookup(original, batch["offer_id"].to_numpy())
-    redeem = p_redeem(rows)
-    anyway_p = anyway.predict(rows)
-    terms = margin_of_pair_rows(rows, redeem, anyway_p, economics, opt_out)
-    decided = decide_campaign(
-        batch.assign(expected_margin=terms.expected_margin, expected_cost=redeem * terms.redemption_cost)
-    )
+    decided = decide_scored([score_pairs(batch, rows, redeem_model.predict_proba(rows)[:, 1], margin_model)], audience)
     batch_s = time.perf_counter() - t0
     load = os.getloadavg()
     results_json = {

@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     campaign_contact_cap: int | None = Field(
         default=None, ge=0, description="Most offers sent per campaign (None: no cap)."
     )
+    campaign_shards: int = Field(
+        default=4,
+        ge=1,
+        description="Shards (one pod each) the campaign pipeline scores a campaign's pairs in (read when compiled).",
+    )
     rolling_origins: int = Field(
         default=3, ge=1, description="Test campaigns of the rolling-origin evaluation pipeline (one pod each)."
     )

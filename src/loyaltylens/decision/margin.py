@@ -23,6 +23,8 @@ from loyaltylens.config import Settings
 from loyaltylens.features.definitions import PAIR_FEATURE_NAMES
 
 BASKET_FEATURE = "avg_basket_90d"
+# Below this many rows the anyway model predicts on one thread (see AnywayModel.predict).
+SINGLE_THREAD_ROWS = 2048
 # The margin model's file in a registered propensity model directory: the version that scores decides.
 MARGIN_MODEL_FILENAME = "margin_model.json"
 
@@ -123,7 +125,11 @@ class AnywayModel:
         return self
 
     def predict(self, rows: np.ndarray) -> np.ndarray:
-        return self._booster.predict(np.asarray(rows, dtype=np.float64))  # binary objective: p(class 1)
+        rows = np.asarray(rows, dtype=np.float64)
+        # One customer's few candidates on one thread: waking LightGBM's thread pool costs milliseconds (more on a
+        # loaded machine) where the trees take microseconds; a batch uses every core.
+        threads = 1 if len(rows) < SINGLE_THREAD_ROWS else 0  # 0: LightGBM's default, all cores
+        return self._booster.predict(rows, num_threads=threads)  # binary objective: p(class 1)
 
     def to_text(self) -> str:
         """LightGBM's own text format (portable across processes and versions, unlike a pickle)."""

@@ -29,31 +29,31 @@ def decide_campaign(candidates: pd.DataFrame, limits: SendLimits | None = None) 
     NA), ``send``, its ``expected_margin`` and a ``reason``.
 
     Customers are served in decreasing order of their best margin, so a budget or cap drops the least
-    profitable sends first.
+    profitable sends first. Ties keep the candidates' order (each customer's first best offer; then customer ids
+    in increasing order). Array operations only: a campaign's million pairs take well under a second.
     """
     limits = limits or SendLimits()
-    best = (
-        candidates.sort_values([CUSTOMER, MARGIN], ascending=[True, False], kind="stable")
-        .drop_duplicates(CUSTOMER)
-        .sort_values(MARGIN, ascending=False, kind="stable")
-        .reset_index(drop=True)
-    )
-    positive = best[MARGIN].to_numpy() > 0
+    customer, margin = candidates[CUSTOMER].to_numpy(), candidates[MARGIN].to_numpy()
+    by_customer = np.lexsort((-margin, customer))  # stable: by customer, best margin first
+    ordered = customer[by_customer]
+    first = np.ones(len(ordered), dtype=bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    best_rows = by_customer[first]
+    best_rows = best_rows[np.argsort(-margin[best_rows], kind="stable")]
+    best = candidates.iloc[best_rows][[CUSTOMER, OFFER, MARGIN, COST]].reset_index(drop=True)
+    best_margin, best_offer = best[MARGIN].to_numpy(), best[OFFER].to_numpy()
+    positive = best_margin > 0
     within = positive.copy()
     if limits.budget_eur is not None:
         within &= np.cumsum(np.where(positive, best[COST].to_numpy(), 0.0)) <= limits.budget_eur
     budget_ok = within.copy()
     if limits.contact_cap is not None:
         within &= np.cumsum(within) <= limits.contact_cap
-    reason = np.select(
-        [within, ~positive, ~budget_ok],
-        [
-            [_send_reason(o, m) for o, m in zip(best[OFFER], best[MARGIN], strict=True)],
-            [_no_offer_reason(m) for m in best[MARGIN]],
-            OVER_BUDGET,
-        ],
-        OVER_CAP,
-    )
+    # The first reason that applies: sent, no offer earns money, budget spent, else the cap.
+    reason = np.full(len(best), OVER_CAP, dtype=object)
+    reason[~budget_ok] = OVER_BUDGET
+    reason[~positive] = [_no_offer_reason(m) for m in best_margin[~positive]]
+    reason[within] = [_send_reason(o, m) for o, m in zip(best_offer[within], best_margin[within], strict=True)]
     return best.assign(send=within, **{OFFER: best[OFFER].where(within).astype("Int64")}, reason=reason)[
         [CUSTOMER, OFFER, "send", MARGIN, COST, "reason"]
     ]

@@ -30,6 +30,7 @@ PIPELINES: dict[str, str] = {
     "rolling_evaluation": "pipelines.rolling_evaluation",
     "eval_gate": "pipelines.eval_gate",
     "retraining": "pipelines.retraining",
+    "campaign": "pipelines.campaign",
 }
 
 
@@ -97,9 +98,14 @@ def parse_arguments(name: str, pairs: list[str]) -> dict:
 
 
 def arguments_from_settings(name: str, settings: Settings, given: dict | None = None) -> dict:
-    """Every pipeline parameter named like a setting takes the setting's value, unless ``given`` sets it."""
+    """Every pipeline parameter named like a setting takes the setting's value, unless ``given`` sets it; a setting
+    that is None (e.g. no campaign budget) leaves the pipeline's own default (KFP parameters cannot be null)."""
     signature = inspect.signature(load_pipeline(name).pipeline.pipeline_func)
-    from_settings = {key: getattr(settings, key) for key in signature.parameters if key in type(settings).model_fields}
+    from_settings = {
+        key: getattr(settings, key)
+        for key in signature.parameters
+        if key in type(settings).model_fields and getattr(settings, key) is not None
+    }
     return {**from_settings, **(given or {})}
 
 
