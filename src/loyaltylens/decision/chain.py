@@ -21,6 +21,7 @@ id of :data:`loyaltylens.decision.telemetry.REQUEST_ID`.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -109,6 +110,7 @@ class DecisionChain:
         self.feature_version = feature_version
         self.candidates = max(candidates, top_k)
         self.margin_model = margin_model  # set: offers are chosen by expected margin (docs/DECISION.md)
+        self._threadpools = None  # the native thread pools (OpenMP, BLAS), inspected after the first decision
 
     def run_for_customer(self, customer_id: int, retriever: str | None = None) -> OfferDecision:
         """Decide for one customer; ``retriever`` picks the retrieval backend for this request (A/B).
@@ -117,6 +119,35 @@ class DecisionChain:
             UnknownCustomerError: not in the feature version.
             ServiceUnavailableError: the predictor cannot be reached (no decision without a score).
         """
+        with self._one_thread():
+            return self._decide(customer_id, retriever)
+
+    @contextmanager
+    def _one_thread(self):
+        """Run a decision on one intra-op thread. Its native work is a few rows (the candidates through the
+        TorchScript model and the margin model's LightGBM, one query through MiniLM): split across threads it
+        only waits for them, and on a busy machine a woken OpenMP thread can take milliseconds to run (the
+        margin stage's p50 went from 0.05 to 8 ms on the shared 2-core machine, BENCHMARKS.md end_to_end). The
+        first decision loads those libraries; the pools are inspected after it and limited from then on,
+        restored after each decision so batch work in the same process keeps its threads."""
+        if self._threadpools is None:
+            yield
+            from threadpoolctl import ThreadpoolController
+
+            self._threadpools = ThreadpoolController()
+            return
+        torch = sys.modules.get("torch")  # its intra-op pool also has a count of its own (and MKL's)
+        threads = torch.get_num_threads() if torch else 1
+        with self._threadpools.limit(limits=1):
+            if torch:
+                torch.set_num_threads(1)
+            try:
+                yield
+            finally:
+                if torch:
+                    torch.set_num_threads(threads)
+
+    def _decide(self, customer_id: int, retriever: str | None) -> OfferDecision:
         timings: dict[str, float] = {}
         with _timed(timings, "features", customer_id):
             batch = self.store.get_features([customer_id], self.feature_version)
