@@ -352,15 +352,23 @@ class PgVectorRetriever(OfferRetriever):
         beam kept fewer than ``k``, is a second round trip (a correct answer needs the first one's count)."""
         where, params = _where(filters)
         statement = sql.SQL(
-            "SELECT metadata_, 1 - (embedding <=> %s) FROM {} WHERE {} ORDER BY embedding <=> %s LIMIT %s"
+            "SELECT metadata_, 1 - (embedding <=> %b) FROM {} WHERE {} ORDER BY embedding <=> %b LIMIT %s"
         ).format(self._table, where)
         arguments = (vector, *params, vector, k)
-        with conn.pipeline(), conn.transaction():
-            if not filters.is_empty:
-                ef_search = max(self.hnsw.ef_search, FILTERED_EF_SEARCH, k)
-                conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(min(ef_search, 1000))))
-            dense = conn.execute(statement, arguments)
-            sparse = None if sparse_query is None else self._sparse_cursor(conn, sparse_query, k, filters)
+        # BEGIN/COMMIT as statements: ``conn.transaction()`` would sync the pipeline on entry and on exit.
+        try:
+            with conn.pipeline():
+                conn.execute("BEGIN")
+                if not filters.is_empty:
+                    ef_search = max(self.hnsw.ef_search, FILTERED_EF_SEARCH, k)
+                    conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(min(ef_search, 1000))))
+                dense = conn.execute(statement, arguments)
+                sparse = None if sparse_query is None else self._sparse_cursor(conn, sparse_query, k, filters)
+                conn.execute("COMMIT")
+        except psycopg.Error:
+            if not conn.broken:
+                conn.rollback()  # the statements after a failed one were skipped, COMMIT too
+            raise
         rows = dense.fetchall()
         if not filters.is_empty and len(rows) < k:
             with conn.transaction():  # an exact scan: the planner may not use the HNSW index
