@@ -181,8 +181,8 @@ class PgVectorRetriever(OfferRetriever):
         """Run ``work(conn)`` on a pooled connection; connection failures become ``ServiceUnavailableError``.
 
         Pooled connections are not checked on checkout (a round trip on every search); a read (``retry``) that
-        fails on a connection the server dropped (a restart) runs once more on a new one, which the pool opens
-        in place of the broken connection it discards."""
+        fails on a connection the server dropped (a restart) runs once more after the pool has checked its idle
+        connections and replaced the broken ones."""
         for attempt in range(2 if retry else 1):
             conn = None
             try:
@@ -193,7 +193,8 @@ class PgVectorRetriever(OfferRetriever):
             except psycopg.OperationalError as exc:
                 if attempt == 1 or not retry or conn is None or not conn.broken:
                     raise self.unavailable(exc) from None
-                log.info("pooled connection to %s was broken (%s); retrying on a new one", self._where, exc)
+                log.info("pooled connection to %s was broken (%s); checking the pool, retrying", self._where, exc)
+                self._pool.check()  # a restart dropped the idle ones too: replace those that fail a round trip
         raise AssertionError("unreachable")  # every attempt returns or raises
 
     # -- writes --------------------------------------------------------------------------------------
