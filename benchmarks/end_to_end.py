@@ -51,6 +51,7 @@ from loyaltylens.propensity.export import export_model
 from loyaltylens.propensity.frame import feature_matrix
 from loyaltylens.propensity.train import TrainConfig, train_propensity
 from loyaltylens.retrieval.factory import Retrievers
+from loyaltylens.retrieval.query import customer_query_texts
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = ("features", "retrieval", "propensity", "margin", "generation")
@@ -104,7 +105,10 @@ def build_stack(scratch: Path, budget: Budget, seed: int = 42) -> Stack:
 
 
 def make_chain(stack: Stack, scorer, retrievers: Retrievers) -> DecisionChain:
+    """The chain ``build_decision_chain`` wires (the query vocabulary's embeddings cached first), on the stack's
+    store and catalogue, with template copy."""
     settings = stack.settings
+    retrievers.embedder.warm(customer_query_texts())
     return DecisionChain(
         store=stack.store,
         scorer=scorer,

@@ -165,3 +165,32 @@ def test_margin_model_chooses_the_highest_expected_margin_or_nothing(skeleton_st
         elif decision.send_offer:
             best = candidates[int(np.argmax(terms.expected_margin))].offer_id
             assert decision.offers[0].offer_id == best and f"offer #{best}" in decision.reason
+
+
+def test_every_customers_query_is_in_the_warmed_cache(skeleton_store, pair_model_dir, offer_catalog):
+    """The chain's query vocabulary, embedded before any request: no customer's decision embeds a query, and a
+    warmed embedding is the one a request would have computed."""
+    from loyaltylens.retrieval.embeddings import TextEmbedder
+    from loyaltylens.retrieval.exact import ExactRetriever
+    from loyaltylens.retrieval.query import customer_query_texts
+
+    texts = customer_query_texts()
+    records = skeleton_store.get_features(skeleton_store.get_online_frame()["customer_id"].tolist()).to_records()
+    assert {build_customer_query(r).text for r in records} <= set(texts) and len(set(texts)) == len(texts)
+    embedder = TextEmbedder()
+    index = ExactRetriever(embedder)
+    index.index(offer_catalog)
+    assert embedder.warm(texts) == len(texts) and embedder.warm(texts) == 0
+    chain = DecisionChain(
+        skeleton_store,
+        InProcessScorer(pair_model_dir),
+        lambda name: index,
+        TemplateGenerator(load_prompt(REPO_PROMPTS, "offer_copy")),
+        threshold=0.0,
+    )
+    misses = embedder.query_cache_info().misses
+    for customer_id in CUSTOMERS:
+        chain.run_for_customer(customer_id)
+    assert embedder.query_cache_info().misses == misses
+    uncached = TextEmbedder(query_cache_size=0)
+    np.testing.assert_array_equal(embedder.embed_query(texts[7]), uncached.embed_query(texts[7]))

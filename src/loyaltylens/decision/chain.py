@@ -359,15 +359,19 @@ def build_decision_chain(
     settings: Settings, scorer: PropensityScorer, feature_version: str = "latest"
 ) -> DecisionChain:
     """Wire the stages from settings: the feature store, the retrieval backends (the offer index the training
-    pipeline's ``index_offers`` step filled), the configured copy writer with its guardrails, and the margin
-    model registered with the scorer's model (when it has one, offers are chosen by expected margin)."""
+    pipeline's ``index_offers`` step filled) with every customer query's embedding cached, the configured copy
+    writer with its guardrails, and the margin model registered with the scorer's model (when it has one, offers
+    are chosen by expected margin)."""
     from loyaltylens.generation.writer import CopyWriter
     from loyaltylens.retrieval.factory import Retrievers
+    from loyaltylens.retrieval.query import customer_query_texts
 
+    retrievers = Retrievers(settings)
+    retrievers.embedder.warm(customer_query_texts())  # every customer's query embedded once, before any request
     return DecisionChain(
         store=FeatureStore.from_settings(settings),
         scorer=scorer,
-        retriever=Retrievers(settings).get,
+        retriever=retrievers.get,
         generator=CopyWriter.from_settings(settings),
         threshold=settings.propensity_threshold,
         feature_version=feature_version,
