@@ -347,42 +347,33 @@ class PgVectorRetriever(OfferRetriever):
     ) -> tuple[list[OfferHit], list[OfferHit]]:
         """The ``k`` nearest eligible offers and, with ``sparse_query``, the ``k`` best full-text matches too.
 
-        Pipelined: the widened beam (``SET LOCAL``, filtered queries only), the vector query and the full-text
-        query go to the server together in one transaction and come back in one round trip, where sending them
-        one by one waited for each (five round trips for a hybrid search). The exact re-scan, when the filtered
-        beam kept fewer than ``k``, is a second round trip (a correct answer needs the first one's count)."""
+        The widened beam (filtered queries only), the vector query and the full-text query go to the server in
+        one round trip (:func:`_pipelined`), where sending them one by one waited for each (five round trips for
+        a hybrid search). The exact re-scan, when the filtered beam kept fewer than ``k``, is a second one (it
+        needs the first one's count)."""
         where, params = _where(filters)
         statement = sql.SQL(
             "SELECT metadata_, 1 - (embedding <=> %b) FROM {} WHERE {} ORDER BY embedding <=> %b LIMIT %s"
         ).format(self._table, where)
-        arguments = (vector, *params, vector, k)
-        # BEGIN/COMMIT as statements: ``conn.transaction()`` would sync the pipeline on entry and on exit.
-        try:
-            with conn.pipeline():
-                conn.execute("BEGIN")
-                if not filters.is_empty:
-                    ef_search = max(self.hnsw.ef_search, FILTERED_EF_SEARCH, k)
-                    conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(min(ef_search, 1000))))
-                dense = conn.execute(statement, arguments)
-                sparse = None if sparse_query is None else self._sparse_cursor(conn, sparse_query, k, filters)
-                conn.execute("COMMIT")
-        except psycopg.Error:
-            if not conn.broken:
-                conn.rollback()  # the statements after a failed one were skipped, COMMIT too
-            raise
+        query = (statement, (vector, *params, vector, k))
+        beam = []
+        if not filters.is_empty:
+            ef_search = min(max(self.hnsw.ef_search, FILTERED_EF_SEARCH, k), 1000)
+            beam = [sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(ef_search))]
+        sparse = [] if sparse_query is None else [self._sparse_query(sparse_query, k, filters)]
+        dense, *matched = _pipelined(conn, beam, [query, *sparse])
         rows = dense.fetchall()
-        if not filters.is_empty and len(rows) < k:
-            with conn.transaction():  # an exact scan: the planner may not use the HNSW index
-                conn.execute("SET LOCAL enable_indexscan = off")
-                rows = conn.execute(statement, arguments).fetchall()
-        matches = [] if sparse is None else sparse.fetchall()
+        if not filters.is_empty and len(rows) < k:  # an exact scan: the planner may not use the HNSW index
+            (exact,) = _pipelined(conn, [*beam, sql.SQL("SET LOCAL enable_indexscan = off")], [query])
+            rows = exact.fetchall()
+        matches = matched[0].fetchall() if matched else []
         return [hit_from_metadata(m, score) for m, score in rows], [hit_from_metadata(m, rank) for m, rank in matches]
 
     def _sparse(self, conn: psycopg.Connection, query: str, k: int, filters: OfferFilters) -> list[OfferHit]:
-        rows = self._sparse_cursor(conn, query, k, filters).fetchall()
+        rows = conn.execute(*self._sparse_query(query, k, filters)).fetchall()
         return [hit_from_metadata(metadata, score) for metadata, score in rows]
 
-    def _sparse_cursor(self, conn: psycopg.Connection, query: str, k: int, filters: OfferFilters) -> psycopg.Cursor:
+    def _sparse_query(self, query: str, k: int, filters: OfferFilters) -> tuple[sql.Composed, tuple]:
         # plainto_tsquery ANDs the words; ranking by any of them (OR) is what BM25-style retrieval does.
         where, params = _where(filters)
         statement = sql.SQL(
@@ -391,10 +382,30 @@ class PgVectorRetriever(OfferRetriever):
                WHERE text_search_tsv @@ q AND {}
                ORDER BY rank DESC, id LIMIT %s"""
         ).format(self._table, where, config=sql.Literal(TEXT_SEARCH_CONFIG))
-        return conn.execute(statement, (query, *params, k))
+        return statement, (query, *params, k)
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _pipelined(
+    conn: psycopg.Connection, settings: list[sql.Composable], queries: list[tuple[sql.Composable, tuple]]
+) -> list[psycopg.Cursor]:
+    """Run ``queries`` in one transaction under ``settings`` (``SET LOCAL`` statements), all sent together and
+    answered in one round trip; their cursors hold the results. BEGIN and COMMIT are statements here:
+    ``conn.transaction()`` would wait for the server on entry and on exit."""
+    try:
+        with conn.pipeline():
+            conn.execute("BEGIN")
+            for setting in settings:
+                conn.execute(setting)
+            cursors = [conn.execute(statement, arguments) for statement, arguments in queries]
+            conn.execute("COMMIT")
+    except psycopg.Error:
+        if not conn.broken:
+            conn.rollback()  # the statements after a failed one were skipped, COMMIT too
+        raise
+    return cursors
 
 
 def _where(filters: OfferFilters) -> tuple[sql.Composable, list]:
