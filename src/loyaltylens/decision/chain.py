@@ -303,13 +303,15 @@ _POPULARITY = PAIR_FEATURE_NAMES.index("category_redemption_rate")
 
 
 def history_candidates(store: FeatureStore, batch: FeatureBatch, record: dict, k: int) -> list[OfferHit]:
-    """Candidates without retrieval: the offers of the feature version on the customer's channel (or any),
-    ranked by the customer's purchase share of the offer's category (history), then by how often offers of
-    that category are redeemed (popularity). The feature store holds no offer dates or titles: the title is
-    written from the offer's terms, and an offer past its end date may be among them (docs/ARCHITECTURE.md)."""
+    """Candidates without retrieval: the offers of the feature version running at its as-of on the customer's
+    channel (or any), as retrieval's eligibility filters, ranked by the customer's purchase share of the offer's
+    category (history), then by how often offers of that category are redeemed (popularity). The feature store
+    holds no offer titles: the title is written from the offer's terms (docs/ARCHITECTURE.md)."""
     offers = store.get_offers(batch.version)
     channels = np.array(OFFER_CHANNELS)[offers["offer_channel"].to_numpy()]
-    offers = offers[np.isin(channels, [record["channel_preference"], OFFER_CHANNEL_ANY])]
+    as_of = np.datetime64(batch.as_of)
+    running = (offers["start_date"].to_numpy() <= as_of) & (as_of <= offers["end_date"].to_numpy())
+    offers = offers[running & np.isin(channels, [record["channel_preference"], OFFER_CHANNEL_ANY])]
     if offers.empty:
         return []
     customer = int(batch.customer_ids[0])
