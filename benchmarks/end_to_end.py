@@ -12,6 +12,7 @@ benchmark reports p50/p99 of each, of their total and of the stages before gener
 
   - in-process: the TorchScript model called in the chain's process (``InProcessScorer``);
   - remote: the KServe predictor (``python -m serving.propensity``) over v2 REST (``KServeV2Scorer``);
+  - in-process again with one busy process per CPU beside it (a shared node);
 
 and throughput (customers per second) of ``run_for_customers`` with batches of 1,000 customers in both modes and
 of ``POST /v1/offers`` (the offer API in-process, over ASGI). Target (issue #29): the stages before generation
@@ -27,8 +28,11 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import subprocess
+import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,10 +73,11 @@ class Budget:
     decisions: int  # timed single-customer decisions per mode
     warmup: int
     batches: int  # timed batches of BATCH customers per mode
+    contended: int  # timed in-process decisions beside one busy process per CPU
 
 
-FULL = Budget(customers=3000, epochs=3, decisions=1500, warmup=100, batches=2)
-QUICK = Budget(customers=1200, epochs=1, decisions=300, warmup=30, batches=1)
+FULL = Budget(customers=3000, epochs=3, decisions=1500, warmup=100, batches=2, contended=500)
+QUICK = Budget(customers=1200, epochs=1, decisions=300, warmup=30, batches=1, contended=100)
 
 
 @dataclass(frozen=True)
@@ -142,6 +147,20 @@ def time_decisions(chain: DecisionChain, customer_ids: list[int], warmup: int) -
     return {stage: percentiles(ms) for stage, ms in by_stage.items() if ms}, decisions
 
 
+@contextmanager
+def busy_cpus(n: int):
+    """``n`` processes spinning on a CPU each: the decision under contention, as on a shared node (the machine
+    these figures come from is shared too, but by whatever else happens to run)."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        time.sleep(1.0)
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+
+
 def time_batches(decide, batch: list[int], batches: int) -> dict:
     """Customers per second of ``decide(batch)`` over ``batches`` timed calls (after one warm-up call)."""
     decide(batch)
@@ -186,6 +205,8 @@ def table_rows(modes: dict) -> list[dict]:
     for mode, result in modes.items():
         for stage, cell in result["stages"].items():
             rows.append({"mode": mode, "stage": stage, "p50 ms": cell["p50_ms"], "p99 ms": cell["p99_ms"]})
+        if "batch" not in result:
+            continue
         rows.append(
             {
                 "mode": mode,
@@ -231,6 +252,9 @@ def main() -> None:
                 "offer_api": time_batches(offer_api_batch(local), batch, budget.batches),
             }
             load_during = os.getloadavg()
+            with busy_cpus(os.cpu_count() or 1):
+                contended, _ = time_decisions(local, customers[: budget.warmup + budget.contended], budget.warmup)
+            modes[f"in-process, {os.cpu_count()} busy CPU processes beside it"] = {"stages": contended}
             with start_propensity_stack(stack.model_dir, scratch / "logs", with_transformer=False) as served:
                 scorer = KServeV2Scorer(
                     served.predictor.http_url, served.model_name, margin_model=load_margin_model(stack.model_dir)
@@ -273,7 +297,9 @@ def main() -> None:
         f"cycled over the whole online table ({budget.batches} timed after one warm-up). Stage times are the "
         "chain's own timers. Machine shared with other sessions: 1-minute load average "
         f"{load_before[0]:.1f} before, {load_during[0]:.1f} between the modes, {load_after[0]:.1f} after, on "
-        f"{os.cpu_count()} CPUs."
+        f"{os.cpu_count()} CPUs. The contended rows: {budget.contended} in-process decisions while one process per "
+        "CPU spins (the chain runs each decision on one intra-op thread, so a woken OpenMP thread never waits "
+        "for a CPU)."
     )
     print(notes)
     if args.quick:
