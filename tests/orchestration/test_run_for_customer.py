@@ -165,3 +165,66 @@ def test_margin_model_chooses_the_highest_expected_margin_or_nothing(skeleton_st
         elif decision.send_offer:
             best = candidates[int(np.argmax(terms.expected_margin))].offer_id
             assert decision.offers[0].offer_id == best and f"offer #{best}" in decision.reason
+
+
+def test_every_customers_query_is_in_the_warmed_cache(skeleton_store, pair_model_dir, offer_catalog):
+    """The chain's query vocabulary, embedded before any request: no customer's decision embeds a query, and a
+    warmed embedding is the one a request would have computed."""
+    from loyaltylens.retrieval.embeddings import TextEmbedder
+    from loyaltylens.retrieval.exact import ExactRetriever
+    from loyaltylens.retrieval.query import customer_query_texts
+
+    texts = customer_query_texts()
+    records = skeleton_store.get_features(skeleton_store.get_online_frame()["customer_id"].tolist()).to_records()
+    assert {build_customer_query(r).text for r in records} <= set(texts) and len(set(texts)) == len(texts)
+    embedder = TextEmbedder()
+    index = ExactRetriever(embedder)
+    index.index(offer_catalog)
+    assert embedder.warm(texts) == len(texts) and embedder.warm(texts) == 0
+    chain = DecisionChain(
+        skeleton_store,
+        InProcessScorer(pair_model_dir),
+        lambda name: index,
+        TemplateGenerator(load_prompt(REPO_PROMPTS, "offer_copy")),
+        threshold=0.0,
+    )
+    misses = embedder.query_cache_info().misses
+    for customer_id in CUSTOMERS:
+        chain.run_for_customer(customer_id)
+    assert embedder.query_cache_info().misses == misses
+    uncached = TextEmbedder(query_cache_size=0)
+    np.testing.assert_array_equal(embedder.embed_query(texts[7]), uncached.embed_query(texts[7]))
+
+
+def test_without_retrieval_no_offer_outside_its_dates_is_a_candidate(
+    skeleton_store, pair_model_dir, offer_catalog, offer_index
+):
+    """Retrieval down: the history+popularity candidates are the offers running at the feature version's as-of
+    (the store's offer table carries their dates), as retrieval's own eligibility filter would give."""
+    from loyaltylens.decision.chain import HISTORY_FALLBACK, history_candidates
+
+    def broken(name):
+        raise ConnectionError("retrieval is down")
+
+    as_of = pd.Timestamp(skeleton_store.describe().as_of)
+    catalog = offer_catalog.set_index("offer_id")
+    running = (pd.to_datetime(catalog["start_date"]) <= as_of) & (as_of <= pd.to_datetime(catalog["end_date"]))
+    assert running.any() and not running.all(), "the catalogue must hold offers outside their dates at the as-of"
+    chain = DecisionChain(
+        skeleton_store,
+        InProcessScorer(pair_model_dir),
+        broken,
+        TemplateGenerator(load_prompt(REPO_PROMPTS, "offer_copy")),
+        threshold=0.0,
+        candidates=len(catalog),
+    )
+    for customer_id in CUSTOMERS:
+        batch = skeleton_store.get_features([customer_id])
+        record = batch.to_records()[0]
+        candidates = history_candidates(skeleton_store, batch, record, k=len(catalog))
+        query = build_customer_query(record, active_at=as_of.date())
+        eligible = offer_index.search(query.text, k=len(catalog), filters=query.filters)
+        assert {o.offer_id for o in candidates} == {o.offer_id for o in eligible}  # retrieval's eligible set
+        decision = chain.run_for_customer(customer_id)
+        assert decision.retriever == HISTORY_FALLBACK and decision.offers
+        assert all(running[o.offer_id] for o in decision.offers)

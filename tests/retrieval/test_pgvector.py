@@ -137,3 +137,20 @@ def test_restart_keeps_data_and_a_stopped_database_is_a_clear_error(pg_scratch_d
         assert restarted.count() == len(offers)
         assert ids(restarted.search("baby nappies", k=1)) == [2]
     stop_embedded_postgres(pgdata)
+
+
+def test_connections_the_server_dropped_are_replaced_on_the_next_search(store, pg_url):
+    """Pooled connections are not checked on checkout: a search on one the server closed (a restart, a failover)
+    runs again on a new connection instead of failing."""
+    import psycopg
+
+    for mode in ("hybrid", "dense", "sparse"):
+        assert ids(store.search("baby nappies", k=1, mode=mode)) == [2]
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            dropped = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()[0]
+        assert dropped >= 1  # the pool's connection
+        assert ids(store.search("baby nappies", k=1, mode=mode)) == [2]
+    assert store.count() > 0

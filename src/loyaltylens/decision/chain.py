@@ -21,6 +21,7 @@ id of :data:`loyaltylens.decision.telemetry.REQUEST_ID`.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -109,6 +110,7 @@ class DecisionChain:
         self.feature_version = feature_version
         self.candidates = max(candidates, top_k)
         self.margin_model = margin_model  # set: offers are chosen by expected margin (docs/DECISION.md)
+        self._threadpools = None  # the native thread pools (OpenMP, BLAS), inspected after the first decision
 
     def run_for_customer(self, customer_id: int, retriever: str | None = None) -> OfferDecision:
         """Decide for one customer; ``retriever`` picks the retrieval backend for this request (A/B).
@@ -117,6 +119,35 @@ class DecisionChain:
             UnknownCustomerError: not in the feature version.
             ServiceUnavailableError: the predictor cannot be reached (no decision without a score).
         """
+        with self._one_thread():
+            return self._decide(customer_id, retriever)
+
+    @contextmanager
+    def _one_thread(self):
+        """Run a decision on one intra-op thread. Its native work is a few rows (the candidates through the
+        TorchScript model and the margin model's LightGBM, one query through MiniLM): split across threads it
+        only waits for them, and on a busy machine a woken OpenMP thread can take milliseconds to run (the
+        margin stage's p50 went from 0.05 to 8 ms on the shared 2-core machine, BENCHMARKS.md end_to_end). The
+        first decision loads those libraries; the pools are inspected after it and limited from then on,
+        restored after each decision so batch work in the same process keeps its threads."""
+        if self._threadpools is None:
+            yield
+            from threadpoolctl import ThreadpoolController
+
+            self._threadpools = ThreadpoolController()
+            return
+        torch = sys.modules.get("torch")  # its intra-op pool also has a count of its own (and MKL's)
+        threads = torch.get_num_threads() if torch else 1
+        with self._threadpools.limit(limits=1):
+            if torch:
+                torch.set_num_threads(1)
+            try:
+                yield
+            finally:
+                if torch:
+                    torch.set_num_threads(threads)
+
+    def _decide(self, customer_id: int, retriever: str | None) -> OfferDecision:
         timings: dict[str, float] = {}
         with _timed(timings, "features", customer_id):
             batch = self.store.get_features([customer_id], self.feature_version)
@@ -272,13 +303,15 @@ _POPULARITY = PAIR_FEATURE_NAMES.index("category_redemption_rate")
 
 
 def history_candidates(store: FeatureStore, batch: FeatureBatch, record: dict, k: int) -> list[OfferHit]:
-    """Candidates without retrieval: the offers of the feature version on the customer's channel (or any),
-    ranked by the customer's purchase share of the offer's category (history), then by how often offers of
-    that category are redeemed (popularity). The feature store holds no offer dates or titles: the title is
-    written from the offer's terms, and an offer past its end date may be among them (docs/ARCHITECTURE.md)."""
+    """Candidates without retrieval: the offers of the feature version running at its as-of on the customer's
+    channel (or any), as retrieval's eligibility filters, ranked by the customer's purchase share of the offer's
+    category (history), then by how often offers of that category are redeemed (popularity). The feature store
+    holds no offer titles: the title is written from the offer's terms (docs/ARCHITECTURE.md)."""
     offers = store.get_offers(batch.version)
     channels = np.array(OFFER_CHANNELS)[offers["offer_channel"].to_numpy()]
-    offers = offers[np.isin(channels, [record["channel_preference"], OFFER_CHANNEL_ANY])]
+    as_of = np.datetime64(batch.as_of)
+    running = (offers["start_date"].to_numpy() <= as_of) & (as_of <= offers["end_date"].to_numpy())
+    offers = offers[running & np.isin(channels, [record["channel_preference"], OFFER_CHANNEL_ANY])]
     if offers.empty:
         return []
     customer = int(batch.customer_ids[0])
@@ -328,15 +361,19 @@ def build_decision_chain(
     settings: Settings, scorer: PropensityScorer, feature_version: str = "latest"
 ) -> DecisionChain:
     """Wire the stages from settings: the feature store, the retrieval backends (the offer index the training
-    pipeline's ``index_offers`` step filled), the configured copy writer with its guardrails, and the margin
-    model registered with the scorer's model (when it has one, offers are chosen by expected margin)."""
+    pipeline's ``index_offers`` step filled) with every customer query's embedding cached, the configured copy
+    writer with its guardrails, and the margin model registered with the scorer's model (when it has one, offers
+    are chosen by expected margin)."""
     from loyaltylens.generation.writer import CopyWriter
     from loyaltylens.retrieval.factory import Retrievers
+    from loyaltylens.retrieval.query import customer_query_texts
 
+    retrievers = Retrievers(settings)
+    retrievers.embedder.warm(customer_query_texts())  # every customer's query embedded once, before any request
     return DecisionChain(
         store=FeatureStore.from_settings(settings),
         scorer=scorer,
-        retriever=Retrievers(settings).get,
+        retriever=retrievers.get,
         generator=CopyWriter.from_settings(settings),
         threshold=settings.propensity_threshold,
         feature_version=feature_version,

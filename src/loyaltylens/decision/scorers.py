@@ -33,7 +33,7 @@ def is_offer_aware(n_features: int) -> bool:
 
 
 class InProcessScorer:
-    """The exported TorchScript model, called directly (one thread: batch-1 latency is what matters here)."""
+    """The exported TorchScript model, called directly (``DecisionChain`` runs a decision on one thread)."""
 
     def __init__(self, model_dir: Path):
         import torch

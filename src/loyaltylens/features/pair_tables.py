@@ -2,8 +2,8 @@
 
 ``customer_category`` holds, per customer, the three per-category arrays the affinities read (share of
 purchases, days since the last purchase, offer redemption rate), one column per (array, category);
-``offers`` holds each offer's attributes. With the online table's customer features they rebuild the
-index exactly, so a server answers (customer, offer) lookups from a published version alone, without the
+``offers`` holds each offer's attributes and dates. With the online table's customer features they rebuild
+the index exactly, so a server answers (customer, offer) lookups from a published version alone, without the
 dataset or the event history.
 """
 
@@ -31,6 +31,9 @@ OFFER_TABLE_DTYPES: dict[str, str] = {
     "bonus_points": "float32",
     "offer_category": "int16",
     "offer_channel": "int16",
+    # The offer runs from start_date through end_date (inclusive): what candidates without retrieval filter on.
+    "start_date": "datetime64[us]",
+    "end_date": "datetime64[us]",
 }
 
 

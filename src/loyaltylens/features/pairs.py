@@ -107,7 +107,8 @@ OFFERS_SQL = f"""
 SELECT offer_id, CAST(discount_pct AS FLOAT) AS discount_pct, CAST(min_spend AS FLOAT) AS min_spend,
     CAST(bonus_points AS FLOAT) AS bonus_points,
     CAST(list_position([{_CATEGORY_LABELS}], CAST(category AS VARCHAR)) - 1 AS SMALLINT) AS offer_category,
-    CAST(list_position([{", ".join(f"'{c}'" for c in OFFER_CHANNELS)}], channel) - 1 AS SMALLINT) AS offer_channel
+    CAST(list_position([{", ".join(f"'{c}'" for c in OFFER_CHANNELS)}], channel) - 1 AS SMALLINT) AS offer_channel,
+    CAST(start_date AS TIMESTAMP) AS start_date, CAST(end_date AS TIMESTAMP) AS end_date
 FROM offers ORDER BY offer_id
 """
 
@@ -124,6 +125,10 @@ ORDER BY c.assignment_id
 # The pair training frame needs the index rows of the customers assigned on the snapshot's day only.
 _ASSIGNED_IN_CHUNK = f"{IN_CHUNK} AND customer_id IN (SELECT customer_id FROM campaigns c WHERE {_SENT_ON_THE_DAY})"
 _ASSIGNED_SQL = (features_sql(_ASSIGNED_IN_CHUNK), customer_category_sql(_ASSIGNED_IN_CHUNK))
+
+
+# The offer attributes a pair row reads (the offers table also carries the offer's dates, for eligibility).
+_PAIR_ROW_ATTRIBUTES = ("discount_pct", "min_spend", "bonus_points", "offer_category", "offer_channel")
 
 
 @dataclass(frozen=True)
@@ -151,7 +156,7 @@ class PairFeatureIndex:
         """
         c = _positions(self.customer_ids, np.asarray(customer_ids, dtype=np.int64), "customer")
         o = _positions(self.offer_ids, np.asarray(offer_ids, dtype=np.int64), "offer")
-        offers = {name: self.offers[name].to_numpy()[o] for name in self.offers.columns}
+        offers = {name: self.offers[name].to_numpy()[o] for name in _PAIR_ROW_ATTRIBUTES}
         category = offers["offer_category"].astype(np.int64)
         customer = self.customer_features[c]
         affinity = _affinity_columns(

@@ -562,7 +562,10 @@ class FeatureStore:
         customers, offers = customers.astype(np.int64, copy=False), offers.astype(np.int64, copy=False)
         name = self.resolve(version)
         index = self._pair_index(name)
-        unknown = ~np.isin(customers, index.customer_ids)
+        # A binary search of the sorted ids: np.isin sorts every customer of the version on each call (0.5 ms at
+        # 50k customers, for a candidate list of ten pairs).
+        known = index.customer_ids
+        unknown = known[np.minimum(np.searchsorted(known, customers), len(known) - 1)] != customers
         if unknown.any():
             raise UnknownCustomerError(sorted(set(customers[unknown].tolist())), name)
         return PairFeatureBatch(

@@ -5,6 +5,7 @@ Nothing is downloaded: the model loads from the package's files with ``local_fil
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cached_property, lru_cache
 from pathlib import Path
 
@@ -52,6 +53,14 @@ class TextEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         """One query's embedding ``[384]``, from the LRU cache when seen before (read-only: it is shared)."""
         return self._cached_query(text)
+
+    def warm(self, texts: Iterable[str]) -> int:
+        """Embed ``texts`` into the query cache ahead of the requests that will ask for them (one at a time, as a
+        request would: a batch pads its sentences and may round differently); returns how many were new."""
+        misses = self.query_cache_info().misses
+        for text in texts:
+            self.embed_query(text)
+        return self.query_cache_info().misses - misses
 
     def query_cache_info(self):
         """Hits, misses and size of the query cache (``functools`` cache info)."""

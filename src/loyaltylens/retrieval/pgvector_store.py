@@ -94,7 +94,6 @@ class PgVectorRetriever(OfferRetriever):
             max_size=pool_size,
             kwargs={"autocommit": True, "connect_timeout": connect_timeout},
             configure=self._configure,
-            check=ConnectionPool.check_connection,
             timeout=connect_timeout,
             open=False,
             name=f"loyaltylens-{self.table_name}",
@@ -168,20 +167,35 @@ class PgVectorRetriever(OfferRetriever):
         except psycopg.OperationalError as exc:
             raise self.unavailable(exc) from None
 
+    @property
+    def _where(self) -> str:
+        return self.url.split("@")[-1]  # never echo a password
+
     def unavailable(self, exc: Exception) -> ServiceUnavailableError:
-        where = self.url.split("@")[-1]  # never echo a password
         return ServiceUnavailableError(
-            f"Postgres at {where} is unreachable within {self.connect_timeout}s "
+            f"Postgres at {self._where} is unreachable within {self.connect_timeout}s "
             f"({str(exc).strip() or type(exc).__name__})"
         )
 
-    def _run(self, work):
-        """Run ``work(conn)`` on a pooled connection; connection failures become ``ServiceUnavailableError``."""
-        try:
-            with self._pool.connection(timeout=self.connect_timeout) as conn:
-                return work(conn)
-        except (PoolTimeout, psycopg.OperationalError) as exc:
-            raise self.unavailable(exc) from None
+    def _run(self, work, retry: bool = False):
+        """Run ``work(conn)`` on a pooled connection; connection failures become ``ServiceUnavailableError``.
+
+        Pooled connections are not checked on checkout (a round trip on every search); a read (``retry``) that
+        fails on a connection the server dropped (a restart) runs once more after the pool has checked its idle
+        connections and replaced the broken ones."""
+        for attempt in range(2 if retry else 1):
+            conn = None
+            try:
+                with self._pool.connection(timeout=self.connect_timeout) as conn:
+                    return work(conn)
+            except PoolTimeout as exc:
+                raise self.unavailable(exc) from None
+            except psycopg.OperationalError as exc:
+                if attempt == 1 or not retry or conn is None or not conn.broken:
+                    raise self.unavailable(exc) from None
+                log.info("pooled connection to %s was broken (%s); checking the pool, retrying", self._where, exc)
+                self._pool.check()  # a restart dropped the idle ones too: replace those that fail a round trip
+        raise AssertionError("unreachable")  # every attempt returns or raises
 
     # -- writes --------------------------------------------------------------------------------------
 
@@ -279,7 +293,7 @@ class PgVectorRetriever(OfferRetriever):
 
     def count(self) -> int:
         return self._run(
-            lambda conn: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self._table)).fetchone()[0]
+            lambda conn: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self._table)).fetchone()[0], retry=True
         )
 
     def search(
@@ -291,18 +305,17 @@ class PgVectorRetriever(OfferRetriever):
         if mode == "dense":
             return self.search_vector(self.embedder.embed_query(query), k, eligible)
         if mode == "sparse":
-            return self._run(lambda conn: self._sparse(conn, query, k, eligible))
+            return self._run(lambda conn: self._sparse(conn, query, k, eligible), retry=True)
         depth = max(k, HYBRID_DEPTH)
         vector = self.embedder.embed_query(query)
 
         def hybrid(conn: psycopg.Connection) -> list[OfferHit]:
-            dense = self._dense(conn, vector, depth, eligible)
-            sparse = self._sparse(conn, query, depth, eligible)
+            dense, sparse = self._dense(conn, vector, depth, eligible, sparse_query=query)
             by_id = {hit.offer_id: hit for hit in (*sparse, *dense)}
             fused = reciprocal_rank_fusion([[h.offer_id for h in dense], [h.offer_id for h in sparse]])
             return [_rescored(by_id[offer_id], score) for offer_id, score in fused[:k]]
 
-        return self._run(hybrid)
+        return self._run(hybrid, retry=True)
 
     def search_vector(
         self, vector: np.ndarray, k: int = 5, filters: OfferFilters | Mapping[str, object] | None = None
@@ -310,38 +323,57 @@ class PgVectorRetriever(OfferRetriever):
         check_k(k)
         vector = check_vector(vector, self.dimension)
         eligible = parse_filters(filters)
-        return self._run(lambda conn: self._dense(conn, vector, k, eligible))
+        return self._run(lambda conn: self._dense(conn, vector, k, eligible)[0], retry=True)
 
     def all_embeddings(self) -> tuple[list[dict], np.ndarray]:
         """Every stored document's metadata and embedding (for exact search over the same vectors)."""
         rows = self._run(
             lambda conn: conn.execute(
                 sql.SQL("SELECT metadata_, embedding FROM {} ORDER BY id").format(self._table)
-            ).fetchall()
+            ).fetchall(),
+            retry=True,
         )
         vectors = [np.asarray(r[1].to_numpy() if hasattr(r[1], "to_numpy") else r[1], np.float32) for r in rows]
         matrix = np.stack(vectors) if rows else np.zeros((0, self.dimension), np.float32)
         return [r[0] for r in rows], matrix
 
-    def _dense(self, conn: psycopg.Connection, vector: np.ndarray, k: int, filters: OfferFilters) -> list[OfferHit]:
+    def _dense(
+        self,
+        conn: psycopg.Connection,
+        vector: np.ndarray,
+        k: int,
+        filters: OfferFilters,
+        sparse_query: str | None = None,
+    ) -> tuple[list[OfferHit], list[OfferHit]]:
+        """The ``k`` nearest eligible offers and, with ``sparse_query``, the ``k`` best full-text matches too.
+
+        The widened beam (filtered queries only), the vector query and the full-text query go to the server in
+        one round trip (:func:`_pipelined`), where sending them one by one waited for each (five round trips for
+        a hybrid search). The exact re-scan, when the filtered beam kept fewer than ``k``, is a second one (it
+        needs the first one's count)."""
         where, params = _where(filters)
         statement = sql.SQL(
-            "SELECT metadata_, 1 - (embedding <=> %s) FROM {} WHERE {} ORDER BY embedding <=> %s LIMIT %s"
+            "SELECT metadata_, 1 - (embedding <=> %b) FROM {} WHERE {} ORDER BY embedding <=> %b LIMIT %s"
         ).format(self._table, where)
-        arguments = (vector, *params, vector, k)
-        if filters.is_empty:
-            rows = conn.execute(statement, arguments).fetchall()
-        else:
-            with conn.transaction():
-                ef_search = max(self.hnsw.ef_search, FILTERED_EF_SEARCH, k)
-                conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(min(ef_search, 1000))))
-                rows = conn.execute(statement, arguments).fetchall()
-                if len(rows) < k:
-                    conn.execute("SET LOCAL enable_indexscan = off")
-                    rows = conn.execute(statement, arguments).fetchall()
-        return [hit_from_metadata(metadata, score) for metadata, score in rows]
+        query = (statement, (vector, *params, vector, k))
+        beam = []
+        if not filters.is_empty:
+            ef_search = min(max(self.hnsw.ef_search, FILTERED_EF_SEARCH, k), 1000)
+            beam = [sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(ef_search))]
+        sparse = [] if sparse_query is None else [self._sparse_query(sparse_query, k, filters)]
+        dense, *matched = _pipelined(conn, beam, [query, *sparse])
+        rows = dense.fetchall()
+        if not filters.is_empty and len(rows) < k:  # an exact scan: the planner may not use the HNSW index
+            (exact,) = _pipelined(conn, [*beam, sql.SQL("SET LOCAL enable_indexscan = off")], [query])
+            rows = exact.fetchall()
+        matches = matched[0].fetchall() if matched else []
+        return [hit_from_metadata(m, score) for m, score in rows], [hit_from_metadata(m, rank) for m, rank in matches]
 
     def _sparse(self, conn: psycopg.Connection, query: str, k: int, filters: OfferFilters) -> list[OfferHit]:
+        rows = conn.execute(*self._sparse_query(query, k, filters)).fetchall()
+        return [hit_from_metadata(metadata, score) for metadata, score in rows]
+
+    def _sparse_query(self, query: str, k: int, filters: OfferFilters) -> tuple[sql.Composed, tuple]:
         # plainto_tsquery ANDs the words; ranking by any of them (OR) is what BM25-style retrieval does.
         where, params = _where(filters)
         statement = sql.SQL(
@@ -350,11 +382,30 @@ class PgVectorRetriever(OfferRetriever):
                WHERE text_search_tsv @@ q AND {}
                ORDER BY rank DESC, id LIMIT %s"""
         ).format(self._table, where, config=sql.Literal(TEXT_SEARCH_CONFIG))
-        rows = conn.execute(statement, (query, *params, k)).fetchall()
-        return [hit_from_metadata(metadata, score) for metadata, score in rows]
+        return statement, (query, *params, k)
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _pipelined(
+    conn: psycopg.Connection, settings: list[sql.Composable], queries: list[tuple[sql.Composable, tuple]]
+) -> list[psycopg.Cursor]:
+    """Run ``queries`` in one transaction under ``settings`` (``SET LOCAL`` statements), all sent together and
+    answered in one round trip; their cursors hold the results. BEGIN and COMMIT are statements here:
+    ``conn.transaction()`` would wait for the server on entry and on exit."""
+    try:
+        with conn.pipeline():
+            conn.execute("BEGIN")
+            for setting in settings:
+                conn.execute(setting)
+            cursors = [conn.execute(statement, arguments) for statement, arguments in queries]
+            conn.execute("COMMIT")
+    except psycopg.Error:
+        if not conn.broken:
+            conn.rollback()  # the statements after a failed one were skipped, COMMIT too
+        raise
+    return cursors
 
 
 def _where(filters: OfferFilters) -> tuple[sql.Composable, list]:

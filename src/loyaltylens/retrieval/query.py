@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from loyaltylens.retrieval.base import OfferFilters
+from loyaltylens.vocabulary import CHANNELS, PRODUCT_CATEGORIES, SEGMENTS
 
 PREFERRED_CATEGORIES = 2  # the favourite and the runner-up: most customers spread over a few categories
 # Mean redeemed discount at or above which a customer is treated as price sensitive (the catalogue's
@@ -64,6 +65,18 @@ def build_customer_query(
         text += ", big discount 30% or 40% off"
     filters = OfferFilters(channel=channel, active_from=active_at, active_to=active_at)
     return CustomerQuery(text=text, filters=filters, categories=categories)
+
+
+def customer_query_texts() -> list[str]:
+    """Every query text :func:`build_customer_query` writes for a record without history: the online chain's
+    whole query vocabulary (favourite category or none, segment, channel), so its embeddings can be cached
+    before the first request instead of costing a MiniLM pass on the first customer of each kind."""
+    return [
+        build_customer_query({"favorite_category": favourite, "segment": segment, "channel_preference": channel}).text
+        for favourite in ("none", *PRODUCT_CATEGORIES)
+        for segment in SEGMENTS
+        for channel in CHANNELS
+    ]
 
 
 def customer_histories(
