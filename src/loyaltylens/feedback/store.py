@@ -468,9 +468,13 @@ class PostgresFeedbackStore(FeedbackStore):
 
 
 def open_feedback_store(settings: Settings) -> FeedbackStore:
-    """The store the settings name (``feedback_store``)."""
+    """The store the settings name (``feedback_store``). The Postgres one is ``settings.postgres_url``: starting
+    a local server is the entry point's job (``loyaltylens.local.postgres.with_postgres``), not the library's."""
     if settings.feedback_store == "postgres":
-        from loyaltylens.local.postgres import postgres_url
-
-        return PostgresFeedbackStore(postgres_url(settings), settings.postgres_connect_timeout_s)
+        if not settings.postgres_url:
+            raise LoyaltyLensError(
+                "feedback_store=postgres needs a Postgres: set LOYALTYLENS_POSTGRES_URL "
+                "(`loyaltylens services up` starts a local one)"
+            )
+        return PostgresFeedbackStore(settings.postgres_url, settings.postgres_connect_timeout_s)
     return SQLiteFeedbackStore(settings.feedback_sqlite_path, settings.feedback_sqlite_max_batch)
