@@ -302,9 +302,9 @@ def main() -> None:
         + "; ".join(f"{name}: {'met' if ok else 'NOT met'}" for name, ok in checks.items())
         + f". {WRITERS} writers, {budget.requests} writes or {budget.max_seconds:.0f} s per store after "
         f"{budget.warmup_requests} warm-up writes; the load generator shares the machine's CPUs with the server. "
-        f"1-minute load average before the run: {load_before:.1f} on {os.cpu_count()} CPUs (other work was "
-        "running on this shared machine, so writes/s is what was left of it; the server's CPU per write bounds "
-        "what one free core would sustain: 1000 / that figure)."
+        f"1-minute load average before the run: {load_before:.1f} on {os.cpu_count()} CPUs (the machine is "
+        "shared: under other work writes/s is what was left of it; the server's CPU per write bounds what one "
+        "free core would sustain: 1000 / that figure)."
     )
     print(notes)
     if args.quick:
