@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,9 +16,12 @@ import pytest
 from typer.testing import CliRunner
 
 from loyaltylens.cli import app
+from loyaltylens.config import get_settings
 from loyaltylens.feedback.client import FeedbackClient
 from loyaltylens.feedback.store import open_feedback_store
 from loyaltylens.local.launcher import LOOPBACK, free_port, wait_http_ready
+from loyaltylens.local.postgres import stop_embedded_postgres, with_postgres
+from tests.conftest import outside_pytest_tmp
 from tests.feedback.conftest import RATED_AT, make_feedback, make_offer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,6 +44,26 @@ def test_export_and_quality_read_the_settings_store(isolated_settings, tmp_path,
 
     table = runner.invoke(app, ["feedback", "quality", "--as-of", RATED_AT.isoformat()])
     assert table.exit_code == 0 and "3.00" in table.output and "loyaltylens-generator/1" in table.output
+
+
+def test_the_cli_starts_the_embedded_postgres_for_a_postgres_feedback_store(tmp_path, monkeypatch):
+    data_dir = outside_pytest_tmp()
+    monkeypatch.setenv("LOYALTYLENS_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("LOYALTYLENS_FEEDBACK_STORE", "postgres")
+    monkeypatch.delenv("LOYALTYLENS_POSTGRES_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        with open_feedback_store(with_postgres(get_settings())) as store:
+            store.add_offer(make_offer())
+            store.add_feedback(make_feedback(stars=5))
+        sft = tmp_path / "sft.jsonl"
+        result = CliRunner().invoke(app, ["feedback", "export", "sft", "--out", str(sft)])
+        assert result.exit_code == 0, result.output
+        assert len(sft.read_text().splitlines()) == 1  # the rating written to the embedded server's store
+    finally:
+        get_settings.cache_clear()
+        stop_embedded_postgres(data_dir / "postgres")
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def test_openapi_command_and_a_bad_timestamp(tmp_path):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from datetime import timedelta
 
 import pytest
 
 from loyaltylens.config import Settings
-from loyaltylens.errors import ServiceUnavailableError
+from loyaltylens.errors import LoyaltyLensError, ServiceUnavailableError
 from loyaltylens.feedback.store import (
     IdempotencyConflictError,
     PostgresFeedbackStore,
@@ -76,6 +78,14 @@ def test_the_settings_pick_the_store(tmp_path, pg_url):
         assert isinstance(store, PostgresFeedbackStore) and store.count_feedback() == 0
 
 
+def test_a_postgres_store_without_a_url_is_a_clear_error_and_starts_nothing(tmp_path, monkeypatch):
+    """The library never starts a server: the CLI and the main job do (``with_postgres``)."""
+    monkeypatch.delenv("LOYALTYLENS_POSTGRES_URL", raising=False)
+    with pytest.raises(LoyaltyLensError, match="set LOYALTYLENS_POSTGRES_URL"):
+        open_feedback_store(Settings(data_dir=tmp_path, feedback_store="postgres", postgres_url=None))
+    assert not (tmp_path / "postgres").exists()
+
+
 def test_an_unreachable_postgres_is_a_clear_error(tmp_path):
     with pytest.raises(ServiceUnavailableError, match="unreachable"):
         PostgresFeedbackStore(f"postgresql://nobody@/none?host={tmp_path}", connect_timeout_s=1)
@@ -98,3 +108,36 @@ def test_a_failed_sqlite_commit_is_unavailable_and_stores_nothing(tmp_path):
         assert store.count_feedback() == 1
     with pytest.raises(ServiceUnavailableError, match="closed"):
         store.add_feedback(make_feedback())
+
+
+def test_a_failing_write_fails_alone_in_its_group_commit(sqlite_store):
+    """A batch commits without savepoints; when one of its writes raises, it is redone with a savepoint per
+    write, so only that write fails and the others of the same commit are stored."""
+    broken = make_feedback(key="k-broken").model_copy(update={"stars": 9})  # past validation: the CHECK refuses it
+    outcomes: dict[str, object] = {}
+
+    def rate(feedback) -> None:
+        try:
+            outcomes[feedback.idempotency_key] = sqlite_store.add_feedback(feedback)
+        except Exception as exc:
+            outcomes[feedback.idempotency_key] = exc
+
+    def wait_for(condition) -> None:
+        deadline = time.monotonic() + 10
+        while not condition():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+
+    threads = [threading.Thread(target=rate, args=(make_feedback(key="k-first"),))]
+    with sqlite_store._lock:  # the writer takes the first write and waits here: the next two queue up as one batch
+        threads[0].start()
+        wait_for(lambda: sqlite_store._queue.qsize() == 0)
+        for feedback in (broken, make_feedback(key="k-good")):
+            threads.append(threading.Thread(target=rate, args=(feedback,)))
+            threads[-1].start()
+        wait_for(lambda: sqlite_store._queue.qsize() == 2)
+    for thread in threads:
+        thread.join(timeout=10)
+    assert isinstance(outcomes["k-broken"], sqlite3.IntegrityError)
+    assert outcomes["k-first"].created and outcomes["k-good"].created
+    assert set(sqlite_store.feedback_frame()["idempotency_key"]) == {"k-first", "k-good"}

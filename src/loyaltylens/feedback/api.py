@@ -17,7 +17,7 @@ from typing import Annotated
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +26,7 @@ from loyaltylens.errors import ServiceUnavailableError
 from loyaltylens.feedback.models import FeedbackAck, FeedbackIn, GeneratedOffer, Id, OfferWithRatings
 from loyaltylens.feedback.store import FeedbackStore, IdempotencyConflictError, SQLiteFeedbackStore
 
+JSON = "application/json"
 MAX_BODY_BYTES = 64 * 1024  # a rating with the longest copy is ~3 KiB; an offer with its prompt ~11 KiB
 PACKAGED_UI_DIR = Path(__file__).resolve().parent / "ui"  # `make ui` builds web/feedback into it
 ERROR_RESPONSES = {
@@ -113,9 +114,9 @@ def create_app(store: FeedbackStore, ui_dir: Path | None = None) -> FastAPI:
         response_model=FeedbackAck,
         responses={200: {"model": FeedbackAck, "description": "A retry; stored once."}, **ERROR_RESPONSES},
     )
-    def record_feedback(feedback: FeedbackIn) -> JSONResponse:
-        ack = store.add_feedback(feedback)
-        return JSONResponse(ack.model_dump(), status_code=201 if ack.created else 200)
+    async def record_feedback(feedback: FeedbackIn) -> Response:
+        ack = await store.add_feedback_async(feedback)
+        return Response(ack.model_dump_json(), status_code=201 if ack.created else 200, media_type=JSON)
 
     @app.get("/v1/customers/{customer_id}/offers", response_model=list[OfferWithRatings])
     def customer_offers(customer_id: Id, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[OfferWithRatings]:

@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from loyaltylens.config import get_settings
+from loyaltylens.config import Settings, get_settings
 from loyaltylens.errors import InvalidInputError
 from loyaltylens.feedback.api import openapi_document
 from loyaltylens.feedback.export import chat_examples, preference_pairs, write_jsonl
@@ -32,10 +32,23 @@ app = typer.Typer(help="Ratings of generated offers: copy quality, preference ex
 console = Console()
 
 
+def _settings() -> Settings:
+    """The settings, with the embedded Postgres started when the feedback store is Postgres and no
+    LOYALTYLENS_POSTGRES_URL is set (the library's store only connects to a URL)."""
+    settings = get_settings()
+    if settings.feedback_store != "postgres":
+        return settings
+    from loyaltylens.local.postgres import with_postgres
+
+    return with_postgres(settings)
+
+
 def serve_feedback(port: Annotated[int, typer.Option(help="HTTP port on loopback.")] = 8070) -> None:
     """Serve the feedback API and web UI over the settings' feedback store."""
     _handle_sigterm_like_ctrl_c()
-    with feedback_process(port, _log_dir() / "feedback.log") as server:
+    settings = _settings()
+    env = {"LOYALTYLENS_POSTGRES_URL": settings.postgres_url} if settings.postgres_url else None
+    with feedback_process(port, _log_dir() / "feedback.log", env=env) as server:
         console.print(f"feedback     http://{LOOPBACK}:{port}/  API http://{LOOPBACK}:{port}/docs")
         _wait_until_interrupted([server])
 
@@ -53,7 +66,7 @@ def _as_of(value: str | None) -> datetime:
 @app.command()
 def quality(as_of: Annotated[str | None, typer.Option(help="End of the window (ISO 8601); default now.")] = None):
     """Copy quality over the last feedback_window_days, per prompt version and generator version."""
-    settings = get_settings()
+    settings = _settings()
     table = Table(title=f"{settings.feedback_window_days}-day copy quality")
     for column in ("prompt", "generator", "mean stars", "thumbs up", "star ratings", "thumb ratings"):
         table.add_column(column)
@@ -75,7 +88,7 @@ def export(
     out: Annotated[Path, typer.Option(help="JSONL file to write.")],
 ) -> None:
     """Export preference data from every rating in the store."""
-    with open_feedback_store(get_settings()) as store:
+    with open_feedback_store(_settings()) as store:
         frame = store.feedback_frame()
     rows = chat_examples(frame) if kind == "sft" else preference_pairs(frame)
     console.print(f"{write_jsonl(rows, out)} {kind} lines -> {out}")

@@ -9,6 +9,8 @@ request's canonical JSON.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import queue
 import sqlite3
@@ -48,6 +50,17 @@ class IdempotencyConflictError(LoyaltyLensError):
 
 def _fingerprint(model: FeedbackIn | GeneratedOffer) -> str:
     return hashlib.sha256(model.model_dump_json().encode()).hexdigest()
+
+
+def _checked(outcome: tuple[bool, Any, str | None], model: FeedbackIn | GeneratedOffer, key: str) -> tuple[bool, Any]:
+    """(created, value) of an insert-once; a stored row under the same key with a different content is a
+    conflict (a retry of the same request has the same fingerprint)."""
+    created, value, stored_fingerprint = outcome
+    if not created and stored_fingerprint != _fingerprint(model):
+        raise IdempotencyConflictError(
+            f"{key} {getattr(model, key)!r} was already used for a different request; the first one is kept"
+        )
+    return created, value
 
 
 def _insert_sql(table: str, columns: Sequence[str], key: str) -> str:
@@ -123,36 +136,48 @@ class FeedbackStore(ABC):
         with self._transaction() as cursor:
             return operation(cursor)
 
+    async def _write_async(self, operation: Callable[[Any], T]) -> T:
+        """``_write`` for a coroutine: in a worker thread, unless the store can wait without one."""
+        return await asyncio.to_thread(self._write, operation)
+
     def add_offer(self, offer: GeneratedOffer) -> bool:
         """Register a generated offer; True when new, False for a retry of the same one."""
-        created, _ = self._insert_once(INSERT_OFFER, "generated_offers", "decision_id", "1", offer, OFFER_COLUMNS)
+        operation = self._insert_once(INSERT_OFFER, "generated_offers", "decision_id", "1", offer, OFFER_COLUMNS)
+        created, _ = _checked(self._write(operation), offer, "decision_id")
         return created
 
     def add_feedback(self, feedback: FeedbackIn) -> FeedbackAck:
         """Store one rating (committed before this returns); a retry with the same key returns the first id."""
-        created, stored_id = self._insert_once(
-            INSERT_FEEDBACK, "feedback", "idempotency_key", "id", feedback, FEEDBACK_COLUMNS
-        )
+        return self._ack(feedback, self._write(self._insert_feedback(feedback)))
+
+    async def add_feedback_async(self, feedback: FeedbackIn) -> FeedbackAck:
+        """``add_feedback`` for the service's event loop (returns once committed, too)."""
+        return self._ack(feedback, await self._write_async(self._insert_feedback(feedback)))
+
+    def _insert_feedback(self, feedback: FeedbackIn) -> Callable[[Any], tuple[bool, Any, str | None]]:
+        return self._insert_once(INSERT_FEEDBACK, "feedback", "idempotency_key", "id", feedback, FEEDBACK_COLUMNS)
+
+    @staticmethod
+    def _ack(feedback: FeedbackIn, outcome: tuple[bool, Any, str | None]) -> FeedbackAck:
+        created, stored_id = _checked(outcome, feedback, "idempotency_key")
         return FeedbackAck(id=stored_id, idempotency_key=feedback.idempotency_key, created=created)
 
-    def _insert_once(self, insert: str, table: str, key: str, returned: str, model, columns) -> tuple[bool, Any]:
-        """(True, the new row's ``returned``), or (False, the stored row's) when ``key`` is already stored
-        with the same content; a different content under the same key is a conflict."""
+    def _insert_once(
+        self, insert: str, table: str, key: str, returned: str, model, columns
+    ) -> Callable[[Any], tuple[bool, Any, str | None]]:
+        """The write that inserts ``model`` unless ``key`` is stored: (True, the new row's ``returned``, None),
+        or (False, the stored row's ``returned``, the stored row's fingerprint)."""
         lookup = self._sql(f"SELECT fingerprint, {returned} FROM {table} WHERE {key} = ?")
+        insert, params = self._sql(insert), self._params(model, columns)  # built before the writer's turn
 
         def insert_or_find(cursor) -> tuple[bool, Any, str | None]:
-            row = cursor.execute(self._sql(insert), self._params(model, columns)).fetchone()
+            row = cursor.execute(insert, params).fetchone()
             if row is not None:
                 return True, row[0], None
             fingerprint, value = cursor.execute(lookup, (getattr(model, key),)).fetchone()
             return False, value, fingerprint
 
-        created, value, stored_fingerprint = self._write(insert_or_find)
-        if not created and stored_fingerprint != _fingerprint(model):
-            raise IdempotencyConflictError(
-                f"{key} {getattr(model, key)!r} was already used for a different request; the first one is kept"
-            )
-        return created, value
+        return insert_or_find
 
     def offers_for_customer(self, customer_id: int, limit: int = 50) -> list[OfferWithRatings]:
         """The customer's generated offers, newest first, each with its rating counts."""
@@ -222,6 +247,43 @@ def _sqlite_value(value: Any) -> Any:
     return value.astimezone(UTC).isoformat(timespec="microseconds") if isinstance(value, datetime) else value
 
 
+# Who waits for a write: a thread (a concurrent future) or a coroutine (its event loop and an asyncio future).
+Waiter = Future | tuple[asyncio.AbstractEventLoop, asyncio.Future]
+Outcome = tuple[Waiter, Any, BaseException | None]
+
+
+class _WriteFailed(Exception):
+    """One write of a batch committed without savepoints raised: redo the batch with them."""
+
+
+def _settle(done: Future | asyncio.Future, value: Any, error: BaseException | None) -> None:
+    if done.done():  # an asyncio future whose request was cancelled: nobody is waiting (the write stands)
+        return
+    if error is None:
+        done.set_result(value)
+    else:
+        done.set_exception(error)
+
+
+def _settle_all(outcomes: list[tuple[asyncio.Future, Any, BaseException | None]]) -> None:
+    for done, value, error in outcomes:
+        _settle(done, value, error)
+
+
+def _answer(outcomes: list[Outcome]) -> None:
+    """Settle every waiter of a commit: threads directly, coroutines in one callback per event loop."""
+    per_loop: dict[asyncio.AbstractEventLoop, list] = {}
+    for waiter, value, error in outcomes:
+        if isinstance(waiter, Future):
+            _settle(waiter, value, error)
+        else:
+            loop, done = waiter
+            per_loop.setdefault(loop, []).append((done, value, error))
+    for loop, settled in per_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop was closed: nobody is waiting any more
+            loop.call_soon_threadsafe(_settle_all, settled)
+
+
 class SQLiteFeedbackStore(FeedbackStore):
     """One connection, one writer thread. Writes are group-committed: the writer drains every write queued
     while the previous commit was being fsynced into one transaction (each in its own savepoint, so one
@@ -236,6 +298,9 @@ class SQLiteFeedbackStore(FeedbackStore):
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(path, check_same_thread=False, timeout=10.0, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
+        # FULL, not NORMAL: in WAL mode NORMAL skips the fsync at commit, which survives a killed process (the
+        # WAL is in the OS's page cache) but loses the last commits on a power cut or a node crash, and a 201 is
+        # a promise that the rating is on disk. Group commit pays for the fsync instead (one per batch).
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.executescript(SQLITE_SCHEMA)
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -267,12 +332,24 @@ class SQLiteFeedbackStore(FeedbackStore):
         with self._transaction("BEGIN DEFERRED") as conn:  # a read never takes the write lock
             yield conn
 
-    def _write(self, operation: Callable[[Any], T]) -> T:
+    def _submit(self, operation: Callable[[Any], T], waiter: Waiter) -> None:
+        """Queue ``operation`` for the writer's next group commit; ``waiter`` is answered once it is committed."""
         if not self._writer.is_alive():
             raise ServiceUnavailableError(f"feedback store {self.path} is closed")
+        self._queue.put((operation, waiter))
+
+    def _write(self, operation: Callable[[Any], T]) -> T:
         done: Future = Future()
-        self._queue.put((operation, done))
+        self._submit(operation, done)
         return done.result()
+
+    async def _write_async(self, operation: Callable[[Any], T]) -> T:
+        # The event loop awaits an asyncio future the writer settles: no worker thread blocked per write, and
+        # one wake-up of the loop per commit for all the writes it answers.
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        self._submit(operation, (loop, done))
+        return await done
 
     def _write_batches(self) -> None:
         while (first := self._queue.get()) is not None:
@@ -286,30 +363,44 @@ class SQLiteFeedbackStore(FeedbackStore):
                     self._queue.put(None)  # stop after this batch
                     break
                 batch.append(item)
-            self._commit(batch)
+            _answer(self._commit(batch))
 
-    def _commit(self, batch: list[tuple[Callable[[Any], Any], Future]]) -> None:
-        outcomes: list[tuple[Future, Any, BaseException | None]] = []
+    def _commit(self, batch: list[tuple[Callable[[Any], Any], Waiter]]) -> list[Outcome]:
+        """Commit the batch in one transaction. A write that fails (a constraint) must fail alone: then the batch
+        is rolled back and redone with a savepoint per write, a cost only such a batch pays."""
         try:
-            with self._transaction() as conn:
-                for operation, done in batch:
-                    conn.execute("SAVEPOINT write")
-                    try:
-                        outcomes.append((done, operation(conn), None))
-                    except Exception as exc:
-                        conn.execute("ROLLBACK TO write")
-                        outcomes.append((done, None, exc))
-                    conn.execute("RELEASE write")
+            return self._commit_batch(batch, savepoints=False)
+        except _WriteFailed:
+            pass
         except Exception as exc:  # the commit failed (disk full, locked too long): nothing of the batch is stored
-            error = ServiceUnavailableError(f"feedback store {self.path}: write failed, nothing stored ({exc})")
-            for _, done in batch:
-                done.set_exception(error)
-            return
-        for done, value, error in outcomes:  # answered only now, after the commit's fsync
-            if error is None:
-                done.set_result(value)
-            else:
-                done.set_exception(error)
+            return self._unavailable(batch, exc)
+        try:
+            return self._commit_batch(batch, savepoints=True)
+        except Exception as exc:
+            return self._unavailable(batch, exc)
+
+    def _commit_batch(self, batch: list[tuple[Callable[[Any], Any], Waiter]], savepoints: bool) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        with self._transaction() as conn:
+            for operation, waiter in batch:
+                if not savepoints:
+                    try:
+                        outcomes.append((waiter, operation(conn), None))
+                    except Exception as exc:
+                        raise _WriteFailed from exc  # rolls the transaction back
+                    continue
+                conn.execute("SAVEPOINT write")
+                try:
+                    outcomes.append((waiter, operation(conn), None))
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO write")
+                    outcomes.append((waiter, None, exc))
+                conn.execute("RELEASE write")
+        return outcomes  # answered only after the commit's fsync
+
+    def _unavailable(self, batch: list[tuple[Callable[[Any], Any], Waiter]], exc: Exception) -> list[Outcome]:
+        error = ServiceUnavailableError(f"feedback store {self.path}: write failed, nothing stored ({exc})")
+        return [(waiter, None, error) for _, waiter in batch]
 
     def close(self) -> None:
         self._queue.put(None)
@@ -377,9 +468,13 @@ class PostgresFeedbackStore(FeedbackStore):
 
 
 def open_feedback_store(settings: Settings) -> FeedbackStore:
-    """The store the settings name (``feedback_store``)."""
+    """The store the settings name (``feedback_store``). The Postgres one is ``settings.postgres_url``: starting
+    a local server is the entry point's job (``loyaltylens.local.postgres.with_postgres``), not the library's."""
     if settings.feedback_store == "postgres":
-        from loyaltylens.local.postgres import postgres_url
-
-        return PostgresFeedbackStore(postgres_url(settings), settings.postgres_connect_timeout_s)
+        if not settings.postgres_url:
+            raise LoyaltyLensError(
+                "feedback_store=postgres needs a Postgres: set LOYALTYLENS_POSTGRES_URL "
+                "(`loyaltylens services up` starts a local one)"
+            )
+        return PostgresFeedbackStore(settings.postgres_url, settings.postgres_connect_timeout_s)
     return SQLiteFeedbackStore(settings.feedback_sqlite_path, settings.feedback_sqlite_max_batch)

@@ -25,6 +25,7 @@ from loyaltylens.generation.corpus import (
     PAD,
     SEP,
     SLOTS,
+    TONE_BY_SEGMENT,
     build_corpus,
     conditioning_variables,
     delexicalise,
@@ -83,8 +84,27 @@ def preferred_corpus(prompt: PromptSpec, preferred: Sequence[tuple[str, str]]) -
     pieces = []
     for user, copy in preferred:
         variables = conditioning_variables(prompt, [user])
-        pieces += [(offer_context(variables), delexicalise(copy, variables))] * PREFERRED_REPEATS
+        pieces += [
+            (offer_context(variables), delexicalise(as_copy_json(copy, variables), variables))
+        ] * PREFERRED_REPEATS
     return pieces
+
+
+def as_copy_json(copy: str, variables: dict[str, str]) -> str:
+    """A rated copy in the JSON form the model writes. Users rate the copy as shown (headline, body and call to
+    action on their own lines); trained on as shown, the model would learn to answer those contexts with
+    text that is no OfferCopy JSON. The tone is the segment's (what the rubric and the guardrails ask)."""
+    try:
+        parsed = json.loads(copy)
+    except json.JSONDecodeError:
+        parsed = None
+    if isinstance(parsed, dict) and {"headline", "body", "cta", "tone"} <= parsed.keys():
+        return copy
+    lines = [line.strip() for line in copy.splitlines() if line.strip()]
+    if len(lines) < 3:  # no headline / body / call to action to tell apart: the whole copy is the body
+        lines = ["", " ".join(lines), ""]
+    fields = {"headline": lines[0], "body": " ".join(lines[1:-1]), "cta": lines[-1]}
+    return json.dumps({**fields, "tone": TONE_BY_SEGMENT[variables["segment"]]}, ensure_ascii=False)
 
 
 def train_generator(

@@ -149,7 +149,8 @@ def run_local(
             env = stack.enter_context(container_service_env(settings))
             task_runner = local.DockerRunner(**docker_run_args(env))
         else:
-            if module.USES_POSTGRES:
+            # a Postgres feedback store is read by the retraining pipeline's trigger check and fine-tune
+            if module.USES_POSTGRES or settings.feedback_store == "postgres":
                 from loyaltylens.local.postgres import with_postgres
 
                 # Each task is a subprocess that reads its settings from this environment; the Postgres the
