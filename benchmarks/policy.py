@@ -35,7 +35,7 @@ from loyaltylens.decision.campaign import (
     policy_value_from_logs,
     score_candidates,
 )
-from loyaltylens.decision.margin import Economics, MarginModel, PlattRecalibration
+from loyaltylens.decision.margin import Economics, MarginModel, PlattRecalibration, margin_of_pair_rows
 from loyaltylens.decision.policy import choose_offer, decide_campaign
 from loyaltylens.features.compute import connect
 from loyaltylens.features.definitions import PAIR_FEATURE_NAMES
