@@ -122,6 +122,8 @@ def test_event_just_before_as_of_changes_features(dataset_dir: Path, dataset_cop
     assert changed["frequency_30d"] == before.loc[customer, "frequency_30d"] + 1
     assert changed["monetary_90d"] == pytest.approx(before.loc[customer, "monetary_90d"] + 40.0, rel=1e-5)
     assert changed["offers_received_180d"] == before.loc[customer, "offers_received_180d"] + 1
+    assert changed["offers_received_30d"] == before.loc[customer, "offers_received_30d"] + 1
+    assert changed["days_since_last_offer"] == pytest.approx(3 / 24, abs=1e-5)
     assert changed["days_since_last_redemption"] == pytest.approx(1 / 24, abs=1e-5)
     pd.testing.assert_frame_equal(before.drop(index=customer), after.drop(index=customer))
 
@@ -142,7 +144,9 @@ def test_customer_without_events_gets_defaults(dataset_copy: Path) -> None:
     )
     row = compute_features(connect(dataset_copy), AS_OF).set_index("customer_id").loc[newcomer]
     assert row["recency_days"] == RECENCY_CAP_DAYS and row["days_since_last_redemption"] == RECENCY_CAP_DAYS
-    assert row["frequency_30d"] == row["monetary_90d"] == row["avg_basket_90d"] == row["offers_received_180d"] == 0
+    assert row["frequency_30d"] == row["monetary_90d"] == row["avg_basket_90d"] == 0
+    assert row["offers_received_180d"] == row["offers_received_30d"] == 0
+    assert row["days_since_last_offer"] == RECENCY_CAP_DAYS
     assert row["offer_redemption_rate"] == pytest.approx(REDEMPTION_RATE_PRIOR)
     assert row["engagement_score"] == pytest.approx(OPEN_RATE_PRIOR)
     assert row["favorite_category"] == 0 and row["tenure_days"] == 10

@@ -46,6 +46,8 @@ def synthetic_training_frame(
         "avg_basket_90d": rng.gamma(4, 8, n),
         "offer_redemption_rate": redemption_rate,
         "offers_received_180d": rng.poisson(4, n),
+        "offers_received_30d": rng.poisson(1, n),
+        "days_since_last_offer": np.minimum(rng.exponential(20, n), 365.0),
         "engagement_score": engagement,
         "days_since_last_redemption": np.minimum(rng.exponential(60, n), 365.0),
         "tenure_days": rng.uniform(30, 1500, n),

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from loyaltylens.errors import DataValidationError, InvalidInputError
+from loyaltylens.features.definitions import FEATURE_NAMES
 from loyaltylens.propensity.frame import SplitConfig, feature_matrix, temporal_split
 
 
@@ -33,7 +34,7 @@ def test_feature_matrix_is_float32_in_contract_order(frame: pd.DataFrame) -> Non
     matrix = feature_matrix(frame)
 
     assert matrix.dtype == "float32" and matrix.flags.c_contiguous
-    assert matrix.shape == (len(frame), 13)
+    assert matrix.shape == (len(frame), len(FEATURE_NAMES))
     assert matrix[0, 0] == pytest.approx(frame["recency_days"].iloc[0])
 
 

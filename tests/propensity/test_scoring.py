@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from loyaltylens.errors import InvalidInputError
+from loyaltylens.features.definitions import FEATURE_NAMES
 from loyaltylens.propensity.export import PARITY_TOLERANCE, export_model, load_model_dir
 from loyaltylens.propensity.frame import feature_matrix
 from loyaltylens.propensity.scoring import score_frame
@@ -50,16 +51,16 @@ def test_scoring_a_model_dir_equals_scoring_the_eager_model(
 
 def test_scoring_validates_input_against_the_contract(model_dir: Path, rows_1k: np.ndarray) -> None:
     bad = rows_1k.copy()
-    bad[5, 11] = 7  # segment code out of range
+    bad[5, FEATURE_NAMES.index("segment")] = 7  # segment code out of range
     with pytest.raises(InvalidInputError, match="unknown category code 7 for 'segment' in row 5"):
         score_frame(model_dir, bad)
-    with pytest.raises(InvalidInputError, match=r"expected shape \[N, 13\]"):
+    with pytest.raises(InvalidInputError, match=rf"expected shape \[N, {len(FEATURE_NAMES)}\]"):
         score_frame(model_dir, rows_1k[:, :5])
 
 
 def test_scoring_a_loaded_model_rejects_a_non_matrix(trained: TrainResult) -> None:
     with pytest.raises(InvalidInputError, match="non-empty"):
-        score_frame(trained.model, np.zeros((0, 13), dtype=np.float32))
+        score_frame(trained.model, np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32))
 
 
 def test_chunked_scoring_matches_one_pass(model_dir: Path, rows_1k: np.ndarray) -> None:

@@ -25,6 +25,7 @@ from kserve.protocol.infer_type import to_http_parameters
 from loyaltylens.config import get_settings
 from loyaltylens.data import GeneratorConfig, generate_dataset
 from loyaltylens.errors import NotFoundError
+from loyaltylens.features.definitions import FEATURE_NAMES
 from loyaltylens.features.store import FeatureStore
 from loyaltylens.local.stack import ServerAddress, start_propensity_stack, transformer_process
 from loyaltylens.propensity.export import load_model_dir
@@ -437,7 +438,7 @@ def test_in_process_customer_predictor_refuses_pairs_readably(model_dir, pair_st
     with pytest.raises(InvalidInput) as caught:
         call(transformer, {"customer_ids": PAIR_CUSTOMERS, "offer_ids": pair_offers})
     assert "seems to serve a customer-only model" in caught.value.reason
-    assert "shape must be [N, 13]" in caught.value.reason
+    assert f"shape must be [N, {len(FEATURE_NAMES)}]" in caught.value.reason
 
 
 @pytest.fixture(scope="module")
@@ -582,7 +583,7 @@ def test_customer_model_behind_a_pair_store(customer_model_transformers, pair_of
     response = httpx.post(url, json={"customer_ids": PAIR_CUSTOMERS, "offer_ids": pair_offers})
     assert response.status_code == 400
     error = response.json()["error"]
-    assert "seems to serve a customer-only model" in error and "shape must be [N, 13]" in error
+    assert "seems to serve a customer-only model" in error and f"shape must be [N, {len(FEATURE_NAMES)}]" in error
     with pytest.raises(grpc.RpcError) as caught:
         v2_infer(address, ids_request(PAIR_CUSTOMERS, offer_ids=pair_offers), "grpc")
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT

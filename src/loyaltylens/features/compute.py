@@ -91,6 +91,8 @@ FEATURE_EXPRESSIONS: dict[str, str] = {
     "avg_basket_90d": "coalesce(p.monetary_90d / nullif(p.frequency_90d, 0), 0)",
     "offer_redemption_rate": _smoothed("o.redeemed", "o.received", REDEMPTION_RATE_PRIOR),
     "offers_received_180d": "coalesce(o.received, 0)",
+    "offers_received_30d": "coalesce(o.received_30d, 0)",
+    "days_since_last_offer": _days_before("o.last_offer"),
     "engagement_score": _smoothed("o.opened", "o.received", OPEN_RATE_PRIOR),
     "days_since_last_redemption": _days_before("o.last_redemption"),
     "tenure_days": "epoch($as_of - CAST(m.signup_date AS TIMESTAMP)) / 86400.0",
@@ -136,6 +138,8 @@ favorite AS (  -- most purchases; ties go to the most recently bought, then the 
 offer_history AS (
     SELECT customer_id,
         count(*) FILTER (WHERE event_type = 'sent' AND recent) AS received,
+        count(*) FILTER (WHERE event_type = 'sent' AND ts >= $as_of - INTERVAL {SHORT_WINDOW_DAYS} DAY) AS received_30d,
+        max(ts) FILTER (WHERE event_type = 'sent') AS last_offer,
         count(*) FILTER (WHERE event_type = 'opened' AND recent) AS opened,
         count(*) FILTER (WHERE event_type = 'redeemed' AND recent) AS redeemed,
         max(ts) FILTER (WHERE event_type = 'redeemed') AS last_redemption

@@ -43,6 +43,15 @@ FEATURES: tuple[FeatureField, ...] = (
         1.0,
     ),
     FeatureField("offers_received_180d", NUMERIC, "Offers sent to the customer in the 180 days before as-of.", 0.0),
+    # Contact pressure: recent sends tire a customer (fewer redemptions, more opt-outs) in ways a 180-day count blurs.
+    FeatureField("offers_received_30d", NUMERIC, "Offers sent to the customer in the 30 days before as-of.", 0.0),
+    FeatureField(
+        "days_since_last_offer",
+        NUMERIC,
+        "Days since the last offer sent to the customer (capped).",
+        0.0,
+        RECENCY_CAP_DAYS,
+    ),
     FeatureField("engagement_score", NUMERIC, "Smoothed offer open rate in the 180 days before as-of.", 0.0, 1.0),
     FeatureField(
         "days_since_last_redemption",
