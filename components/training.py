@@ -101,7 +101,7 @@ def fit_margin_model(
     model: Input[Model], training_frame: Input[Dataset], dataset: Input[Dataset], margin_model: Output[Artifact]
 ):
     """Fit what turns the model's scores into expected incremental margins (anyway model, recalibration of the
-    model's p(redeem), economics, opt-out rate) on the public logs before the validation campaign, never test.
+    model's p(redeem), economics, opt-out model) on the public logs before the validation campaign, never test.
     The JSON artifact is registered beside the model, so whatever loads a version loads its margin model."""
     from pathlib import Path
 
@@ -117,7 +117,7 @@ def fit_margin_model(
         InProcessScorer(Path(model.path)).score, Path(dataset.path), campaign, task_settings()
     )
     fitted.save(Path(margin_model.path))
-    margin_model.metadata.update({"fitted_before_campaign": campaign, "p_opt_out": fitted.p_opt_out})
+    margin_model.metadata.update({"fitted_before_campaign": campaign})
 
 
 @dsl.component(base_image=TRAIN_IMAGE, install_kfp_package=False)

@@ -1,4 +1,5 @@
-"""Synthetic inputs for exercising servers without a trained model: valid feature rows and an untrained model.
+"""Synthetic inputs for exercising servers without a trained model: valid feature rows, an untrained model and
+a margin model's opt-out part that never expects an opt-out.
 
 Serving cost and serving correctness do not depend on what a model learned, so the serving tests and the
 serving benchmark use an untrained TabTransformer of the production architecture, exported exactly like a
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from loyaltylens.decision.margin import OptOutModel
 from loyaltylens.propensity.contract import FeatureContract
 from loyaltylens.propensity.export import export_model
 from loyaltylens.propensity.model import PropensityConfig, TabTransformer
@@ -44,3 +46,9 @@ def export_untrained_model(
     numeric = torch.log1p(rows[:, contract.numeric_index])
     model.set_normalization(numeric.mean(0), numeric.std(0))
     return export_model(model, contract, out_dir, parity_rows=rows[:16])
+
+
+def never_opts_out(rows: np.ndarray) -> OptOutModel:
+    """An opt-out model fitted on ``rows`` where nobody opted out: it predicts ~0 for every row, so a margin under
+    test depends on the other terms only."""
+    return OptOutModel().fit(rows, np.zeros(len(rows), dtype=int))

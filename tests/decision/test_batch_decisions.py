@@ -14,16 +14,18 @@ from loyaltylens.decision.batch import (
     campaign_audience,
     campaign_provenance,
     decide_scored,
+    require_margin_model,
     score_pairs,
     score_shard,
 )
 from loyaltylens.decision.campaign import eligible_pairs
-from loyaltylens.decision.margin import AnywayModel, Economics, MarginModel, PlattRecalibration
+from loyaltylens.decision.margin import AnywayModel, Economics, MarginModel, OptOutModel, PlattRecalibration
 from loyaltylens.decision.policy import OVER_BUDGET, OVER_CAP, SendLimits
-from loyaltylens.errors import InvalidInputError
+from loyaltylens.errors import InvalidInputError, NotFoundError
 from loyaltylens.features.compute import connect
 from loyaltylens.features.definitions import PAIR_FEATURE_NAMES
 from loyaltylens.features.store import FeatureStore
+from tests.model_samples import never_opts_out
 
 CONFIG = GeneratorConfig(n_customers=600, n_days=90, seed=11)
 ECONOMICS = Economics(0.3, 0.4, 0.01, 0.02, 1.125, 1.5)
@@ -53,7 +55,8 @@ def margin_model() -> MarginModel:
     rng = np.random.default_rng(0)
     rows = rng.uniform(0, 1, (400, len(PAIR_FEATURE_NAMES))).astype(np.float32)
     anyway = AnywayModel().fit(rows, rows[:, 0] > 0.7)
-    return MarginModel(anyway, PlattRecalibration(1.2, 0.1), ECONOMICS, 0.001)
+    opt_out = OptOutModel().fit(rows, rows[:, 1] > 0.9)
+    return MarginModel(anyway, opt_out, PlattRecalibration(1.2, 0.1), ECONOMICS)
 
 
 def test_the_audience_is_every_member_in_contiguous_shards_with_their_eligible_pairs(dataset, store):
@@ -136,7 +139,14 @@ def test_provenance_is_one_set_of_versions_for_every_shard():
 
 def test_score_pairs_keeps_the_pairs_order():
     rows = np.random.default_rng(1).uniform(0, 1, (5, len(PAIR_FEATURE_NAMES))).astype(np.float32)
-    model = MarginModel(AnywayModel().fit(np.tile(rows, (40, 1)), np.tile([0, 1, 0, 1, 1], 40)), None, ECONOMICS, 0)
+    anyway = AnywayModel().fit(np.tile(rows, (40, 1)), np.tile([0, 1, 0, 1, 1], 40))
+    model = MarginModel(anyway, never_opts_out(rows), None, ECONOMICS)
     pairs = pd.DataFrame({"customer_id": [5, 4, 3, 2, 1], "offer_id": [1, 2, 3, 4, 5]})
     scored = score_pairs(pairs, rows, np.full(5, 0.2), model)
     assert scored["customer_id"].tolist() == [5, 4, 3, 2, 1] and (scored["p_redeem"] == 0.2).all()
+
+
+def test_a_campaign_refuses_a_model_version_without_a_margin_model(margin_model: MarginModel) -> None:
+    assert require_margin_model(margin_model, "models:/loyaltylens-propensity/3") is margin_model
+    with pytest.raises(NotFoundError, match="models:/loyaltylens-propensity/3 has no registered margin model"):
+        require_margin_model(None, "models:/loyaltylens-propensity/3")

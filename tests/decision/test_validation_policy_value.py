@@ -1,16 +1,20 @@
-"""The eval gate's policy value on validation, and the margin model the training pipeline registers, from the
-logs of a small generated dataset."""
+"""The eval gate's policy value on validation, and the margin model the training pipeline registers (its opt-out
+model among its parts), from the logs of a small generated dataset."""
 
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from loyaltylens.config import Settings
-from loyaltylens.data import GeneratorConfig, dataset_id, generate_dataset, read_manifest
+from loyaltylens.data import GeneratorConfig, dataset_id, generate_dataset, load_table, read_manifest
+from loyaltylens.decision.campaign import fit_opt_out_model
 from loyaltylens.decision.evaluation import challenger_not_worse, fit_margin_model, validation_policy_value
-from loyaltylens.decision.margin import MARGIN_MODEL_FILENAME, MarginModel, load_margin_model
-from loyaltylens.features.definitions import PAIR_FEATURE_NAMES
+from loyaltylens.decision.margin import MARGIN_MODEL_FILENAME, MarginModel, OptOutModel, load_margin_model
+from loyaltylens.features.compute import connect
+from loyaltylens.features.definitions import FEATURE_NAMES, PAIR_FEATURE_NAMES
+from loyaltylens.features.pairs import compute_pair_training_frame
 
 DISCOUNT = PAIR_FEATURE_NAMES.index("discount_pct")
 TINY = GeneratorConfig(n_customers=600, n_days=74, seed=11)  # 4 campaigns: 2 to fit on, validation, last
@@ -51,3 +55,37 @@ def test_the_registered_margin_model_decides_as_the_fitted_one(small_dataset: Pa
     np.testing.assert_allclose(p_loaded, p_fitted, rtol=1e-12)
     np.testing.assert_allclose(terms_loaded.expected_margin, terms_fitted.expected_margin, rtol=1e-9)
     assert np.ptp(terms_fitted.expected_margin) > 0  # the rows differ, so would a broken anyway model's output
+
+
+def test_the_opt_out_model_reads_the_customer_columns_and_learns_from_them() -> None:
+    rng = np.random.default_rng(2)
+    rows = rng.uniform(0, 10, size=(4000, len(PAIR_FEATURE_NAMES))).astype(np.float32)
+    recent_sends = rows[:, PAIR_FEATURE_NAMES.index("offers_received_30d")]
+    opted_out = rng.random(len(rows)) < np.where(recent_sends > 5, 0.2, 0.01)
+    model = OptOutModel().fit(rows, opted_out)
+    p = model.predict(rows)
+    assert p[recent_sends > 5].mean() > 5 * p[recent_sends <= 5].mean()
+    other_offer = rows.copy()
+    other_offer[:, len(FEATURE_NAMES) :] = rng.uniform(
+        0, 10, size=(len(rows), len(PAIR_FEATURE_NAMES) - len(FEATURE_NAMES))
+    )
+    np.testing.assert_array_equal(model.predict(other_offer), p)  # p(opt out) is the customer's, whatever the offer
+    np.testing.assert_allclose(OptOutModel.from_text(model.to_text()).predict(rows), p, rtol=1e-12)
+
+
+def test_the_opt_out_model_learns_only_unsubscriptions_known_before_the_campaign(small_dataset: Path) -> None:
+    con = connect(small_dataset)
+    dates = [datetime.fromisoformat(d) for d in read_manifest(small_dataset)["period"]["campaign_dates"]]
+    snapshots = dates[:2]
+    sends = compute_pair_training_frame(con, snapshots, Settings().label_window_days)
+    rows = sends[list(PAIR_FEATURE_NAMES)].to_numpy(np.float32)
+    events = load_table(small_dataset, "offer_events")
+    logged_rate = events["assignment_id"][events["event_type"] == "unsubscribed"].isin(sends["assignment_id"]).sum()
+    logged_rate /= len(sends)
+    assert logged_rate > 0  # the tiny dataset logs some opt-outs, or this test proves nothing
+
+    known = fit_opt_out_model(con, snapshots, Settings().label_window_days, dates[3])
+    assert known.predict(rows).mean() == pytest.approx(logged_rate, rel=0.25)
+    # Before the first snapshot's sends went out no unsubscription was known: nothing to learn but "never".
+    unknown = fit_opt_out_model(con, snapshots, Settings().label_window_days, snapshots[0])
+    assert unknown.predict(rows).max() < 1e-6

@@ -140,6 +140,7 @@ def test_margin_model_chooses_the_highest_expected_margin_or_nothing(skeleton_st
     from loyaltylens.config import Settings
     from loyaltylens.decision.margin import AnywayModel, Economics, MarginModel
     from loyaltylens.features.definitions import PAIR_FEATURE_NAMES
+    from tests.model_samples import never_opts_out
 
     rng = np.random.default_rng(0)
     rows = rng.random((400, len(PAIR_FEATURE_NAMES))).astype(np.float32)
@@ -148,7 +149,9 @@ def test_margin_model_chooses_the_highest_expected_margin_or_nothing(skeleton_st
     scorer = InProcessScorer(pair_model_dir)
     generator = TemplateGenerator(load_prompt(REPO_PROMPTS, "offer_copy"))
     for send_cost, sends in ((0.0, None), (1_000.0, False)):
-        model = MarginModel(anyway, None, Economics(**{**economics.__dict__, "send_cost_eur": send_cost}), 0.0)
+        model = MarginModel(
+            anyway, never_opts_out(rows), None, Economics(**{**economics.__dict__, "send_cost_eur": send_cost})
+        )
         chain = DecisionChain(
             skeleton_store, scorer, lambda name: offer_index, generator, 0.5, top_k=3, candidates=8, margin_model=model
         )

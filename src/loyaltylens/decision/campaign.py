@@ -1,6 +1,6 @@
 """Batch decisions for a campaign from the public tables: the eligible (customer, offer) pairs, their expected
 incremental margin and the send decision. The learnable parts are fitted on logs before the campaign only:
-the anyway model on hold-out assignments, the opt-out rate on sends."""
+the anyway model on hold-out assignments, the opt-out model on sends."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from loyaltylens.data.io import load_table
-from loyaltylens.decision.margin import AnywayModel, Economics, margin_of_pair_rows
+from loyaltylens.decision.margin import AnywayModel, Economics, OptOutModel, margin_of_pair_rows
 from loyaltylens.decision.ope import (
     Estimate,
     dr_terms,
@@ -21,9 +21,14 @@ from loyaltylens.decision.ope import (
     paired_mean_difference,
     snips_difference,
 )
-from loyaltylens.decision.policy import COST, MARGIN, SendLimits, decide_campaign
-from loyaltylens.features.definitions import ENTITY_COLUMN, OFFER_COLUMN
-from loyaltylens.features.pairs import PairFeatureIndex, build_pair_index
+from loyaltylens.decision.policy import COST, MARGIN
+from loyaltylens.features.definitions import ENTITY_COLUMN, OFFER_COLUMN, PAIR_FEATURE_NAMES
+from loyaltylens.features.pairs import (
+    ASSIGNMENT_COLUMN,
+    PairFeatureIndex,
+    build_pair_index,
+    compute_pair_training_frame,
+)
 
 # Members no offer reached on the snapshot day (the hold-out and the untargeted), and whether each bought a
 # given category in the label window: that purchase would have happened without an offer.
@@ -39,9 +44,9 @@ LEFT JOIN transactions t ON t.customer_id = p.customer_id AND t.category = o.cat
   AND t.ts >= $as_of AND t.ts < $as_of + to_days($window)
 GROUP BY p.customer_id, p.offer_id
 """
-_OPT_OUT_RATE_SQL = """
-SELECT count(*) FILTER (WHERE event_type = 'unsubscribed') / greatest(count(*) FILTER (WHERE event_type = 'sent'), 1)
-FROM offer_events WHERE ts < $before
+# Sends followed by an unsubscription (the event carries the send's assignment id), known before $before.
+_OPTED_OUT_SQL = """
+SELECT DISTINCT assignment_id FROM offer_events WHERE event_type = 'unsubscribed' AND ts < $before
 """
 
 
@@ -75,9 +80,17 @@ def _one_random_offer_each(pairs: pd.DataFrame, rng: np.random.Generator) -> pd.
     return pairs.iloc[starts + np.floor(rng.random(len(sizes)) * sizes).astype(np.int64)].reset_index(drop=True)
 
 
-def logged_opt_out_rate(con: duckdb.DuckDBPyConnection, before: datetime) -> float:
-    """Opt-outs per send in the offer events before ``before``."""
-    return float(con.execute(_OPT_OUT_RATE_SQL, {"before": before}).fetchone()[0])
+def fit_opt_out_model(
+    con: duckdb.DuckDBPyConnection, snapshots: list[datetime], window_days: int, before: datetime, seed: int = 42
+) -> OptOutModel:
+    """:class:`OptOutModel` fitted on the sends logged on each of ``snapshots``: the customer's features as of that
+    midnight, labelled with whether an unsubscription followed the send (events before ``before`` only)."""
+    sends = compute_pair_training_frame(con, snapshots, window_days)
+    if sends.empty:
+        raise ValueError("no send logged on the given snapshots: nothing to learn p(opt out) from")
+    opted_out = con.execute(_OPTED_OUT_SQL, {"before": before}).df()[ASSIGNMENT_COLUMN]
+    rows = sends[list(PAIR_FEATURE_NAMES)].to_numpy(np.float32)
+    return OptOutModel(seed).fit(rows, sends[ASSIGNMENT_COLUMN].isin(opted_out).to_numpy())
 
 
 def eligible_pairs(con: duckdb.DuckDBPyConnection, customer_ids: np.ndarray, as_of: datetime, window_days: int):
@@ -101,29 +114,16 @@ def score_candidates(
     p_redeem: Callable[[np.ndarray], np.ndarray],
     anyway: AnywayModel,
     economics: Economics,
-    p_opt_out: float,
+    opt_out: OptOutModel,
 ) -> pd.DataFrame:
     """``pairs`` (``customer_id``, ``offer_id``) with ``p_redeem``, ``p_anyway``, ``expected_margin`` and
     ``expected_cost`` (expected discount + points spend)."""
     rows = index.lookup(pairs[ENTITY_COLUMN].to_numpy(), pairs[OFFER_COLUMN].to_numpy())
     redeem, anyway_p = np.asarray(p_redeem(rows), dtype=np.float64), anyway.predict(rows)
-    terms = margin_of_pair_rows(rows, redeem, anyway_p, economics, p_opt_out)
+    terms = margin_of_pair_rows(rows, redeem, anyway_p, economics, opt_out.predict(rows))
     return pairs.assign(
         p_redeem=redeem, p_anyway=anyway_p, **{MARGIN: terms.expected_margin, COST: redeem * terms.redemption_cost}
     )
-
-
-def decide_customers(
-    pairs: pd.DataFrame,
-    index: PairFeatureIndex,
-    p_redeem: Callable[[np.ndarray], np.ndarray],
-    anyway: AnywayModel,
-    economics: Economics,
-    p_opt_out: float,
-    limits: SendLimits | None = None,
-) -> pd.DataFrame:
-    """The send decision (:func:`decide_campaign`) over the scored eligible ``pairs``."""
-    return decide_campaign(score_candidates(pairs, index, p_redeem, anyway, economics, p_opt_out), limits)
 
 
 def logged_campaign(

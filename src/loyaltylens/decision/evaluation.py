@@ -20,11 +20,11 @@ from loyaltylens.data.io import load_table, read_manifest
 from loyaltylens.decision.campaign import (
     eligible_pairs,
     fit_anyway_model,
+    fit_opt_out_model,
     logged_campaign,
-    logged_opt_out_rate,
     policy_value_from_logs,
 )
-from loyaltylens.decision.margin import AnywayModel, Economics, MarginModel, PlattRecalibration
+from loyaltylens.decision.margin import AnywayModel, Economics, MarginModel, OptOutModel, PlattRecalibration
 from loyaltylens.decision.ope import Estimate, dr_terms, paired_mean_difference
 from loyaltylens.decision.policy import decide_campaign
 from loyaltylens.features.compute import connect
@@ -61,13 +61,13 @@ def validation_campaign_of(dataset_dir: Path, as_of: pd.Timestamp) -> int:
 @dataclass(frozen=True)
 class MarginParts:
     """The learnt parts of the margin model that do not depend on the scored model, fitted on the logs before one
-    campaign: the anyway model (the ``fit_campaigns`` campaigns before it), the opt-out rate (the sends before it)
+    campaign: the anyway and opt-out models (the ``fit_campaigns`` campaigns before it)
     and the last labelled campaign before it, on which a model's p(redeem) is recalibrated (its labels are known
     by the campaign's send day)."""
 
     anyway: AnywayModel
+    opt_out: OptOutModel
     economics: Economics
-    p_opt_out: float
     recent_rows: np.ndarray  # pair features of the campaign before, with its labels below
     recent_labels: np.ndarray
 
@@ -85,10 +85,11 @@ class MarginParts:
         if len(earlier) < 2:
             raise ValueError(f"campaign {campaign} has fewer than 2 campaigns before it to learn from")
         recent = compute_pair_training_frame(con, [dates[earlier[-1]].to_pydatetime()], window)
+        snapshots, before = [dates[k].to_pydatetime() for k in earlier], dates[campaign].to_pydatetime()
         return cls(
-            anyway=fit_anyway_model(con, [dates[k].to_pydatetime() for k in earlier], window, settings.seed),
+            anyway=fit_anyway_model(con, snapshots, window, settings.seed),
+            opt_out=fit_opt_out_model(con, snapshots, window, before, settings.seed),
             economics=Economics.from_settings(settings),
-            p_opt_out=logged_opt_out_rate(con, dates[campaign].to_pydatetime()),
             recent_rows=recent[list(PAIR_FEATURE_NAMES)].to_numpy(np.float32),
             recent_labels=recent["label"].to_numpy(),
         )
@@ -97,9 +98,9 @@ class MarginParts:
         """The :class:`MarginModel` deciding with ``p_redeem``: its scores Platt-recalibrated on the recent labels."""
         return MarginModel(
             anyway=self.anyway,
+            opt_out=self.opt_out,
             recalibration=PlattRecalibration().fit(p_redeem(self.recent_rows), self.recent_labels),
             economics=self.economics,
-            p_opt_out=self.p_opt_out,
         )
 
 
@@ -166,9 +167,7 @@ class ValidationCampaign:
             logs["reward"].to_numpy(), logs["action_probability"].to_numpy(), takes, q_logged, q_policy
         )
         sent = decisions["send"].to_numpy()
-        return ValidationPolicy(
-            value, row_terms, float(sent.mean()), float(decisions.loc[sent, "expected_cost"].sum())
-        )
+        return ValidationPolicy(value, row_terms, float(sent.mean()), float(decisions.loc[sent, "expected_cost"].sum()))
 
 
 def validation_campaign(dataset_dir: Path, training_frame: pd.DataFrame) -> int:

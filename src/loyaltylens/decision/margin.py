@@ -7,7 +7,8 @@ offer's known economics. Derivation and the estimator of each term: docs/DECISIO
 customer buys in the offer's category within the window without an offer (:class:`AnywayModel`, learnt
 from hold-out customers); ``B`` the basket at stake (the customer's mean basket, topped up to the offer's
 minimum spend); ``b`` the usual basket; ``m, s, v, c_send, L`` the retailer's economics (Settings) and ``d``
-the offer's discount. ``p_opt_out`` is the logged opt-out rate per send. Nothing here reads the simulator's
+the offer's discount. ``p_opt_out`` is the customer's probability of opting out after a send
+(:class:`OptOutModel`, learnt from logged sends). Nothing here reads the simulator's
 truth (tests/test_architecture.py checks it).
 """
 
@@ -16,14 +17,15 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import ClassVar, Self
 
 import numpy as np
 
 from loyaltylens.config import Settings
-from loyaltylens.features.definitions import PAIR_FEATURE_NAMES
+from loyaltylens.features.definitions import FEATURE_NAMES, PAIR_FEATURE_NAMES
 
 BASKET_FEATURE = "avg_basket_90d"
-# Below this many rows the anyway model predicts on one thread (see AnywayModel.predict).
+# Below this many rows the learnt margin parts predict on one thread (see BoostedProbability.predict).
 SINGLE_THREAD_ROWS = 2048
 # The margin model's file in a registered propensity model directory: the version that scores decides.
 MARGIN_MODEL_FILENAME = "margin_model.json"
@@ -107,41 +109,65 @@ def margin_of_pair_rows(
     )
 
 
-class AnywayModel:
-    """p(the customer buys in the offer's category within the window without an offer), learnt from hold-out
-    assignments (no offer reached them): features are the pair rows, the label whether a purchase of the
-    offer's category followed in the window. LightGBM, so category share and recency interact freely."""
+class BoostedProbability:
+    """A LightGBM classifier of one binary outcome over (some of) the pair feature columns, kept as its booster so
+    it saves in LightGBM's text format (portable across processes and versions, unlike a pickle). Subclasses name
+    the outcome, the hyper-parameters and the columns."""
+
+    params: ClassVar[dict[str, float | int]]
+    n_columns: ClassVar[int] = len(PAIR_FEATURE_NAMES)  # the first columns of a pair row the model reads
 
     def __init__(self, seed: int = 42) -> None:
         from lightgbm import LGBMClassifier
 
-        self._model = LGBMClassifier(
-            n_estimators=200, learning_rate=0.05, num_leaves=31, min_child_samples=50, verbose=-1, random_state=seed
-        )
+        self._model = LGBMClassifier(**self.params, verbose=-1, random_state=seed)
 
-    def fit(self, rows: np.ndarray, bought_category: np.ndarray) -> AnywayModel:
-        self._model.fit(rows, np.asarray(bought_category, dtype=int))
+    def fit(self, rows: np.ndarray, outcome: np.ndarray) -> Self:
+        self._model.fit(np.asarray(rows)[:, : self.n_columns], np.asarray(outcome, dtype=int))
         self._booster = self._model.booster_
         return self
 
     def predict(self, rows: np.ndarray) -> np.ndarray:
-        rows = np.asarray(rows, dtype=np.float64)
+        rows = np.asarray(rows, dtype=np.float64)[:, : self.n_columns]
         # One customer's few candidates on one thread: waking LightGBM's thread pool costs milliseconds (more on a
         # loaded machine) where the trees take microseconds; a batch uses every core.
         threads = 1 if len(rows) < SINGLE_THREAD_ROWS else 0  # 0: LightGBM's default, all cores
         return self._booster.predict(rows, num_threads=threads)  # binary objective: p(class 1)
 
     def to_text(self) -> str:
-        """LightGBM's own text format (portable across processes and versions, unlike a pickle)."""
         return self._booster.model_to_string()
 
     @classmethod
-    def from_text(cls, text: str) -> AnywayModel:
+    def from_text(cls, text: str) -> Self:
         from lightgbm import Booster
 
         model = cls.__new__(cls)
         model._booster = Booster(model_str=text)
         return model
+
+
+class AnywayModel(BoostedProbability):
+    """p(the customer buys in the offer's category within the window without an offer), learnt from hold-out
+    assignments (no offer reached them): features are the pair rows, the label whether a purchase of the
+    offer's category followed in the window. LightGBM, so category share and recency interact freely."""
+
+    params = {"n_estimators": 200, "learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 50}
+
+
+class OptOutModel(BoostedProbability):
+    """p(the customer opts out of offers after a send), learnt from logged sends: features are the customer's
+    (contact pressure, redemption and open history), the label whether that send was followed by an
+    unsubscription. Opt-outs are rare (under 1 % of sends) and driven by recent sends the customer columns see
+    only in part, so the trees are few, shallow and heavily regularised."""
+
+    params = {
+        "n_estimators": 300,
+        "learning_rate": 0.02,
+        "num_leaves": 7,
+        "min_child_samples": 200,
+        "reg_lambda": 5.0,
+    }
+    n_columns = len(FEATURE_NAMES)  # a customer's columns: the first of a pair row
 
 
 class PlattRecalibration:
@@ -170,14 +196,13 @@ class PlattRecalibration:
 
 @dataclass(frozen=True)
 class MarginModel:
-    """What turns a propensity model's raw pair scores into expected margins: the fitted anyway model, the
-    validation recalibration, the economics and the logged opt-out rate. The batch decisions and
-    ``DecisionChain`` share it."""
+    """What turns a propensity model's raw pair scores into expected margins: the fitted anyway and opt-out
+    models, the validation recalibration and the economics. The batch decisions and ``DecisionChain`` share it."""
 
     anyway: AnywayModel
+    opt_out: OptOutModel
     recalibration: PlattRecalibration | None
     economics: Economics
-    p_opt_out: float
 
     def recalibrated(self, raw_p_redeem: np.ndarray) -> np.ndarray:
         """The model's raw p(redeem) as the margin uses it (recalibrated when the model has a recalibration)."""
@@ -186,16 +211,16 @@ class MarginModel:
     def margins(self, rows: np.ndarray, raw_p_redeem: np.ndarray) -> tuple[np.ndarray, MarginTerms]:
         """The recalibrated p(redeem) and the margin terms of pair feature ``rows``."""
         p = self.recalibrated(raw_p_redeem)
-        return p, margin_of_pair_rows(rows, p, self.anyway.predict(rows), self.economics, self.p_opt_out)
+        return p, margin_of_pair_rows(rows, p, self.anyway.predict(rows), self.economics, self.opt_out.predict(rows))
 
     def save(self, path: Path) -> Path:
         """Write the model as JSON (the anyway model in LightGBM's text format) to ``path``."""
         recalibration = self.recalibration
         document = {
             "anyway": self.anyway.to_text(),
+            "opt_out": self.opt_out.to_text(),
             "recalibration": None if recalibration is None else [recalibration.slope, recalibration.intercept],
             "economics": asdict(self.economics),
-            "p_opt_out": self.p_opt_out,
         }
         Path(path).write_text(json.dumps(document))
         return Path(path)
@@ -206,9 +231,9 @@ class MarginModel:
         recalibration = document["recalibration"]
         return cls(
             anyway=AnywayModel.from_text(document["anyway"]),
+            opt_out=OptOutModel.from_text(document["opt_out"]),
             recalibration=None if recalibration is None else PlattRecalibration(*recalibration),
             economics=Economics(**document["economics"]),
-            p_opt_out=float(document["p_opt_out"]),
         )
 
 
