@@ -52,9 +52,8 @@ def score_campaign_shard(pairs: Input[Dataset], shard: int, scored: Output[Datas
     import pandas as pd
 
     from loyaltylens.config import task_settings
-    from loyaltylens.decision.batch import margin_model_id, score_shard
+    from loyaltylens.decision.batch import margin_model_id, require_margin_model, score_shard
     from loyaltylens.decision.scorers import InProcessScorer
-    from loyaltylens.errors import NotFoundError
     from loyaltylens.features.store import FeatureStore
     from loyaltylens.runtime.model_source import resolve_model_dir
 
@@ -62,15 +61,13 @@ def score_campaign_shard(pairs: Input[Dataset], shard: int, scored: Output[Datas
     model_uri, feature_version = pairs.metadata["model_uri"], pairs.metadata["feature_version"]
     model_dir = resolve_model_dir(model_uri, settings.tracking_uri, settings.models_dir)
     scorer = InProcessScorer(model_dir)
-    if scorer.margin_model is None:
-        raise NotFoundError(f"{model_uri} has no registered margin model: it cannot decide by expected margin")
     frame = score_shard(
         pd.read_parquet(pairs.path),
         shard,
         FeatureStore.from_settings(settings),
         feature_version,
         scorer.score,
-        scorer.margin_model,
+        require_margin_model(scorer.margin_model, model_uri),
         settings.max_batch_size,
     )
     frame.to_parquet(scored.path, index=False)

@@ -22,7 +22,7 @@ from loyaltylens.data.io import read_manifest
 from loyaltylens.decision.campaign import eligible_pairs
 from loyaltylens.decision.margin import MARGIN_MODEL_FILENAME, MarginModel
 from loyaltylens.decision.policy import COST, CUSTOMER, MARGIN, OFFER, SendLimits, decide_campaign
-from loyaltylens.errors import InvalidInputError
+from loyaltylens.errors import InvalidInputError, NotFoundError
 from loyaltylens.features.compute import connect
 from loyaltylens.features.store import FeatureStore
 from loyaltylens.runtime.model_source import REGISTRY_URI_PREFIX
@@ -103,6 +103,14 @@ def score_pairs(
             COST: p * terms.redemption_cost,
         }
     )
+
+
+def require_margin_model(margin_model: MarginModel | None, model_uri: str) -> MarginModel:
+    """The margin model registered with ``model_uri``; a campaign decides by expected margin, so a version without
+    one (exported outside the training pipeline) is refused rather than ranked by propensity."""
+    if margin_model is None:
+        raise NotFoundError(f"{model_uri} has no registered margin model: it cannot decide by expected margin")
+    return margin_model
 
 
 def score_shard(
