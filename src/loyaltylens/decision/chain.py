@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -86,6 +87,57 @@ class OfferDecision:
         return sum(self.latency_ms.values())
 
 
+class _OneThreadScope:
+    """The native thread pools held at one thread while a decision runs. OpenMP's count is per calling thread, so
+    each decision limits its own; torch's intra-op count and BLAS's are process-wide, so concurrent decisions (the
+    offer API's worker threads) share one limit: the first decision in applies it, the last one out restores the
+    counts it found. Restoring those per decision would let one decision undo the limit under another and leave
+    the process at whatever count the last to finish had seen."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active = 0
+        self._restore: Callable[[], None] | None = None
+        self._controller = None  # threadpoolctl's view of the loaded libraries, taken at the first decision
+
+    @contextmanager
+    def __call__(self):
+        with self._lock:
+            if self._controller is None:
+                from threadpoolctl import ThreadpoolController
+
+                self._controller = ThreadpoolController()
+            if self._active == 0:
+                self._restore = self._limit_process_wide()
+            self._active += 1
+        try:
+            with self._controller.limit(limits=1, user_api="openmp"):
+                yield
+        finally:
+            with self._lock:
+                self._active -= 1
+                if self._active == 0 and self._restore is not None:
+                    self._restore()
+                    self._restore = None
+
+    def _limit_process_wide(self) -> Callable[[], None]:
+        limiter = self._controller.limit(limits=1, user_api="blas")
+        torch = sys.modules.get("torch")  # its intra-op pool has a count of its own (and MKL's)
+        threads = torch.get_num_threads() if torch else 1
+        if torch:
+            torch.set_num_threads(1)
+
+        def restore() -> None:
+            limiter.restore_original_limits()
+            if torch:
+                torch.set_num_threads(threads)
+
+        return restore
+
+
+_ONE_THREAD = _OneThreadScope()
+
+
 class DecisionChain:
     def __init__(
         self,
@@ -110,7 +162,7 @@ class DecisionChain:
         self.feature_version = feature_version
         self.candidates = max(candidates, top_k)
         self.margin_model = margin_model  # set: offers are chosen by expected margin (docs/DECISION.md)
-        self._threadpools = None  # the native thread pools (OpenMP, BLAS), inspected after the first decision
+        self._warmed = False  # the first decision loads the native libraries whose pools are then limited
 
     def run_for_customer(self, customer_id: int, retriever: str | None = None) -> OfferDecision:
         """Decide for one customer; ``retriever`` picks the retrieval backend for this request (A/B).
@@ -128,24 +180,14 @@ class DecisionChain:
         TorchScript model and the margin model's LightGBM, one query through MiniLM): split across threads it
         only waits for them, and on a busy machine a woken OpenMP thread can take milliseconds to run (the
         margin stage's p50 went from 0.05 to 8 ms on the shared 2-core machine, BENCHMARKS.md end_to_end). The
-        first decision loads those libraries; the pools are inspected after it and limited from then on,
-        restored after each decision so batch work in the same process keeps its threads."""
-        if self._threadpools is None:
+        first decision loads those libraries, so the pools are limited from the second on (``_OneThreadScope``),
+        and restored once no decision runs, so batch work in the same process keeps its threads."""
+        if not self._warmed:
             yield
-            from threadpoolctl import ThreadpoolController
-
-            self._threadpools = ThreadpoolController()
+            self._warmed = True
             return
-        torch = sys.modules.get("torch")  # its intra-op pool also has a count of its own (and MKL's)
-        threads = torch.get_num_threads() if torch else 1
-        with self._threadpools.limit(limits=1):
-            if torch:
-                torch.set_num_threads(1)
-            try:
-                yield
-            finally:
-                if torch:
-                    torch.set_num_threads(threads)
+        with _ONE_THREAD():
+            yield
 
     def _decide(self, customer_id: int, retriever: str | None) -> OfferDecision:
         timings: dict[str, float] = {}
@@ -358,18 +400,21 @@ def _timed(timings: dict[str, float], stage: str, customer_id: int):
 
 
 def build_decision_chain(
-    settings: Settings, scorer: PropensityScorer, feature_version: str = "latest"
+    settings: Settings, scorer: PropensityScorer, feature_version: str = "latest", *, warm_queries: bool = True
 ) -> DecisionChain:
     """Wire the stages from settings: the feature store, the retrieval backends (the offer index the training
-    pipeline's ``index_offers`` step filled) with every customer query's embedding cached, the configured copy
-    writer with its guardrails, and the margin model registered with the scorer's model (when it has one, offers
-    are chosen by expected margin)."""
+    pipeline's ``index_offers`` step filled), the configured copy writer with its guardrails, and the margin model
+    registered with the scorer's model (when it has one, offers are chosen by expected margin).
+
+    ``warm_queries``: embed every customer query once now (1-3 s), so no request pays for its embedding — what a
+    server wants; a one-shot decision embeds its one query instead."""
     from loyaltylens.generation.writer import CopyWriter
     from loyaltylens.retrieval.factory import Retrievers
     from loyaltylens.retrieval.query import customer_query_texts
 
     retrievers = Retrievers(settings)
-    retrievers.embedder.warm(customer_query_texts())  # every customer's query embedded once, before any request
+    if warm_queries:
+        retrievers.embedder.warm(customer_query_texts())
     return DecisionChain(
         store=FeatureStore.from_settings(settings),
         scorer=scorer,

@@ -37,7 +37,9 @@ def offers_for(
     from loyaltylens.local.postgres import with_postgres
 
     settings = with_postgres(get_settings())  # the offer index: the embedded Postgres unless a URL is set
-    chain = build_decision_chain(settings, scorer_for(settings, predictor_url, model), feature_version)
+    chain = build_decision_chain(
+        settings, scorer_for(settings, predictor_url, model), feature_version, warm_queries=False
+    )
     print_decisions([chain.run_for_customer(c, retriever) for c in customer_ids])
 
 
