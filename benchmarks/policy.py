@@ -30,8 +30,8 @@ from loyaltylens.decision.batch import decide_scored, score_pairs
 from loyaltylens.decision.campaign import (
     eligible_pairs,
     fit_anyway_model,
+    fit_opt_out_model,
     logged_campaign,
-    logged_opt_out_rate,
     policy_value_from_logs,
     score_candidates,
 )
@@ -111,8 +111,9 @@ def main() -> None:
         def p_redeem(matrix, model=redeem_model, recalibration=recalibration):
             return recalibration.apply(model.predict_proba(matrix)[:, 1])
 
-        anyway = fit_anyway_model(con, [as_of[k].to_pydatetime() for k in fit_on], WINDOW, args.seed)
-        opt_out = logged_opt_out_rate(con, as_of[validation].to_pydatetime())
+        fit_snapshots = [as_of[k].to_pydatetime() for k in fit_on]
+        anyway = fit_anyway_model(con, fit_snapshots, WINDOW, args.seed)
+        opt_out = fit_opt_out_model(con, fit_snapshots, WINDOW, as_of[validation].to_pydatetime(), args.seed)
         results = {}
         for k in (*fit_on, validation, test):
             if k not in n_eligible:
@@ -153,12 +154,10 @@ def main() -> None:
         decisions = decide_campaign(frame).set_index("customer_id").sort_index()  # by customer, as the others
         # A ceiling, evaluation only: the same formula and decision with the truth's p(redeem) in place of the
         # model's: what a perfect propensity model would earn with the project's other terms.
+        frame_rows = index.lookup(frame["customer_id"].to_numpy(), frame["offer_id"].to_numpy())
+        p_opt_out = opt_out.predict(frame_rows)
         true_terms = margin_of_pair_rows(
-            index.lookup(frame["customer_id"].to_numpy(), frame["offer_id"].to_numpy()),
-            frame["true_p"].to_numpy(),
-            frame["p_anyway"].to_numpy(),
-            economics,
-            opt_out,
+            frame_rows, frame["true_p"].to_numpy(), frame["p_anyway"].to_numpy(), economics, p_opt_out
         )
         with_true_p = (
             decide_campaign(
@@ -196,11 +195,7 @@ def main() -> None:
         # Candidate recall of the truly best offer: every eligible offer scored, and a top-10 stage by category
         # history (the customer's share of the offer's category) for catalogues too large to score whole.
         best = frame.loc[group["incremental_margin"].idxmax(), ["customer_id", "offer_id"]]
-        share = frame.assign(
-            share=index.lookup(frame["customer_id"].to_numpy(), frame["offer_id"].to_numpy())[
-                :, PAIR_FEATURE_NAMES.index("category_share_365d")
-            ]
-        )
+        share = frame.assign(share=frame_rows[:, PAIR_FEATURE_NAMES.index("category_share_365d")])
         top_k = (
             share.sort_values(["customer_id", "share"], ascending=[True, False])
             .groupby("customer_id")
@@ -259,7 +254,9 @@ def main() -> None:
                 | {f"{e}": est.value for e, est in estimates.items()}
                 | {f"{e}_ci": [est.low, est.high] for e, est in estimates.items()}
             )
-        fold_info.append({"test": test, "validation": validation, "fit_on": fit_on, "opt_out_rate": opt_out})
+        fold_info.append(
+            {"test": test, "validation": validation, "fit_on": fit_on, "mean_p_opt_out": float(p_opt_out.mean())}
+        )
         print(f"campaign {test}: " + ", ".join(f"{n} {v[-1].mean():+.3f}" for n, v in per_policy.items()), flush=True)
 
     # Policy values over the test campaigns: pooled customers, 95% bootstrap CI; share of oracle paired.
@@ -302,7 +299,7 @@ def main() -> None:
     # scored, like InProcessScorer), the margin model's margins and choose_offer.
     scored, index, counts = results[tests[-1]]
     pairs = n_eligible[tests[-1]][0]
-    margin_model = MarginModel(anyway, recalibration, economics, opt_out)  # the last fold's, as p_redeem's
+    margin_model = MarginModel(anyway, opt_out, recalibration, economics)  # the last fold's, as p_redeem's
     by_customer = {c: g["offer_id"].to_numpy() for c, g in pairs.groupby("customer_id")}
     ids = list(by_customer)[:300]
     timings = []
