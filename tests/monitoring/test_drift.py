@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from loyaltylens.cli import app
 from loyaltylens.data.validate import validate_dataset
 from loyaltylens.errors import InvalidInputError
-from loyaltylens.features.definitions import FEATURE_NAMES
+from loyaltylens.features.definitions import CAMPAIGN_SCHEDULE_FEATURES, FEATURE_NAMES
 from loyaltylens.monitoring.drift import (
     EXIT_RETRAIN,
     EXIT_STABLE,
@@ -134,3 +134,10 @@ def test_score_drift_of_an_exported_offer_aware_model(promotion, tmp_path: Path)
     assert np.all((scores > 0) & (scores < 1)) and scores.std() > 0
     result = check_drift(promotion.store, promotion.reference, promotion.current, scorer=scorer)
     assert result.score is not None and result.score.name == "score" and np.isfinite(result.score.psi)
+
+
+def test_calendar_set_features_are_reported_but_never_retrain(undrifted) -> None:
+    result = check_drift(undrifted.store, undrifted.reference, undrifted.current)
+    reported = {f.name: f for f in result.features}
+    assert set(CAMPAIGN_SCHEDULE_FEATURES) <= set(reported)  # measured and shown...
+    assert not set(CAMPAIGN_SCHEDULE_FEATURES) & set(result.major_features)  # ...but not a reason to retrain

@@ -116,6 +116,10 @@ AFFINITY_FEATURES: tuple[FeatureField, ...] = (
     ),
 )
 PAIR_FEATURES: tuple[FeatureField, ...] = (*FEATURES, *OFFER_FEATURES, *AFFINITY_FEATURES)
+# Features the campaign calendar sets for everyone at once: 30 days before an as-of hold two campaigns or three,
+# and the last send was yesterday or a week ago, depending only on the as-of's day in the schedule. Their PSI
+# between two versions measures the calendar, not the customers, so drift reports it but never retrains on it.
+CAMPAIGN_SCHEDULE_FEATURES: tuple[str, ...] = ("offers_received_30d", "days_since_last_offer")
 PAIR_FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in PAIR_FEATURES)
 OFFER_COLUMN = "offer_id"
 

@@ -21,7 +21,12 @@ import pandas as pd
 
 from loyaltylens.config import Settings
 from loyaltylens.errors import InvalidInputError
-from loyaltylens.features.definitions import CATEGORICAL_FEATURES, FEATURE_NAMES, NUMERIC_FEATURES
+from loyaltylens.features.definitions import (
+    CAMPAIGN_SCHEDULE_FEATURES,
+    CATEGORICAL_FEATURES,
+    FEATURE_NAMES,
+    NUMERIC_FEATURES,
+)
 from loyaltylens.features.store import FeatureStore
 from loyaltylens.monitoring.psi import DEFAULT_EPSILON, DriftLevel, drift_level, psi
 
@@ -81,7 +86,9 @@ class DriftResult:
 
     @property
     def major_features(self) -> list[str]:
-        return [f.name for f in self.features if f.level is DriftLevel.MAJOR]
+        return [
+            f.name for f in self.features if f.level is DriftLevel.MAJOR and f.name not in CAMPAIGN_SCHEDULE_FEATURES
+        ]
 
     @property
     def reasons(self) -> list[str]:
