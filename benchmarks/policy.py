@@ -113,7 +113,7 @@ def main() -> None:
 
         fit_snapshots = [as_of[k].to_pydatetime() for k in fit_on]
         anyway = fit_anyway_model(con, fit_snapshots, WINDOW, args.seed)
-        opt_out = fit_opt_out_model(con, fit_snapshots, WINDOW, as_of[validation].to_pydatetime(), args.seed)
+        opt_out = fit_opt_out_model(con, rows, as_of[validation].to_pydatetime(), args.seed)  # the fit_on sends
         results = {}
         for k in (*fit_on, validation, test):
             if k not in n_eligible:

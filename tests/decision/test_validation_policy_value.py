@@ -84,8 +84,8 @@ def test_the_opt_out_model_learns_only_unsubscriptions_known_before_the_campaign
     logged_rate /= len(sends)
     assert logged_rate > 0  # the tiny dataset logs some opt-outs, or this test proves nothing
 
-    known = fit_opt_out_model(con, snapshots, Settings().label_window_days, dates[3])
+    known = fit_opt_out_model(con, sends, dates[3])
     assert known.predict(rows).mean() == pytest.approx(logged_rate, rel=0.25)
     # Before the first snapshot's sends went out no unsubscription was known: nothing to learn but "never".
-    unknown = fit_opt_out_model(con, snapshots, Settings().label_window_days, snapshots[0])
+    unknown = fit_opt_out_model(con, sends, snapshots[0])
     assert unknown.predict(rows).max() < 1e-6

@@ -27,7 +27,6 @@ from loyaltylens.features.pairs import (
     ASSIGNMENT_COLUMN,
     PairFeatureIndex,
     build_pair_index,
-    compute_pair_training_frame,
 )
 
 # Members no offer reached on the snapshot day (the hold-out and the untargeted), and whether each bought a
@@ -81,11 +80,11 @@ def _one_random_offer_each(pairs: pd.DataFrame, rng: np.random.Generator) -> pd.
 
 
 def fit_opt_out_model(
-    con: duckdb.DuckDBPyConnection, snapshots: list[datetime], window_days: int, before: datetime, seed: int = 42
+    con: duckdb.DuckDBPyConnection, sends: pd.DataFrame, before: datetime, seed: int = 42
 ) -> OptOutModel:
-    """:class:`OptOutModel` fitted on the sends logged on each of ``snapshots``: the customer's features as of that
-    midnight, labelled with whether an unsubscription followed the send (events before ``before`` only)."""
-    sends = compute_pair_training_frame(con, snapshots, window_days)
+    """:class:`OptOutModel` fitted on logged ``sends`` (rows of ``compute_pair_training_frame``: each send's
+    features as of its midnight), labelled with whether an unsubscription followed the send (events before
+    ``before`` only)."""
     if sends.empty:
         raise ValueError("no send logged on the given snapshots: nothing to learn p(opt out) from")
     opted_out = con.execute(_OPTED_OUT_SQL, {"before": before}).df()[ASSIGNMENT_COLUMN]

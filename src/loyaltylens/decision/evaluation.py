@@ -84,11 +84,12 @@ class MarginParts:
         earlier = list(range(max(1, campaign - fit_campaigns), campaign))
         if len(earlier) < 2:
             raise ValueError(f"campaign {campaign} has fewer than 2 campaigns before it to learn from")
-        recent = compute_pair_training_frame(con, [dates[earlier[-1]].to_pydatetime()], window)
-        snapshots, before = [dates[k].to_pydatetime() for k in earlier], dates[campaign].to_pydatetime()
+        snapshots = [dates[k].to_pydatetime() for k in earlier]
+        sends = compute_pair_training_frame(con, snapshots, window)  # the opt-out model's, the last one's labels
+        recent = sends[sends[AS_OF_COLUMN] == pd.Timestamp(snapshots[-1])]
         return cls(
             anyway=fit_anyway_model(con, snapshots, window, settings.seed),
-            opt_out=fit_opt_out_model(con, snapshots, window, before, settings.seed),
+            opt_out=fit_opt_out_model(con, sends, dates[campaign].to_pydatetime(), settings.seed),
             economics=Economics.from_settings(settings),
             recent_rows=recent[list(PAIR_FEATURE_NAMES)].to_numpy(np.float32),
             recent_labels=recent["label"].to_numpy(),
