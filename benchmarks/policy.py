@@ -35,7 +35,8 @@ from loyaltylens.decision.campaign import (
     policy_value_from_logs,
     score_candidates,
 )
-from loyaltylens.decision.margin import Economics, MarginModel, PlattRecalibration, margin_of_pair_rows
+from loyaltylens.decision.evaluation import fit_redeem_probability
+from loyaltylens.decision.margin import Economics, MarginModel, margin_of_pair_rows
 from loyaltylens.decision.policy import choose_offer, decide_campaign
 from loyaltylens.features.compute import connect
 from loyaltylens.features.definitions import PAIR_FEATURE_NAMES
@@ -104,16 +105,21 @@ def main() -> None:
         redeem_model = make_lightgbm(contract, args.seed).fit(x, y, **fit_params("lightgbm", contract))
 
         held = training[training["campaign"] == validation]  # recalibrated on validation sends, never test
-        recalibration = PlattRecalibration().fit(
-            redeem_model.predict_proba(held[list(PAIR_FEATURE_NAMES)].to_numpy(np.float32))[:, 1], held["label"]
-        )
+        held_x = held[list(PAIR_FEATURE_NAMES)].to_numpy(np.float32)
 
-        def p_redeem(matrix, model=redeem_model, recalibration=recalibration):
-            return recalibration.apply(model.predict_proba(matrix)[:, 1])
+        def raw_p_redeem(matrix, model=redeem_model):
+            return model.predict_proba(matrix)[:, 1]
+
+        pair_logistic, recalibration = fit_redeem_probability(raw_p_redeem, x, y, held_x, held["label"].to_numpy())
 
         fit_snapshots = [as_of[k].to_pydatetime() for k in fit_on]
         anyway = fit_anyway_model(con, fit_snapshots, WINDOW, args.seed)
         opt_out = fit_opt_out_model(con, rows, as_of[validation].to_pydatetime(), args.seed)  # the fit_on sends
+        fold_margin = MarginModel(anyway, opt_out, pair_logistic, recalibration, economics)
+
+        def p_redeem(matrix, raw=raw_p_redeem, fold_margin=fold_margin):
+            return fold_margin.redeem_probability(matrix, raw(matrix))
+
         results = {}
         for k in (*fit_on, validation, test):
             if k not in n_eligible:
@@ -299,7 +305,7 @@ def main() -> None:
     # scored, like InProcessScorer), the margin model's margins and choose_offer.
     scored, index, counts = results[tests[-1]]
     pairs = n_eligible[tests[-1]][0]
-    margin_model = MarginModel(anyway, opt_out, recalibration, economics)  # the last fold's, as p_redeem's
+    margin_model = fold_margin  # the last fold's, as p_redeem's
     by_customer = {c: g["offer_id"].to_numpy() for c, g in pairs.groupby("customer_id")}
     ids = list(by_customer)[:300]
     timings = []

@@ -100,8 +100,9 @@ def evaluate_model(
 def fit_margin_model(
     model: Input[Model], training_frame: Input[Dataset], dataset: Input[Dataset], margin_model: Output[Artifact]
 ):
-    """Fit what turns the model's scores into expected incremental margins (anyway model, recalibration of the
-    model's p(redeem), economics, opt-out model) on the public logs before the validation campaign, never test.
+    """Fit what turns the model's scores into expected incremental margins (anyway model, pair logistic model
+    and the recalibration of its blend, economics, opt-out model) on the public logs before the validation
+    campaign, never test.
     The JSON artifact is registered beside the model, so whatever loads a version loads its margin model."""
     from pathlib import Path
 

@@ -161,8 +161,9 @@ def _check_transformer(stack, decisions, chain) -> None:
     url = f"{stack.transformer.http_url}/v1/models/{stack.model_name}:predict"
     response = httpx.post(url, json=body, timeout=10).raise_for_status().json()
     via_transformer = [p["propensity"] for p in response["predictions"]]
-    if chain.margin_model is not None:  # the decisions carry p(redeem) as the margin used it: recalibrated
-        via_transformer = chain.margin_model.recalibrated(np.asarray(via_transformer)).tolist()
+    if chain.margin_model is not None:  # the decisions carry p(redeem) as the margin used it: blended, recalibrated
+        rows = chain.store.get_pair_features(body["customer_ids"], body["offer_ids"], decided[0].feature_version).values
+        via_transformer = chain.margin_model.redeem_probability(rows, np.asarray(via_transformer)).tolist()
     direct = [d.offer_propensities[0] if d.offer_propensities else d.propensity for d in decided]
     worst = max(abs(a - b) for a, b in zip(via_transformer, direct, strict=True))
     console.print(

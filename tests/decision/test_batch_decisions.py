@@ -56,7 +56,7 @@ def margin_model() -> MarginModel:
     rows = rng.uniform(0, 1, (400, len(PAIR_FEATURE_NAMES))).astype(np.float32)
     anyway = AnywayModel().fit(rows, rows[:, 0] > 0.7)
     opt_out = OptOutModel().fit(rows, rows[:, 1] > 0.9)
-    return MarginModel(anyway, opt_out, PlattRecalibration(1.2, 0.1), ECONOMICS)
+    return MarginModel(anyway, opt_out, None, PlattRecalibration(1.2, 0.1), ECONOMICS)
 
 
 def test_the_audience_is_every_member_in_contiguous_shards_with_their_eligible_pairs(dataset, store):
@@ -140,7 +140,7 @@ def test_provenance_is_one_set_of_versions_for_every_shard():
 def test_score_pairs_keeps_the_pairs_order():
     rows = np.random.default_rng(1).uniform(0, 1, (5, len(PAIR_FEATURE_NAMES))).astype(np.float32)
     anyway = AnywayModel().fit(np.tile(rows, (40, 1)), np.tile([0, 1, 0, 1, 1], 40))
-    model = MarginModel(anyway, never_opts_out(rows), None, ECONOMICS)
+    model = MarginModel(anyway, never_opts_out(rows), None, None, ECONOMICS)
     pairs = pd.DataFrame({"customer_id": [5, 4, 3, 2, 1], "offer_id": [1, 2, 3, 4, 5]})
     scored = score_pairs(pairs, rows, np.full(5, 0.2), model)
     assert scored["customer_id"].tolist() == [5, 4, 3, 2, 1] and (scored["p_redeem"] == 0.2).all()

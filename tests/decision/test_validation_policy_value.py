@@ -1,6 +1,7 @@
 """The eval gate's policy value on validation, and the margin model the training pipeline registers (its opt-out
 model among its parts), from the logs of a small generated dataset."""
 
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -10,11 +11,24 @@ import pytest
 from loyaltylens.config import Settings
 from loyaltylens.data import GeneratorConfig, dataset_id, generate_dataset, load_table, read_manifest
 from loyaltylens.decision.campaign import fit_opt_out_model
-from loyaltylens.decision.evaluation import challenger_not_worse, fit_margin_model, validation_policy_value
-from loyaltylens.decision.margin import MARGIN_MODEL_FILENAME, MarginModel, OptOutModel, load_margin_model
+from loyaltylens.decision.evaluation import (
+    challenger_not_worse,
+    fit_margin_model,
+    fit_redeem_probability,
+    validation_policy_value,
+)
+from loyaltylens.decision.margin import (
+    MARGIN_MODEL_FILENAME,
+    MarginModel,
+    OptOutModel,
+    PairLogisticModel,
+    load_margin_model,
+)
 from loyaltylens.features.compute import connect
 from loyaltylens.features.definitions import FEATURE_NAMES, PAIR_FEATURE_NAMES
 from loyaltylens.features.pairs import compute_pair_training_frame
+from loyaltylens.propensity.contract import FeatureContract
+from tests.model_samples import random_feature_rows
 
 DISCOUNT = PAIR_FEATURE_NAMES.index("discount_pct")
 TINY = GeneratorConfig(n_customers=600, n_days=74, seed=11)  # 4 campaigns: 2 to fit on, validation, last
@@ -89,3 +103,32 @@ def test_the_opt_out_model_learns_only_unsubscriptions_known_before_the_campaign
     # Before the first snapshot's sends went out no unsubscription was known: nothing to learn but "never".
     unknown = fit_opt_out_model(con, sends, snapshots[0])
     assert unknown.predict(rows).max() < 1e-6
+
+
+def _planted_sends(n: int, seed: int, base_logit: float) -> tuple[np.ndarray, np.ndarray]:
+    """Valid pair rows whose redemption depends on the discount only: logit = base + 0.03 x discount points."""
+    rows = random_feature_rows(FeatureContract.for_pairs(), n, seed)
+    rng = np.random.default_rng(seed)
+    p = 1.0 / (1.0 + np.exp(-(base_logit + 0.03 * rows[:, DISCOUNT])))
+    return rows, rng.random(n) < p
+
+
+def _flat(rows: np.ndarray) -> np.ndarray:
+    return np.full(len(rows), 0.05)  # a propensity model that misses the offer's effect entirely
+
+
+def test_the_pair_logistic_model_adds_the_offer_effect_the_scorer_misses_and_the_recent_campaign_sets_the_level():
+    earlier_rows, earlier_labels = _planted_sends(20_000, 0, base_logit=-6.0)
+    recent_rows, recent_labels = _planted_sends(5_000, 1, base_logit=-5.0)  # drift: every odds x e
+    pair_logistic, recalibration = fit_redeem_probability(
+        _flat, earlier_rows, earlier_labels, recent_rows, recent_labels
+    )
+    model = MarginModel(None, None, pair_logistic, recalibration, None)
+    shallow, deep = recent_rows[:, DISCOUNT] < 30, recent_rows[:, DISCOUNT] > 70
+    p = model.redeem_probability(recent_rows, _flat(recent_rows))
+    assert p[deep].mean() > 3 * p[shallow].mean()  # half the planted odds ratio (~e^2 between the two ends)
+    np.testing.assert_allclose(p.mean(), recent_labels.mean(), rtol=0.1)  # the recent level, not the earlier one
+    assert p.mean() > 1.5 * earlier_labels.mean()
+    # what a registered margin model carries: the same probabilities after a round trip through its JSON
+    again = PairLogisticModel(**json.loads(json.dumps(pair_logistic.to_dict())))
+    np.testing.assert_allclose(again.logit(recent_rows), pair_logistic.logit(recent_rows))

@@ -50,7 +50,7 @@ def margin_model() -> MarginModel:
     offers earn money and are sent."""
     rows = np.random.default_rng(0).random((400, len(PAIR_FEATURE_NAMES))).astype(np.float32)
     economics = Economics(**{**Economics.from_settings(Settings()).__dict__, "send_cost_eur": 0.0})
-    return MarginModel(AnywayModel().fit(rows, rows[:, 0] > 0.5), never_opts_out(rows), None, economics)
+    return MarginModel(AnywayModel().fit(rows, rows[:, 0] > 0.5), never_opts_out(rows), None, None, economics)
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +188,7 @@ def test_the_request_id_is_on_every_stage_log_line(client, caplog):
 def test_metrics_count_stages_decisions_and_margin_sent(skeleton_store, pair_model_dir, offer_index, prompt):
     rows = np.random.default_rng(1).random((200, len(PAIR_FEATURE_NAMES))).astype(np.float32)
     free = Economics(**{**Economics.from_settings(Settings()).__dict__, "send_cost_eur": 0.0})
-    model = MarginModel(AnywayModel().fit(rows, rows[:, 1] > 0.5), never_opts_out(rows), None, free)
+    model = MarginModel(AnywayModel().fit(rows, rows[:, 1] > 0.5), never_opts_out(rows), None, None, free)
     scorer = InProcessScorer(pair_model_dir)
     client, _ = offer_client(skeleton_store, scorer, lambda name: offer_index, TemplateGenerator(prompt), model)
     decisions = client.post("/v1/offers", json={"customer_ids": CUSTOMERS}).json()["decisions"]

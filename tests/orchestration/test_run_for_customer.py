@@ -150,7 +150,7 @@ def test_margin_model_chooses_the_highest_expected_margin_or_nothing(skeleton_st
     generator = TemplateGenerator(load_prompt(REPO_PROMPTS, "offer_copy"))
     for send_cost, sends in ((0.0, None), (1_000.0, False)):
         model = MarginModel(
-            anyway, never_opts_out(rows), None, Economics(**{**economics.__dict__, "send_cost_eur": send_cost})
+            anyway, never_opts_out(rows), None, None, Economics(**{**economics.__dict__, "send_cost_eur": send_cost})
         )
         chain = DecisionChain(
             skeleton_store, scorer, lambda name: offer_index, generator, 0.5, top_k=3, candidates=8, margin_model=model

@@ -24,11 +24,25 @@ from loyaltylens.decision.campaign import (
     logged_campaign,
     policy_value_from_logs,
 )
-from loyaltylens.decision.margin import AnywayModel, Economics, MarginModel, OptOutModel, PlattRecalibration
+from loyaltylens.decision.margin import (
+    AnywayModel,
+    Economics,
+    MarginModel,
+    OptOutModel,
+    PairLogisticModel,
+    PlattRecalibration,
+    blend_redeem_probability,
+)
 from loyaltylens.decision.ope import Estimate, dr_terms, paired_mean_difference
 from loyaltylens.decision.policy import decide_campaign
 from loyaltylens.features.compute import connect
-from loyaltylens.features.definitions import AS_OF_COLUMN, ENTITY_COLUMN, OFFER_COLUMN, PAIR_FEATURE_NAMES
+from loyaltylens.features.definitions import (
+    AS_OF_COLUMN,
+    ENTITY_COLUMN,
+    LABEL_COLUMN,
+    OFFER_COLUMN,
+    PAIR_FEATURE_NAMES,
+)
 from loyaltylens.features.pairs import build_pair_index, compute_pair_training_frame
 from loyaltylens.propensity.frame import temporal_split
 
@@ -61,13 +75,15 @@ def validation_campaign_of(dataset_dir: Path, as_of: pd.Timestamp) -> int:
 @dataclass(frozen=True)
 class MarginParts:
     """The learnt parts of the margin model that do not depend on the scored model, fitted on the logs before one
-    campaign: the anyway and opt-out models (the ``fit_campaigns`` campaigns before it)
-    and the last labelled campaign before it, on which a model's p(redeem) is recalibrated (its labels are known
-    by the campaign's send day)."""
+    campaign: the anyway and opt-out models (the ``fit_campaigns`` campaigns before it), the labelled sends of all
+    but the last of those, on which the pair logistic model is fitted, and the last labelled campaign before it, on
+    which its blend with a model's score is recalibrated (its labels are known by the campaign's send day)."""
 
     anyway: AnywayModel
     opt_out: OptOutModel
     economics: Economics
+    earlier_rows: np.ndarray  # pair features of the sends before the campaign before, with their labels below
+    earlier_labels: np.ndarray
     recent_rows: np.ndarray  # pair features of the campaign before, with its labels below
     recent_labels: np.ndarray
 
@@ -85,24 +101,40 @@ class MarginParts:
         if len(earlier) < 2:
             raise ValueError(f"campaign {campaign} has fewer than 2 campaigns before it to learn from")
         snapshots = [dates[k].to_pydatetime() for k in earlier]
-        sends = compute_pair_training_frame(con, snapshots, window)  # the opt-out model's, the last one's labels
-        recent = sends[sends[AS_OF_COLUMN] == pd.Timestamp(snapshots[-1])]
+        sends = compute_pair_training_frame(con, snapshots, window)  # the opt-out and pair logistic models' labels
+        is_recent = (sends[AS_OF_COLUMN] == pd.Timestamp(snapshots[-1])).to_numpy()
+        rows, labels = sends[list(PAIR_FEATURE_NAMES)].to_numpy(np.float32), sends[LABEL_COLUMN].to_numpy()
         return cls(
             anyway=fit_anyway_model(con, snapshots, window, settings.seed),
             opt_out=fit_opt_out_model(con, sends, dates[campaign].to_pydatetime(), settings.seed),
             economics=Economics.from_settings(settings),
-            recent_rows=recent[list(PAIR_FEATURE_NAMES)].to_numpy(np.float32),
-            recent_labels=recent["label"].to_numpy(),
+            earlier_rows=rows[~is_recent],
+            earlier_labels=labels[~is_recent],
+            recent_rows=rows[is_recent],
+            recent_labels=labels[is_recent],
         )
 
     def margin_model(self, p_redeem: Scorer) -> MarginModel:
-        """The :class:`MarginModel` deciding with ``p_redeem``: its scores Platt-recalibrated on the recent labels."""
-        return MarginModel(
-            anyway=self.anyway,
-            opt_out=self.opt_out,
-            recalibration=PlattRecalibration().fit(p_redeem(self.recent_rows), self.recent_labels),
-            economics=self.economics,
+        """The :class:`MarginModel` deciding with ``p_redeem`` (:func:`fit_redeem_probability` on these sends)."""
+        pair_logistic, recalibration = fit_redeem_probability(
+            p_redeem, self.earlier_rows, self.earlier_labels, self.recent_rows, self.recent_labels
         )
+        return MarginModel(self.anyway, self.opt_out, pair_logistic, recalibration, self.economics)
+
+
+def fit_redeem_probability(
+    p_redeem: Scorer,
+    earlier_rows: np.ndarray,
+    earlier_labels: np.ndarray,
+    recent_rows: np.ndarray,
+    recent_labels: np.ndarray,
+) -> tuple[PairLogisticModel, PlattRecalibration]:
+    """The pair logistic model fitted on the earlier sends, and the Platt recalibration of its blend with
+    ``p_redeem`` (:func:`blend_redeem_probability`) on the recent sends, which the pair logistic model has not
+    seen, so the drift to the decided campaign is corrected where it shows last."""
+    pair_logistic = PairLogisticModel().fit(earlier_rows, earlier_labels)
+    blend = blend_redeem_probability(recent_rows, p_redeem(recent_rows), pair_logistic)
+    return pair_logistic, PlattRecalibration().fit(blend, recent_labels)
 
 
 @dataclass(frozen=True)
