@@ -24,6 +24,7 @@ from loyaltylens.decision.margin import (
     PairLogisticModel,
     load_margin_model,
 )
+from loyaltylens.errors import InvalidInputError
 from loyaltylens.features.compute import connect
 from loyaltylens.features.definitions import FEATURE_NAMES, PAIR_FEATURE_NAMES
 from loyaltylens.features.pairs import compute_pair_training_frame
@@ -69,6 +70,14 @@ def test_the_registered_margin_model_decides_as_the_fitted_one(small_dataset: Pa
     np.testing.assert_allclose(p_loaded, p_fitted, rtol=1e-12)
     np.testing.assert_allclose(terms_loaded.expected_margin, terms_fitted.expected_margin, rtol=1e-9)
     assert np.ptp(terms_fitted.expected_margin) > 0  # the rows differ, so would a broken anyway model's output
+    assert fitted.pair_logistic is not None  # the margin model blends the scorer with its pair logistic model
+
+    older = {
+        k: v for k, v in json.loads((tmp_path / MARGIN_MODEL_FILENAME).read_text()).items() if k != "pair_logistic"
+    }
+    (tmp_path / MARGIN_MODEL_FILENAME).write_text(json.dumps(older))
+    with pytest.raises(InvalidInputError, match="older LoyaltyLens .no pair_logistic.: refit"):
+        load_margin_model(tmp_path)
 
 
 def test_the_opt_out_model_reads_the_customer_columns_and_learns_from_them() -> None:

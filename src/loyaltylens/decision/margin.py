@@ -24,6 +24,7 @@ from typing import ClassVar, Self
 import numpy as np
 
 from loyaltylens.config import Settings
+from loyaltylens.errors import InvalidInputError
 from loyaltylens.features.definitions import FEATURE_NAMES, PAIR_FEATURE_NAMES, PAIR_FEATURES
 from loyaltylens.vocabulary import CATEGORICAL, SEGMENTS
 
@@ -32,6 +33,7 @@ BASKET_FEATURE = "avg_basket_90d"
 SINGLE_THREAD_ROWS = 2048
 # The margin model's file in a registered propensity model directory: the version that scores decides.
 MARGIN_MODEL_FILENAME = "margin_model.json"
+_MARGIN_MODEL_KEYS = ("anyway", "opt_out", "pair_logistic", "recalibration", "economics")
 
 
 @dataclass(frozen=True)
@@ -293,7 +295,7 @@ class MarginModel:
     def save(self, path: Path) -> Path:
         """Write the model as JSON (the anyway and opt-out models in LightGBM's text format) to ``path``."""
         recalibration = self.recalibration
-        document = {
+        document = {  # the keys of _MARGIN_MODEL_KEYS
             "anyway": self.anyway.to_text(),
             "opt_out": self.opt_out.to_text(),
             "pair_logistic": None if self.pair_logistic is None else self.pair_logistic.to_dict(),
@@ -306,6 +308,12 @@ class MarginModel:
     @classmethod
     def load(cls, path: Path) -> MarginModel:
         document = json.loads(Path(path).read_text())
+        missing = sorted(set(_MARGIN_MODEL_KEYS) - set(document))
+        if missing:
+            raise InvalidInputError(
+                f"{path} is a margin model of an older LoyaltyLens (no {', '.join(missing)}): refit it by training "
+                "the model again"
+            )
         recalibration, pair_logistic = document["recalibration"], document["pair_logistic"]
         return cls(
             anyway=AnywayModel.from_text(document["anyway"]),
