@@ -35,8 +35,8 @@ from loyaltylens.decision.campaign import (
     policy_value_from_logs,
     score_candidates,
 )
-from loyaltylens.decision.evaluation import fit_redeem_probability
-from loyaltylens.decision.margin import Economics, MarginModel, margin_of_pair_rows
+from loyaltylens.decision.evaluation import recalibrate_blend
+from loyaltylens.decision.margin import Economics, MarginModel, PairLogisticModel, margin_of_pair_rows
 from loyaltylens.decision.policy import choose_offer, decide_campaign
 from loyaltylens.features.compute import connect
 from loyaltylens.features.definitions import PAIR_FEATURE_NAMES
@@ -110,7 +110,8 @@ def main() -> None:
         def raw_p_redeem(matrix, model=redeem_model):
             return model.predict_proba(matrix)[:, 1]
 
-        pair_logistic, recalibration = fit_redeem_probability(raw_p_redeem, x, y, held_x, held["label"].to_numpy())
+        pair_logistic = PairLogisticModel().fit(x, y)
+        recalibration = recalibrate_blend(raw_p_redeem, pair_logistic, held_x, held["label"].to_numpy())
 
         fit_snapshots = [as_of[k].to_pydatetime() for k in fit_on]
         anyway = fit_anyway_model(con, fit_snapshots, WINDOW, args.seed)

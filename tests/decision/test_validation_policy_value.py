@@ -14,7 +14,7 @@ from loyaltylens.decision.campaign import fit_opt_out_model
 from loyaltylens.decision.evaluation import (
     challenger_not_worse,
     fit_margin_model,
-    fit_redeem_probability,
+    recalibrate_blend,
     validation_policy_value,
 )
 from loyaltylens.decision.margin import (
@@ -129,9 +129,8 @@ def _flat(rows: np.ndarray) -> np.ndarray:
 def test_the_pair_logistic_model_adds_the_offer_effect_the_scorer_misses_and_the_recent_campaign_sets_the_level():
     earlier_rows, earlier_labels = _planted_sends(20_000, 0, base_logit=-6.0)
     recent_rows, recent_labels = _planted_sends(5_000, 1, base_logit=-5.0)  # drift: every odds x e
-    pair_logistic, recalibration = fit_redeem_probability(
-        _flat, earlier_rows, earlier_labels, recent_rows, recent_labels
-    )
+    pair_logistic = PairLogisticModel().fit(earlier_rows, earlier_labels)
+    recalibration = recalibrate_blend(_flat, pair_logistic, recent_rows, recent_labels)
     model = MarginModel(None, None, pair_logistic, recalibration, None)
     shallow, deep = recent_rows[:, DISCOUNT] < 30, recent_rows[:, DISCOUNT] > 70
     p = model.redeem_probability(recent_rows, _flat(recent_rows))

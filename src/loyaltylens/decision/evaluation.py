@@ -75,15 +75,14 @@ def validation_campaign_of(dataset_dir: Path, as_of: pd.Timestamp) -> int:
 @dataclass(frozen=True)
 class MarginParts:
     """The learnt parts of the margin model that do not depend on the scored model, fitted on the logs before one
-    campaign: the anyway and opt-out models (the ``fit_campaigns`` campaigns before it), the labelled sends of all
-    but the last of those, on which the pair logistic model is fitted, and the last labelled campaign before it, on
-    which its blend with a model's score is recalibrated (its labels are known by the campaign's send day)."""
+    campaign: the anyway and opt-out models (the ``fit_campaigns`` campaigns before it), the pair logistic model (the
+    sends of all but the last of those), and the last labelled campaign before it, on which its blend with a
+    model's score is recalibrated (its labels are known by the campaign's send day)."""
 
     anyway: AnywayModel
     opt_out: OptOutModel
+    pair_logistic: PairLogisticModel  # fitted on the sends before the campaign before
     economics: Economics
-    earlier_rows: np.ndarray  # pair features of the sends before the campaign before, with their labels below
-    earlier_labels: np.ndarray
     recent_rows: np.ndarray  # pair features of the campaign before, with its labels below
     recent_labels: np.ndarray
 
@@ -107,34 +106,27 @@ class MarginParts:
         return cls(
             anyway=fit_anyway_model(con, snapshots, window, settings.seed),
             opt_out=fit_opt_out_model(con, sends, dates[campaign].to_pydatetime(), settings.seed),
+            pair_logistic=PairLogisticModel().fit(rows[~is_recent], labels[~is_recent]),
             economics=Economics.from_settings(settings),
-            earlier_rows=rows[~is_recent],
-            earlier_labels=labels[~is_recent],
             recent_rows=rows[is_recent],
             recent_labels=labels[is_recent],
         )
 
     def margin_model(self, p_redeem: Scorer) -> MarginModel:
-        """The :class:`MarginModel` deciding with ``p_redeem`` (:func:`fit_redeem_probability` on these sends)."""
-        pair_logistic, recalibration = fit_redeem_probability(
-            p_redeem, self.earlier_rows, self.earlier_labels, self.recent_rows, self.recent_labels
-        )
-        return MarginModel(self.anyway, self.opt_out, pair_logistic, recalibration, self.economics)
+        """The :class:`MarginModel` deciding with ``p_redeem``: its blend with the pair logistic model recalibrated
+        on the recent sends (:func:`recalibrate_blend`)."""
+        recalibration = recalibrate_blend(p_redeem, self.pair_logistic, self.recent_rows, self.recent_labels)
+        return MarginModel(self.anyway, self.opt_out, self.pair_logistic, recalibration, self.economics)
 
 
-def fit_redeem_probability(
-    p_redeem: Scorer,
-    earlier_rows: np.ndarray,
-    earlier_labels: np.ndarray,
-    recent_rows: np.ndarray,
-    recent_labels: np.ndarray,
-) -> tuple[PairLogisticModel, PlattRecalibration]:
-    """The pair logistic model fitted on the earlier sends, and the Platt recalibration of its blend with
-    ``p_redeem`` (:func:`blend_redeem_probability`) on the recent sends, which the pair logistic model has not
-    seen, so the drift to the decided campaign is corrected where it shows last."""
-    pair_logistic = PairLogisticModel().fit(earlier_rows, earlier_labels)
+def recalibrate_blend(
+    p_redeem: Scorer, pair_logistic: PairLogisticModel, recent_rows: np.ndarray, recent_labels: np.ndarray
+) -> PlattRecalibration:
+    """The Platt recalibration of ``p_redeem``'s blend with ``pair_logistic`` (:func:`blend_redeem_probability`)
+    on recent sends the pair logistic model has not seen, so the drift to the decided campaign is corrected where
+    it shows last."""
     blend = blend_redeem_probability(recent_rows, p_redeem(recent_rows), pair_logistic)
-    return pair_logistic, PlattRecalibration().fit(blend, recent_labels)
+    return PlattRecalibration().fit(blend, recent_labels)
 
 
 @dataclass(frozen=True)
