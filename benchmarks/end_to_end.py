@@ -44,7 +44,7 @@ from loyaltylens.config import Settings
 from loyaltylens.data import GeneratorConfig, dataset_id, generate_dataset, load_table
 from loyaltylens.decision.chain import DecisionChain
 from loyaltylens.decision.evaluation import fit_margin_model, validation_campaign
-from loyaltylens.decision.margin import MARGIN_MODEL_FILENAME, load_margin_model
+from loyaltylens.decision.margin import MARGIN_MODEL_FILENAME
 from loyaltylens.decision.scorers import InProcessScorer, KServeV2Scorer
 from loyaltylens.features.store import FeatureStore
 from loyaltylens.generation.prompts import load_prompt
@@ -256,9 +256,7 @@ def main() -> None:
                 contended, _ = time_decisions(local, customers[: budget.warmup + budget.contended], budget.warmup)
             modes[f"in-process, {os.cpu_count()} busy CPU processes beside it"] = {"stages": contended}
             with start_propensity_stack(stack.model_dir, scratch / "logs", with_transformer=False) as served:
-                scorer = KServeV2Scorer(
-                    served.predictor.http_url, served.model_name, margin_model=load_margin_model(stack.model_dir)
-                )
+                scorer = KServeV2Scorer.for_model_dir(served.predictor.http_url, stack.model_dir, served.model_name)
                 remote = make_chain(stack, scorer, retrievers)
                 stages, remote_decisions = time_decisions(remote, customers, budget.warmup)
                 modes["remote (KServe v2 REST)"] = {

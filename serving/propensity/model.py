@@ -5,7 +5,8 @@ Protocols (both over the same ``ModelServer``):
     record (``{"recency_days": 3, ..., "channel_preference": "mobile"}``; categoricals as labels or codes)
     or a row of numbers in contract order; answers ``{"predictions": [p, ...]}``.
   - Open Inference Protocol v2, REST and gRPC: one FP32 input ``features`` ``[N, F]`` in contract order;
-    answers one FP32 output ``propensity`` ``[N, 1]``.
+    answers one FP32 output ``propensity`` ``[N, 1]``, with ``model_version`` the served model file's digest
+    (``propensity.export.model_digest``).
 
 Every payload is checked by the model's feature contract; a bad one raises ``InvalidInput``, which KServe
 answers with HTTP 400 / gRPC INVALID_ARGUMENT and the contract's message. Concurrent requests are scored
@@ -23,7 +24,7 @@ import torch
 from kserve import InferRequest, InferResponse, Model
 
 from loyaltylens.propensity.contract import FeatureContract
-from loyaltylens.propensity.export import load_model_dir
+from loyaltylens.propensity.export import load_model_dir, model_digest
 from loyaltylens.runtime.batching import DEFAULT_MAX_BATCH_ROWS, DEFAULT_WINDOW_S, MicroBatcher
 from loyaltylens.runtime.codec import (
     V2_FEATURE_DATATYPE,
@@ -90,6 +91,7 @@ class PropensityModel(Model):
         self.batch_window_s = batch_window_s
         self.torch_threads = torch_threads
         self.contract: FeatureContract | None = None
+        self.model_version: str | None = None  # the served TorchScript file's digest, in every v2 response
         self._module: torch.jit.ScriptModule | None = None
         self._batcher: MicroBatcher | None = None
 
@@ -97,6 +99,7 @@ class PropensityModel(Model):
         model_dir = resolve_model_dir(self.model_ref, self.tracking_uri, self.download_root)
         torch.set_num_threads(self.torch_threads)
         self._module, self.contract = load_model_dir(model_dir)
+        self.model_version = model_digest(model_dir)
         for batch_size in WARMUP_BATCH_SIZES:
             self._forward(np.zeros((batch_size, self.contract.n_features), dtype=np.float32))
         self._batcher = MicroBatcher(self._forward, self.max_batch_rows, self.batch_window_s)
@@ -134,7 +137,9 @@ class PropensityModel(Model):
         v2_request = scored.request.v2_request
         if v2_request is None:
             return {"predictions": scored.probabilities[:, 0].tolist()}
-        return encode_v2_output(v2_request, scored.probabilities, self.name, self.contract.output_name)
+        return encode_v2_output(
+            v2_request, scored.probabilities, self.name, self.contract.output_name, self.model_version
+        )
 
     def _forward(self, features: np.ndarray) -> np.ndarray:
         """One forward pass, ``[N, F]`` -> ``[N, 1]``; the micro-batcher calls it inline for a lone request,

@@ -29,7 +29,6 @@ def run_main_job(
 
     from loyaltylens.decision.chain import build_decision_chain
     from loyaltylens.decision.cli import print_decisions
-    from loyaltylens.decision.margin import load_margin_model
     from loyaltylens.decision.scorers import KServeV2Scorer
     from loyaltylens.features.store import FeatureStore
     from loyaltylens.generation.model_store import generator_registry
@@ -67,8 +66,8 @@ def run_main_job(
         console.rule("[bold]4/5 offers via run_for_customer (propensity from the KServe predictor)")
         # The predictor serves the champion; its margin model comes from the same registered version.
         champion_dir = resolve_model_dir(champion_uri(settings), settings.tracking_uri, settings.models_dir)
-        margin_model = load_margin_model(champion_dir)
-        scorer = KServeV2Scorer(stack.predictor.http_url, stack.model_name, margin_model=margin_model)
+        scorer = KServeV2Scorer.for_model_dir(stack.predictor.http_url, champion_dir, stack.model_name)
+        margin_model = scorer.margin_model
         chain = build_decision_chain(settings, scorer)
         online = store.describe("latest")
         rng = np.random.default_rng(settings.seed)

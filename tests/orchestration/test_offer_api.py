@@ -34,10 +34,11 @@ from loyaltylens.generation.template import TemplateGenerator
 from loyaltylens.generation.writer import CopyWriter
 from loyaltylens.local.launcher import free_port
 from loyaltylens.local.stack import offers_process, start_propensity_stack
+from loyaltylens.propensity.export import model_digest
 from loyaltylens.retrieval.factory import Retrievers
 from loyaltylens.retrieval.query import build_customer_query
 from serving.offers.app import create_app, openapi_document
-from tests.model_samples import never_opts_out
+from tests.model_samples import export_untrained_model, never_opts_out
 
 REPO = Path(__file__).resolve().parents[2]
 CUSTOMERS = [3, 57, 211, 640]
@@ -169,6 +170,24 @@ def test_predictor_down_is_a_clear_503_never_a_default(skeleton_store, offer_ind
     assert "unreachable" in response.json()["error"]
     assert metrics.unavailable.labels("ServiceUnavailableError")._value.get() == 1
     scorer.close()
+
+
+def test_a_predictor_serving_another_model_than_the_margin_models_is_a_503(
+    skeleton_store, offer_index, prompt, tmp_path
+):
+    """The margin model is recalibrated for one model version: a predictor serving another (one rolled out before
+    the offer API, or after) fails every decision with a 503 naming both, never decides with the wrong one."""
+    served_dir = export_untrained_model(tmp_path / "served", feature_version="skeleton", pairs=True, seed=0)
+    other_dir = export_untrained_model(tmp_path / "other", feature_version="skeleton", pairs=True, seed=1)
+    with start_propensity_stack(served_dir, tmp_path / "logs", with_transformer=False) as stack:
+        for model_dir, status in ((served_dir, 200), (other_dir, 503)):
+            scorer = KServeV2Scorer.for_model_dir(stack.predictor.http_url, model_dir, stack.model_name)
+            client, _ = offer_client(skeleton_store, scorer, lambda name: offer_index, TemplateGenerator(prompt))
+            response = client.post("/v1/offers", json={"customer_ids": [CUSTOMERS[0]]})
+            scorer.close()
+            assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert f"serves model {model_digest(served_dir)}, not {model_digest(other_dir)}" in error
 
 
 def test_the_request_id_is_on_every_stage_log_line(client, caplog):

@@ -17,6 +17,7 @@ from kserve import InferenceGRPCClient, InferenceRESTClient, InferInput, InferRe
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 
+from loyaltylens.propensity.export import model_digest
 from tests.model_samples import random_feature_rows
 from tests.serving.payloads import MODEL_NAME, as_records, run, valid_record, without
 
@@ -138,22 +139,28 @@ def test_v1_accepts_category_codes_in_records(predictor, contract, reference):
 
 
 @pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
-def test_v2_rest_matches_reference(predictor, contract, reference, binary):
+def test_v2_rest_matches_reference(predictor, model_dir, contract, reference, binary):
     rows = random_feature_rows(contract, 16, seed=4)
     response = rest_infer(predictor.predictor.http_url, "v2", v2_request(rows, binary))
     output = response.get_output_by_name("propensity")
     assert output.datatype == "FP32" and output.shape == [16, 1]
     np.testing.assert_allclose(output.as_numpy(), reference(rows), atol=ATOL)
     assert response.id == "req-1"
+    # Which model scored, as plain JSON: KServe's REST client drops model_version when it parses the answer.
+    tensor = {"name": "features", "shape": list(rows.shape), "datatype": "FP32", "data": rows.ravel().tolist()}
+    url = f"{predictor.predictor.http_url}/v2/models/{MODEL_NAME}/infer"
+    answer = httpx.post(url, json={"inputs": [tensor]}).json()
+    assert answer["model_version"] == model_digest(model_dir)  # the served file's digest
 
 
 @pytest.mark.parametrize("binary", [False, True], ids=["fp32_contents", "raw_contents"])
-def test_v2_grpc_matches_reference(predictor, contract, reference, binary):
+def test_v2_grpc_matches_reference(predictor, model_dir, contract, reference, binary):
     rows = random_feature_rows(contract, 16, seed=5)
     response = grpc_infer(predictor.predictor.grpc_target, v2_request(rows, binary))
     output = response.get_output_by_name("propensity")
     assert output.datatype == "FP32" and list(output.shape) == [16, 1]
     np.testing.assert_allclose(output.as_numpy(), reference(rows), atol=ATOL)
+    assert response.model_version == model_digest(model_dir)  # which model scored: its file's digest
 
 
 def test_concurrent_requests_each_get_their_own_rows(predictor, contract, reference):

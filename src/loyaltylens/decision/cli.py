@@ -45,14 +45,13 @@ def offers_for(
 
 def scorer_for(settings: Settings, predictor_url: str | None, model: str | None):
     """A KServe v2 scorer for ``predictor_url``, else the model (default: the champion) in-process. Either way
-    the margin model is the one registered with ``model`` (default: the champion, which the predictor serves)."""
-    from loyaltylens.decision.margin import load_margin_model
+    the margin model is the one registered with ``model`` (default: the champion, which the predictor must serve)."""
     from loyaltylens.decision.scorers import InProcessScorer, KServeV2Scorer
     from loyaltylens.runtime.model_source import champion_uri, resolve_model_dir
 
     model_dir = resolve_model_dir(model or champion_uri(settings), settings.tracking_uri, settings.models_dir)
     if predictor_url:
-        return KServeV2Scorer(predictor_url, margin_model=load_margin_model(model_dir))
+        return KServeV2Scorer.for_model_dir(predictor_url, model_dir)
     return InProcessScorer(model_dir)
 
 

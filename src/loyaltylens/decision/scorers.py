@@ -61,9 +61,11 @@ class KServeV2Scorer:
         model_name: str = "propensity",
         timeout: float = 5.0,
         margin_model: MarginModel | None = None,
+        model_version: str | None = None,
     ):
-        """``margin_model``: the one registered with the model version the server serves (the caller loads it
-        from that version's directory, see ``decision.cli.scorer_for``)."""
+        """``margin_model``: the one registered with the model version the server serves; ``model_version``: that
+        model's digest (``propensity.export.model_digest``), which every answer must carry, else scoring fails
+        rather than decide with a margin model recalibrated for another model. :meth:`for_model_dir` sets both."""
         import httpx
 
         self.url = f"{base_url.rstrip('/')}/v2/models/{model_name}/infer"
@@ -72,6 +74,15 @@ class KServeV2Scorer:
         self._metadata_url = f"{base_url.rstrip('/')}/v2/models/{model_name}"
         self._offer_aware: bool | None = None
         self.margin_model = margin_model
+        self.model_version = model_version
+
+    @classmethod
+    def for_model_dir(cls, base_url: str, model_dir: Path, model_name: str = "propensity", timeout: float = 5.0):
+        """A scorer for the predictor serving the model of ``model_dir``, deciding with the margin model registered
+        there and checking that the predictor answers with that model."""
+        from loyaltylens.propensity.export import model_digest
+
+        return cls(base_url, model_name, timeout, load_margin_model(model_dir), model_digest(model_dir))
 
     @property
     def offer_aware(self) -> bool:
@@ -100,7 +111,13 @@ class KServeV2Scorer:
             raise InvalidInputError(f"predictor rejected the request: {response.json().get('error', response.text)}")
         if response.status_code != 200:
             raise LoyaltyLensError(f"predictor at {self.url} answered {response.status_code}: {response.text[:200]}")
-        output = next(o for o in response.json()["outputs"] if o["name"] == "propensity")
+        answer = response.json()
+        if self.model_version is not None and answer.get("model_version") != self.model_version:
+            raise ServiceUnavailableError(
+                f"predictor at {self.url} serves model {answer.get('model_version') or '(no version)'}, not "
+                f"{self.model_version} whose margin model decides: serve one model version to both"
+            )
+        output = next(o for o in answer["outputs"] if o["name"] == "propensity")
         return np.asarray(output["data"], dtype=np.float32)
 
     def _send(self, method: str, url: str, **kwargs):

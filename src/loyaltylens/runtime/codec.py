@@ -87,9 +87,10 @@ def encode_v2_features(matrix: np.ndarray, input_name: str) -> InferInput:
 
 
 def encode_v2_output(
-    request: InferRequest, outputs: np.ndarray, model_name: str, output_name: str
+    request: InferRequest, outputs: np.ndarray, model_name: str, output_name: str, model_version: str | None = None
 ) -> InferResponse:
-    """Answer ``request`` with the FP32 tensor ``outputs`` ``[N, 1]``, echoing its id and binary choice."""
+    """Answer ``request`` with the FP32 tensor ``outputs`` ``[N, 1]``, echoing its id and binary choice, stamped with
+    the ``model_version`` that scored it."""
     tensor = InferOutput(name=output_name, shape=list(outputs.shape), datatype=V2_OUTPUT_DATATYPE)
     tensor.set_data_from_numpy(
         np.ascontiguousarray(outputs, dtype=np.float32), binary_data=request.use_binary_outputs
@@ -97,6 +98,7 @@ def encode_v2_output(
     return InferResponse(
         response_id=request.id or "",
         model_name=model_name,
+        model_version=model_version,
         infer_outputs=[tensor],
         use_binary_outputs=request.use_binary_outputs,
     )
