@@ -43,18 +43,26 @@ def summarize_rolling(
     report: Output[Markdown],
 ):
     """Pool the origins against the simulator's truth (intervals, paired differences to the best baseline on
-    validation, ceilings, NDCG@10) and log them as an MLflow run in the propensity model's experiment."""
+    validation, ceilings, NDCG@10; the policy by expected margin in EUR beside the other policies, its
+    off-policy estimates and calibration on the offers sent) and log them as an MLflow run in the propensity
+    model's experiment, which the model card cites."""
     from pathlib import Path
 
     from loyaltylens.config import task_settings
+    from loyaltylens.decision.truth_value import rolling_policy_evaluation
+    from loyaltylens.features.definitions import AS_OF_COLUMN
     from loyaltylens.propensity.registry import ModelRegistry
     from loyaltylens.propensity.rolling import ROLLING_EVALUATION_RUN, FoldScores
     from loyaltylens.propensity.truth_evaluation import rolling_markdown, rolling_report
 
+    settings = task_settings()
     folds = [FoldScores.load(Path(artifact.path)) for artifact in scores]
-    summary = rolling_report(folds, Path(dataset.path), [Path(artifact.path) for artifact in models])
+    model_dirs = [Path(artifact.path) for artifact in models]
+    summary = rolling_report(folds, Path(dataset.path), model_dirs)
+    test_as_of = [fold.test[AS_OF_COLUMN].iloc[0] for fold in folds]
+    summary |= rolling_policy_evaluation(Path(dataset.path), test_as_of, model_dirs, settings)
     markdown = rolling_markdown(summary)
-    run_id = ModelRegistry.from_settings(task_settings()).log_evaluation_run(
+    run_id = ModelRegistry.from_settings(settings).log_evaluation_run(
         run_name=ROLLING_EVALUATION_RUN,
         params={"feature_version": feature_version, "origins": len(folds)},
         metrics=summary,

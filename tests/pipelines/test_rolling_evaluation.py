@@ -19,7 +19,7 @@ def reset_kfp_local():
 
 
 @pytest.mark.pipeline_run
-def test_rolling_evaluation_trains_each_origin_and_logs_intervals_ceilings_and_ndcg(isolated_settings):
+def test_rolling_evaluation_trains_each_origin_and_logs_intervals_ceilings_ndcg_and_the_policy(isolated_settings):
     run = run_local("rolling_evaluation", TINY, isolated_settings, isolated_settings.data_dir / "pipeline.log")
 
     assert run.task_status["train-origin"] == run.task_status["summarize-rolling"] == "SUCCESS"
@@ -39,5 +39,13 @@ def test_rolling_evaluation_trains_each_origin_and_logs_intervals_ceilings_and_n
     assert metrics["rolling_per_pair_oracle_auc"] > metrics["rolling_customer_only_oracle_auc"] > 0.5
     assert 0 < metrics["rolling_tabtransformer_ndcg_at_10"] <= 1 and 0 < metrics["rolling_random_ndcg_at_10"] <= 1
     assert metrics["rolling_tabtransformer_ece_noise_floor"] > 0
+    # The policy by expected margin on the origins' test campaigns, in EUR at the truth, beside the others.
+    assert metrics["policy_test_campaigns"] == 3
+    for policy in ("project", "top_p", "random"):
+        assert metrics[f"policy_{policy}_eur"] <= metrics["policy_oracle_eur"]
+    assert metrics["policy_share_of_oracle_low"] <= metrics["policy_share_of_oracle"] <= 1.0
+    dr = sorted(k for k in metrics if k.startswith("policy_project_dr_campaign") and k[-1].isdigit())
+    assert len(dr) == 3 and all(metrics[k + "_low"] <= metrics[k] <= metrics[k + "_high"] for k in dr)
+    assert "policy_chosen_p_redeem_true" in metrics and "policy_discount_spend_eur_per_targeted" in metrics
     report = load_text(f"{mlflow_run.info.artifact_uri}/report.md")
     assert "# Rolling-origin evaluation" in report and "rolling_per_pair_oracle_auc" in report

@@ -50,8 +50,9 @@ Scorer = Callable[[np.ndarray], np.ndarray]  # raw p(redeem) of pair feature row
 
 
 @dataclass(frozen=True)
-class ValidationPolicy:
-    """One model's decisions on the validation campaign and the per-row DR terms of their lift."""
+class LoggedPolicyValue:
+    """A campaign's decisions valued from its logs (:func:`logged_value_of_decisions`), with the per-row DR terms
+    of their lift."""
 
     value: dict[str, Estimate]  # "ips", "snips", "dr": EUR per targeted customer over sending nothing
     dr_terms: np.ndarray  # per logged row, for paired comparisons
@@ -166,33 +167,35 @@ class ValidationCampaign:
             ),
         )
 
-    def policy_value(self, p_redeem: Scorer) -> ValidationPolicy:
+    def policy_value(self, p_redeem: Scorer) -> LoggedPolicyValue:
         """The policy value of deciding by expected margin with ``p_redeem`` on the campaign's logs."""
         model = self.parts.margin_model(p_redeem)
         pairs, logs = self.pairs, self.logs
         p, terms = model.margins(self.rows, p_redeem(self.rows))
         scored = pairs.assign(expected_margin=terms.expected_margin, expected_cost=p * terms.redemption_cost)
-        decisions = decide_campaign(scored).set_index(ENTITY_COLUMN)
-        margin_by_pair = scored.set_index([ENTITY_COLUMN, OFFER_COLUMN])["expected_margin"]
-        em_logged = margin_by_pair.reindex(pd.MultiIndex.from_frame(logs[[ENTITY_COLUMN, OFFER_COLUMN]])).to_numpy()
-        chosen = logs[ENTITY_COLUMN].map(decisions[OFFER_COLUMN])
-        em_chosen = margin_by_pair.reindex(
-            pd.MultiIndex.from_arrays([logs[ENTITY_COLUMN], chosen.fillna(-1).astype(np.int64)])
-        ).fillna(0.0)
-        # The DR reward model's no-offer margin: the hold-out's mean reward (a constant keeps the estimate unbiased).
-        baseline = np.full(len(logs), logs.loc[~logs["treated"], "reward"].mean())
-        value = policy_value_from_logs(logs, decisions[OFFER_COLUMN], baseline, em_logged, em_chosen.to_numpy())
-        treated = logs["treated"].to_numpy()
-        takes = np.where(
-            chosen.isna().to_numpy(), ~treated, treated & (chosen.to_numpy() == logs[OFFER_COLUMN].to_numpy())
-        )
-        q_logged = baseline + np.where(treated, em_logged, 0.0)
-        q_policy = baseline + np.where(chosen.isna().to_numpy(), 0.0, em_chosen.to_numpy())
-        row_terms = dr_terms(
-            logs["reward"].to_numpy(), logs["action_probability"].to_numpy(), takes, q_logged, q_policy
-        )
-        sent = decisions["send"].to_numpy()
-        return ValidationPolicy(value, row_terms, float(sent.mean()), float(decisions.loc[sent, "expected_cost"].sum()))
+        return logged_value_of_decisions(scored, decide_campaign(scored).set_index(ENTITY_COLUMN), logs)
+
+
+def logged_value_of_decisions(scored: pd.DataFrame, decisions: pd.DataFrame, logs: pd.DataFrame) -> LoggedPolicyValue:
+    """IPS, SNIPS and DR estimates of ``decisions`` (by customer id: ``offer_id``, NA for none; ``send``;
+    ``expected_cost``) from one campaign's :func:`logged_campaign` rows, the DR reward model built from ``scored``'s
+    expected margins (``customer_id``, ``offer_id``, ``expected_margin`` per eligible pair)."""
+    margin_by_pair = scored.set_index([ENTITY_COLUMN, OFFER_COLUMN])["expected_margin"]
+    em_logged = margin_by_pair.reindex(pd.MultiIndex.from_frame(logs[[ENTITY_COLUMN, OFFER_COLUMN]])).to_numpy()
+    chosen = logs[ENTITY_COLUMN].map(decisions[OFFER_COLUMN])
+    em_chosen = margin_by_pair.reindex(
+        pd.MultiIndex.from_arrays([logs[ENTITY_COLUMN], chosen.fillna(-1).astype(np.int64)])
+    ).fillna(0.0)
+    # The DR reward model's no-offer margin: the hold-out's mean reward (a constant keeps the estimate unbiased).
+    baseline = np.full(len(logs), logs.loc[~logs["treated"], "reward"].mean())
+    value = policy_value_from_logs(logs, decisions[OFFER_COLUMN], baseline, em_logged, em_chosen.to_numpy())
+    treated = logs["treated"].to_numpy()
+    takes = np.where(chosen.isna().to_numpy(), ~treated, treated & (chosen.to_numpy() == logs[OFFER_COLUMN].to_numpy()))
+    q_logged = baseline + np.where(treated, em_logged, 0.0)
+    q_policy = baseline + np.where(chosen.isna().to_numpy(), 0.0, em_chosen.to_numpy())
+    row_terms = dr_terms(logs["reward"].to_numpy(), logs["action_probability"].to_numpy(), takes, q_logged, q_policy)
+    sent = decisions["send"].to_numpy()
+    return LoggedPolicyValue(value, row_terms, float(sent.mean()), float(decisions.loc[sent, "expected_cost"].sum()))
 
 
 def validation_campaign(dataset_dir: Path, training_frame: pd.DataFrame) -> int:
@@ -212,13 +215,13 @@ def fit_margin_model(
 
 def validation_policy_value(
     p_redeem: Scorer, dataset_dir: Path, validation_campaign: int, settings: Settings, fit_campaigns: int = 8
-) -> ValidationPolicy:
+) -> LoggedPolicyValue:
     """The policy value of deciding by expected margin with ``p_redeem`` on ``validation_campaign``'s logs
     (one model; :class:`ValidationCampaign` compares several on the same preparation)."""
     return ValidationCampaign.prepare(dataset_dir, validation_campaign, settings, fit_campaigns).policy_value(p_redeem)
 
 
-def challenger_not_worse(challenger: ValidationPolicy, champion: ValidationPolicy) -> tuple[bool, Estimate]:
+def challenger_not_worse(challenger: LoggedPolicyValue, champion: LoggedPolicyValue) -> tuple[bool, Estimate]:
     """The registration rule: the challenger's policy value on validation must not fall below the champion's.
     Paired on the same logged rows, it fails only when the whole 95% interval of (challenger - champion) is
     below zero, so noise alone never blocks a release and a clear loss always does."""
