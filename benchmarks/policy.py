@@ -37,6 +37,7 @@ from loyaltylens.decision.campaign import (
 )
 from loyaltylens.decision.evaluation import recalibrate_blend
 from loyaltylens.decision.margin import Economics, MarginModel, PairLogisticModel, margin_of_pair_rows
+from loyaltylens.decision.ope import bootstrap_interval
 from loyaltylens.decision.policy import choose_offer, decide_campaign
 from loyaltylens.features.compute import connect
 from loyaltylens.features.definitions import PAIR_FEATURE_NAMES
@@ -65,9 +66,7 @@ def realised_margin_frame(con, dataset_dir: Path, campaign_ids: list[int], econo
 
 
 def bootstrap_ci(values: np.ndarray, seed: int = 0, samples: int = 1000) -> tuple[float, float]:
-    rng = np.random.default_rng(seed)
-    means = [values[rng.integers(0, len(values), len(values))].mean() for _ in range(samples)]
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+    return bootstrap_interval(lambda i: values[i].mean(), len(values), seed, samples)
 
 
 def main() -> None:

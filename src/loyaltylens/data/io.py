@@ -53,6 +53,12 @@ def content_hash(dataset_dir: Path) -> str:
     return f"sha256:{digest.hexdigest()}"
 
 
+def file_digest(path: Path) -> str:
+    """``sha256:`` and the first 16 hex digits of the hash of one file's bytes: the identity of a file a model
+    version carries, the same wherever the version is downloaded to."""
+    return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
 def open_duckdb() -> duckdb.DuckDBPyConnection:
     """A fresh in-memory DuckDB connection that stays quiet (no progress bar on long queries)."""
     con = duckdb.connect()

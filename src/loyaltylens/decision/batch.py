@@ -10,7 +10,6 @@ contact cap), so sharding never changes a decision. Derivation of the margin: do
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from loyaltylens.data.io import read_manifest
+from loyaltylens.data.io import file_digest, read_manifest
 from loyaltylens.decision.campaign import eligible_pairs
 from loyaltylens.decision.margin import MARGIN_MODEL_FILENAME, MarginModel
 from loyaltylens.decision.policy import COST, CUSTOMER, MARGIN, OFFER, SendLimits, decide_campaign
@@ -198,5 +197,4 @@ def campaign_provenance(shard_metadata: Sequence[dict]) -> dict[str, str]:
 
 def margin_model_id(model_dir: Path) -> str:
     """The identity of the margin model registered in ``model_dir``: its file name and content hash."""
-    digest = hashlib.sha256((Path(model_dir) / MARGIN_MODEL_FILENAME).read_bytes()).hexdigest()
-    return f"{MARGIN_MODEL_FILENAME}@sha256:{digest[:16]}"
+    return f"{MARGIN_MODEL_FILENAME}@{file_digest(Path(model_dir) / MARGIN_MODEL_FILENAME)}"

@@ -167,6 +167,38 @@ def logged_campaign(
     return rows.assign(reward=reward, action_probability=probability)
 
 
+def _policy_actions(
+    logs: pd.DataFrame,
+    chosen_offer: pd.Series,
+    predicted_baseline: np.ndarray,
+    expected_margin_logged: np.ndarray,
+    expected_margin_chosen: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per logged row: whether the policy takes the logged action, and the DR reward model's value of the logged
+    and of the policy's action (arguments as :func:`policy_value_from_logs`)."""
+    chosen = logs["customer_id"].map(chosen_offer)
+    treated, none = logs["treated"].to_numpy(), chosen.isna().to_numpy()
+    takes = np.where(none, ~treated, treated & (chosen.to_numpy() == logs["offer_id"].to_numpy()))
+    q_logged = predicted_baseline + np.where(treated, expected_margin_logged, 0.0)
+    q_policy = predicted_baseline + np.where(none, 0.0, expected_margin_chosen)
+    return takes, q_logged, q_policy
+
+
+def policy_dr_terms(
+    logs: pd.DataFrame,
+    chosen_offer: pd.Series,
+    predicted_baseline: np.ndarray,
+    expected_margin_logged: np.ndarray,
+    expected_margin_chosen: np.ndarray,
+) -> np.ndarray:
+    """The policy's per-row doubly-robust terms on the logs (arguments as :func:`policy_value_from_logs`), for
+    comparing two policies on the same rows (:func:`~loyaltylens.decision.ope.paired_mean_difference`)."""
+    takes, q_logged, q_policy = _policy_actions(
+        logs, chosen_offer, predicted_baseline, expected_margin_logged, expected_margin_chosen
+    )
+    return dr_terms(logs["reward"].to_numpy(), logs["action_probability"].to_numpy(), takes, q_logged, q_policy)
+
+
 def policy_value_from_logs(
     logs: pd.DataFrame,
     chosen_offer: pd.Series,
@@ -183,13 +215,11 @@ def policy_value_from_logs(
     (``expected_margin_logged``; 0 for the hold-out) and of the chosen action (``expected_margin_chosen``; 0 for
     none). The lift is the difference of the policy's and send-nothing's per-row terms, so its interval is paired.
     """
-    chosen = logs["customer_id"].map(chosen_offer)
-    treated = logs["treated"].to_numpy()
-    takes = np.where(chosen.isna().to_numpy(), ~treated, treated & (chosen.to_numpy() == logs["offer_id"].to_numpy()))
+    takes, q_logged, q_policy = _policy_actions(
+        logs, chosen_offer, predicted_baseline, expected_margin_logged, expected_margin_chosen
+    )
     reward, probability = logs["reward"].to_numpy(), logs["action_probability"].to_numpy()
-    held = ~treated
-    q_logged = predicted_baseline + np.where(treated, expected_margin_logged, 0.0)
-    q_policy = predicted_baseline + np.where(chosen.isna().to_numpy(), 0.0, expected_margin_chosen)
+    held = ~logs["treated"].to_numpy()
     pairs = {
         "ips": (ips_terms(reward, probability, takes), ips_terms(reward, probability, held)),
         "dr": (

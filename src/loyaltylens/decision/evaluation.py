@@ -22,6 +22,7 @@ from loyaltylens.decision.campaign import (
     fit_anyway_model,
     fit_opt_out_model,
     logged_campaign,
+    policy_dr_terms,
     policy_value_from_logs,
 )
 from loyaltylens.decision.margin import (
@@ -33,7 +34,7 @@ from loyaltylens.decision.margin import (
     PlattRecalibration,
     blend_redeem_probability,
 )
-from loyaltylens.decision.ope import Estimate, dr_terms, paired_mean_difference
+from loyaltylens.decision.ope import Estimate, paired_mean_difference
 from loyaltylens.decision.policy import decide_campaign
 from loyaltylens.features.compute import connect
 from loyaltylens.features.definitions import (
@@ -188,12 +189,9 @@ def logged_value_of_decisions(scored: pd.DataFrame, decisions: pd.DataFrame, log
     ).fillna(0.0)
     # The DR reward model's no-offer margin: the hold-out's mean reward (a constant keeps the estimate unbiased).
     baseline = np.full(len(logs), logs.loc[~logs["treated"], "reward"].mean())
-    value = policy_value_from_logs(logs, decisions[OFFER_COLUMN], baseline, em_logged, em_chosen.to_numpy())
-    treated = logs["treated"].to_numpy()
-    takes = np.where(chosen.isna().to_numpy(), ~treated, treated & (chosen.to_numpy() == logs[OFFER_COLUMN].to_numpy()))
-    q_logged = baseline + np.where(treated, em_logged, 0.0)
-    q_policy = baseline + np.where(chosen.isna().to_numpy(), 0.0, em_chosen.to_numpy())
-    row_terms = dr_terms(logs["reward"].to_numpy(), logs["action_probability"].to_numpy(), takes, q_logged, q_policy)
+    action_values = (baseline, em_logged, em_chosen.to_numpy())
+    value = policy_value_from_logs(logs, decisions[OFFER_COLUMN], *action_values)
+    row_terms = policy_dr_terms(logs, decisions[OFFER_COLUMN], *action_values)
     sent = decisions["send"].to_numpy()
     return LoggedPolicyValue(value, row_terms, float(sent.mean()), float(decisions.loc[sent, "expected_cost"].sum()))
 

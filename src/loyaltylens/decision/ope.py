@@ -43,7 +43,8 @@ def _weights(logging_probability: np.ndarray, matches: np.ndarray) -> np.ndarray
     return np.where(matches, 1.0 / logging_probability, 0.0)
 
 
-def _bootstrap(statistic, n: int, seed: int, samples: int) -> tuple[float, float]:
+def bootstrap_interval(statistic, n: int, seed: int, samples: int) -> tuple[float, float]:
+    """95% percentile interval of ``statistic(indices)`` over ``samples`` resamples of ``n`` rows with replacement."""
     rng = np.random.default_rng(seed)
     draws = [statistic(rng.integers(0, n, n)) for _ in range(samples)]
     return float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))
@@ -58,7 +59,7 @@ def ips(
 ) -> Estimate:
     """Inverse propensity scoring: the mean of :func:`ips_terms`."""
     terms = ips_terms(reward, logging_probability, matches)
-    return Estimate(float(terms.mean()), *_bootstrap(lambda i: terms[i].mean(), len(terms), seed, samples))
+    return Estimate(float(terms.mean()), *bootstrap_interval(lambda i: terms[i].mean(), len(terms), seed, samples))
 
 
 def snips(
@@ -75,7 +76,7 @@ def snips(
         total = weights[i].sum()
         return float(terms[i].sum() / total) if total > 0 else 0.0
 
-    return Estimate(value(np.arange(len(terms))), *_bootstrap(value, len(terms), seed, samples))
+    return Estimate(value(np.arange(len(terms))), *bootstrap_interval(value, len(terms), seed, samples))
 
 
 def doubly_robust(
@@ -89,7 +90,7 @@ def doubly_robust(
 ) -> Estimate:
     """Doubly robust: unbiased when either the logging probabilities or the reward model are right."""
     terms = dr_terms(reward, logging_probability, matches, predicted_logged, predicted_policy)
-    return Estimate(float(terms.mean()), *_bootstrap(lambda i: terms[i].mean(), len(terms), seed, samples))
+    return Estimate(float(terms.mean()), *bootstrap_interval(lambda i: terms[i].mean(), len(terms), seed, samples))
 
 
 def paired_mean_difference(
@@ -98,7 +99,7 @@ def paired_mean_difference(
     """Mean of ``terms_a - terms_b`` (per-row estimator terms of two policies on the same logs), paired CI."""
     difference = terms_a - terms_b
     return Estimate(
-        float(difference.mean()), *_bootstrap(lambda i: difference[i].mean(), len(difference), seed, samples)
+        float(difference.mean()), *bootstrap_interval(lambda i: difference[i].mean(), len(difference), seed, samples)
     )
 
 
@@ -115,4 +116,4 @@ def snips_difference(
             sum(sign * t[i].sum() / max(w[i].sum(), 1e-12) for sign, t, w in zip((1, -1), terms, weights, strict=True))
         )
 
-    return Estimate(value(np.arange(len(terms[0]))), *_bootstrap(value, len(terms[0]), seed, samples))
+    return Estimate(value(np.arange(len(terms[0]))), *bootstrap_interval(value, len(terms[0]), seed, samples))

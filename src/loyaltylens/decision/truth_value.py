@@ -20,6 +20,7 @@ from loyaltylens.data.io import load_table
 from loyaltylens.decision.campaign import eligible_pairs, logged_campaign
 from loyaltylens.decision.evaluation import fit_margin_model, logged_value_of_decisions
 from loyaltylens.decision.margin import MarginModel
+from loyaltylens.decision.ope import bootstrap_interval
 from loyaltylens.decision.policy import decide_campaign
 from loyaltylens.decision.scorers import InProcessScorer
 from loyaltylens.features.compute import connect
@@ -31,6 +32,7 @@ PROJECT = "LoyaltyLens: best expected margin, or nothing"
 SEND_ALL = "send everyone its top-p(redeem) offer"
 RANDOM = "send everyone a random eligible offer"
 ORACLE = "oracle: the truly best offer, or nothing"
+TRUTH_BOOTSTRAP_SAMPLES = 1000
 
 
 @dataclass(frozen=True)
@@ -106,11 +108,9 @@ def price_campaign(
     return CampaignPricing(campaign_id, frame, decisions, values, shares)
 
 
-def _bootstrap_means(values: np.ndarray, seed: int, samples: int = 1000) -> tuple[float, float]:
+def _mean_interval(values: np.ndarray, seed: int) -> tuple[float, float]:
     """95% interval of the mean of ``values`` over customers resampled."""
-    draws = np.random.default_rng(seed).integers(0, len(values), size=(samples, len(values)))
-    low, high = np.percentile(values[draws].mean(axis=1), [2.5, 97.5])
-    return float(low), float(high)
+    return bootstrap_interval(lambda i: values[i].mean(), len(values), seed, TRUTH_BOOTSTRAP_SAMPLES)
 
 
 def policy_truth_values(
@@ -123,7 +123,7 @@ def policy_truth_values(
     """Each policy's true value on ``campaign_id``'s targeted customers (:func:`price_campaign`)."""
     priced = price_campaign(dataset_dir, campaign_id, margin_model, p_redeem, settings)
     return [
-        PolicyTruth(name, float(v.mean()), *_bootstrap_means(v, settings.seed), priced.shares[name])
+        PolicyTruth(name, float(v.mean()), *_mean_interval(v, settings.seed), priced.shares[name])
         for name, v in priced.values.items()
     ]
 
@@ -167,7 +167,7 @@ def policy_evaluation(
         targeted += len(priced.decisions)
     values = {name: np.concatenate(parts) for name, parts in pooled.items()}
     for name, v in values.items():
-        low, high = _bootstrap_means(v, settings.seed)
+        low, high = _mean_interval(v, settings.seed)
         short = POLICY_METRIC_NAMES[name]
         metrics |= {
             f"policy_{short}_eur": float(v.mean()),
@@ -175,12 +175,10 @@ def policy_evaluation(
             f"policy_{short}_eur_high": high,
         }
     project, oracle = values[PROJECT], values[ORACLE]
-    draws = np.random.default_rng(settings.seed).integers(0, len(project), size=(1000, len(project)))
-    shares = project[draws].mean(axis=1) / oracle[draws].mean(axis=1)
     metrics["policy_share_of_oracle"] = float(project.mean() / oracle.mean())
-    metrics["policy_share_of_oracle_low"], metrics["policy_share_of_oracle_high"] = np.percentile(
-        shares, [2.5, 97.5]
-    ).tolist()
+    metrics["policy_share_of_oracle_low"], metrics["policy_share_of_oracle_high"] = bootstrap_interval(
+        lambda i: project[i].mean() / oracle[i].mean(), len(project), settings.seed, TRUTH_BOOTSTRAP_SAMPLES
+    )  # paired: the same customers resampled for both
     sent = pd.concat(sent_rows)
     metrics["policy_share_sent"] = len(sent) / targeted
     metrics["policy_discount_spend_eur_per_targeted"] = float(

@@ -9,12 +9,12 @@ Layout of a model directory (what the registry stores and every server loads):
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from pathlib import Path
 
 import torch
 
+from loyaltylens.data.io import file_digest
 from loyaltylens.errors import LoyaltyLensError
 from loyaltylens.propensity.contract import CONTRACT_FILENAME, FeatureContract
 
@@ -82,7 +82,7 @@ def model_digest(model_dir: Path) -> str:
     """The identity of the TorchScript model in ``model_dir``: a hash of its bytes, the same wherever a registered
     version is downloaded to. The predictor answers with it as the v2 ``model_version``, so a client holding the
     margin model registered beside it can tell that both belong to the same version."""
-    return "sha256:" + hashlib.sha256((Path(model_dir) / MODEL_FILENAME).read_bytes()).hexdigest()[:16]
+    return file_digest(Path(model_dir) / MODEL_FILENAME)
 
 
 def load_model_dir(model_dir: Path) -> tuple[torch.jit.ScriptModule, FeatureContract]:
