@@ -31,12 +31,12 @@ from loyaltylens.decision.campaign import (
     eligible_pairs,
     fit_anyway_model,
     fit_opt_out_model,
+    fit_redeemer_anyway_shift,
     logged_campaign,
     policy_value_from_logs,
-    score_candidates,
 )
 from loyaltylens.decision.evaluation import recalibrate_blend
-from loyaltylens.decision.margin import Economics, MarginModel, PairLogisticModel, margin_of_pair_rows
+from loyaltylens.decision.margin import Economics, MarginModel, PairLogisticModel
 from loyaltylens.decision.ope import bootstrap_interval
 from loyaltylens.decision.policy import choose_offer, decide_campaign
 from loyaltylens.features.compute import connect
@@ -115,10 +115,8 @@ def main() -> None:
         fit_snapshots = [as_of[k].to_pydatetime() for k in fit_on]
         anyway = fit_anyway_model(con, fit_snapshots, WINDOW, args.seed)
         opt_out = fit_opt_out_model(con, rows, as_of[validation].to_pydatetime(), args.seed)  # the fit_on sends
-        fold_margin = MarginModel(anyway, opt_out, pair_logistic, recalibration, economics)
-
-        def p_redeem(matrix, raw=raw_p_redeem, fold_margin=fold_margin):
-            return fold_margin.redeem_probability(matrix, raw(matrix))
+        anyway_shift = fit_redeemer_anyway_shift(con, rows, anyway, WINDOW, as_of[validation].to_pydatetime())
+        fold_margin = MarginModel(anyway, opt_out, pair_logistic, recalibration, economics, anyway_shift)
 
         results = {}
         for k in (*fit_on, validation, test):
@@ -139,8 +137,11 @@ def main() -> None:
         for k in (validation, test):
             pairs, counts = n_eligible[k]
             index = build_pair_index(con, as_of[k].to_pydatetime())
-            scored = score_candidates(pairs, index, p_redeem, anyway, economics, opt_out)
             matrix = index.lookup(pairs["customer_id"].to_numpy(), pairs["offer_id"].to_numpy())
+            p, terms = fold_margin.margins(matrix, raw_p_redeem(matrix))
+            scored = pairs.assign(
+                p_redeem=p, expected_margin=terms.expected_margin, expected_cost=p * terms.redemption_cost
+            )
             scored["t_learner"] = mu1.predict(matrix) - mu0.predict(matrix)
             results[k] = (scored, index, counts)
 
@@ -161,10 +162,7 @@ def main() -> None:
         # A ceiling, evaluation only: the same formula and decision with the truth's p(redeem) in place of the
         # model's: what a perfect propensity model would earn with the project's other terms.
         frame_rows = index.lookup(frame["customer_id"].to_numpy(), frame["offer_id"].to_numpy())
-        p_opt_out = opt_out.predict(frame_rows)
-        true_terms = margin_of_pair_rows(
-            frame_rows, frame["true_p"].to_numpy(), frame["p_anyway"].to_numpy(), economics, p_opt_out
-        )
+        true_terms = fold_margin.margin_terms(frame_rows, frame["true_p"].to_numpy())
         with_true_p = (
             decide_campaign(
                 frame[["customer_id", "offer_id"]].assign(
@@ -261,7 +259,13 @@ def main() -> None:
                 | {f"{e}_ci": [est.low, est.high] for e, est in estimates.items()}
             )
         fold_info.append(
-            {"test": test, "validation": validation, "fit_on": fit_on, "mean_p_opt_out": float(p_opt_out.mean())}
+            {
+                "test": test,
+                "validation": validation,
+                "fit_on": fit_on,
+                "mean_p_opt_out": float(opt_out.predict(frame_rows).mean()),
+                "redeemer_anyway_shift": anyway_shift,
+            }
         )
         print(f"campaign {test}: " + ", ".join(f"{n} {v[-1].mean():+.3f}" for n, v in per_policy.items()), flush=True)
 
@@ -305,7 +309,7 @@ def main() -> None:
     # scored, like InProcessScorer), the margin model's margins and choose_offer.
     scored, index, counts = results[tests[-1]]
     pairs = n_eligible[tests[-1]][0]
-    margin_model = fold_margin  # the last fold's, as p_redeem's
+    margin_model = fold_margin  # the last fold's
     by_customer = {c: g["offer_id"].to_numpy() for c, g in pairs.groupby("customer_id")}
     ids = list(by_customer)[:300]
     timings = []

@@ -66,6 +66,7 @@ def test_the_registered_margin_model_decides_as_the_fitted_one(small_dataset: Pa
     assert load_margin_model(tmp_path) is None  # a model directory without one: the chain ranks by propensity
     loaded = load_margin_model(fitted.save(tmp_path / MARGIN_MODEL_FILENAME).parent)
     assert isinstance(loaded, MarginModel) and loaded.economics == fitted.economics
+    assert loaded.redeemer_anyway_shift == fitted.redeemer_anyway_shift
     (p_fitted, terms_fitted), (p_loaded, terms_loaded) = fitted.margins(rows, scores), loaded.margins(rows, scores)
     np.testing.assert_allclose(p_loaded, p_fitted, rtol=1e-12)
     np.testing.assert_allclose(terms_loaded.expected_margin, terms_fitted.expected_margin, rtol=1e-9)

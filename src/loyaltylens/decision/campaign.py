@@ -1,10 +1,9 @@
 """Batch decisions for a campaign from the public tables: the eligible (customer, offer) pairs, their expected
 incremental margin and the send decision. The learnable parts are fitted on logs before the campaign only:
-the anyway model on hold-out assignments, the opt-out model on sends."""
+the anyway model on hold-out assignments, the redeemers' anyway shift and the opt-out model on sends."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from loyaltylens.data.io import load_table
-from loyaltylens.decision.margin import AnywayModel, Economics, OptOutModel, margin_of_pair_rows
+from loyaltylens.decision.margin import AnywayModel, Economics, OptOutModel, redeemer_anyway_shift
 from loyaltylens.decision.ope import (
     Estimate,
     dr_terms,
@@ -21,13 +20,14 @@ from loyaltylens.decision.ope import (
     paired_mean_difference,
     snips_difference,
 )
-from loyaltylens.decision.policy import COST, MARGIN
-from loyaltylens.features.definitions import ENTITY_COLUMN, OFFER_COLUMN, PAIR_FEATURE_NAMES
-from loyaltylens.features.pairs import (
-    ASSIGNMENT_COLUMN,
-    PairFeatureIndex,
-    build_pair_index,
+from loyaltylens.features.definitions import (
+    AS_OF_COLUMN,
+    ENTITY_COLUMN,
+    LABEL_COLUMN,
+    OFFER_COLUMN,
+    PAIR_FEATURE_NAMES,
 )
+from loyaltylens.features.pairs import ASSIGNMENT_COLUMN, build_pair_index
 
 # Members no offer reached on the snapshot day (the hold-out and the untargeted), and whether each bought a
 # given category in the label window: that purchase would have happened without an offer.
@@ -42,6 +42,15 @@ FROM _anyway_pairs p JOIN offers o USING (offer_id)
 LEFT JOIN transactions t ON t.customer_id = p.customer_id AND t.category = o.category
   AND t.ts >= $as_of AND t.ts < $as_of + to_days($window)
 GROUP BY p.customer_id, p.offer_id
+"""
+# Whether the customer of each send bought the offer's category in the window after its label window (none of it
+# after $before: the campaign being decided must not see its own future).
+_BOUGHT_LATER_SQL = """
+SELECT s.assignment_id, count(t.ts) > 0 AS bought_later
+FROM _shift_sends s JOIN offers o USING (offer_id)
+LEFT JOIN transactions t ON t.customer_id = s.customer_id AND t.category = o.category
+  AND t.ts >= s.as_of + to_days($window) AND t.ts < s.as_of + to_days(2 * $window) AND t.ts < $before
+GROUP BY s.assignment_id
 """
 # Sends followed by an unsubscription (the event carries the send's assignment id), known before $before.
 _OPTED_OUT_SQL = """
@@ -69,6 +78,32 @@ def fit_anyway_model(
     if not rows:
         raise ValueError("no member without an offer on the given snapshots: nothing to learn p(anyway) from")
     return AnywayModel(seed).fit(np.vstack(rows), np.concatenate(labels))
+
+
+def bought_in_next_window(
+    con: duckdb.DuckDBPyConnection, sends: pd.DataFrame, window_days: int, before: datetime
+) -> np.ndarray:
+    """Per row of ``sends`` (``assignment_id``, ``customer_id``, ``offer_id``, ``as_of``): whether the customer bought
+    the offer's category in the ``window_days`` after its label window, counting purchases before ``before`` only."""
+    con.register("_shift_sends", sends[[ASSIGNMENT_COLUMN, ENTITY_COLUMN, OFFER_COLUMN, AS_OF_COLUMN]])
+    bought = con.execute(_BOUGHT_LATER_SQL, {"window": window_days, "before": before}).df()
+    return sends[ASSIGNMENT_COLUMN].map(bought.set_index(ASSIGNMENT_COLUMN)["bought_later"]).to_numpy(bool)
+
+
+def fit_redeemer_anyway_shift(
+    con: duckdb.DuckDBPyConnection, sends: pd.DataFrame, anyway: AnywayModel, window_days: int, before: datetime
+) -> float:
+    """:func:`redeemer_anyway_shift` measured on logged ``sends`` (rows of ``compute_pair_training_frame``) whose
+    window after the label window closed before ``before``."""
+    complete = sends[pd.to_datetime(sends[AS_OF_COLUMN]) + pd.Timedelta(days=2 * window_days) <= pd.Timestamp(before)]
+    if complete.empty:
+        raise ValueError(
+            f"no send before {before:%Y-%m-%d} has {2 * window_days} days of purchases after it: nothing to learn "
+            "the redeemers' anyway shift from"
+        )
+    rows = complete[list(PAIR_FEATURE_NAMES)].to_numpy(np.float32)
+    bought_later = bought_in_next_window(con, complete, window_days, before)
+    return redeemer_anyway_shift(anyway.predict(rows), complete[LABEL_COLUMN].to_numpy(), bought_later)
 
 
 def _one_random_offer_each(pairs: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
@@ -105,24 +140,6 @@ def eligible_pairs(con: duckdb.DuckDBPyConnection, customer_ids: np.ndarray, as_
         """,
         {"first": as_of.date(), "last": last_day},
     ).df()
-
-
-def score_candidates(
-    pairs: pd.DataFrame,
-    index: PairFeatureIndex,
-    p_redeem: Callable[[np.ndarray], np.ndarray],
-    anyway: AnywayModel,
-    economics: Economics,
-    opt_out: OptOutModel,
-) -> pd.DataFrame:
-    """``pairs`` (``customer_id``, ``offer_id``) with ``p_redeem``, ``p_anyway``, ``expected_margin`` and
-    ``expected_cost`` (expected discount + points spend)."""
-    rows = index.lookup(pairs[ENTITY_COLUMN].to_numpy(), pairs[OFFER_COLUMN].to_numpy())
-    redeem, anyway_p = np.asarray(p_redeem(rows), dtype=np.float64), anyway.predict(rows)
-    terms = margin_of_pair_rows(rows, redeem, anyway_p, economics, opt_out.predict(rows))
-    return pairs.assign(
-        p_redeem=redeem, p_anyway=anyway_p, **{MARGIN: terms.expected_margin, COST: redeem * terms.redemption_cost}
-    )
 
 
 def logged_campaign(

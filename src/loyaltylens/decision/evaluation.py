@@ -21,6 +21,7 @@ from loyaltylens.decision.campaign import (
     eligible_pairs,
     fit_anyway_model,
     fit_opt_out_model,
+    fit_redeemer_anyway_shift,
     logged_campaign,
     policy_dr_terms,
     policy_value_from_logs,
@@ -77,11 +78,13 @@ def validation_campaign_of(dataset_dir: Path, as_of: pd.Timestamp) -> int:
 @dataclass(frozen=True)
 class MarginParts:
     """The learnt parts of the margin model that do not depend on the scored model, fitted on the logs before one
-    campaign: the anyway and opt-out models (the ``fit_campaigns`` campaigns before it), the pair logistic model (the
-    sends of all but the last of those), and the last labelled campaign before it, on which its blend with a
-    model's score is recalibrated (its labels are known by the campaign's send day)."""
+    campaign: the anyway and opt-out models (the ``fit_campaigns`` campaigns before it), the redeemers' anyway shift
+    (those campaigns' sends whose next window has closed), the pair logistic model (the sends of all but the last of
+    those), and the last labelled campaign before it, on which its blend with a model's score is recalibrated (its
+    labels are known by the campaign's send day)."""
 
     anyway: AnywayModel
+    redeemer_anyway_shift: float
     opt_out: OptOutModel
     pair_logistic: PairLogisticModel  # fitted on the sends before the campaign before
     economics: Economics
@@ -105,9 +108,11 @@ class MarginParts:
         sends = compute_pair_training_frame(con, snapshots, window)  # the opt-out and pair logistic models' labels
         is_recent = (sends[AS_OF_COLUMN] == pd.Timestamp(snapshots[-1])).to_numpy()
         rows, labels = sends[list(PAIR_FEATURE_NAMES)].to_numpy(np.float32), sends[LABEL_COLUMN].to_numpy()
+        anyway, before = fit_anyway_model(con, snapshots, window, settings.seed), dates[campaign].to_pydatetime()
         return cls(
-            anyway=fit_anyway_model(con, snapshots, window, settings.seed),
-            opt_out=fit_opt_out_model(con, sends, dates[campaign].to_pydatetime(), settings.seed),
+            anyway=anyway,
+            redeemer_anyway_shift=fit_redeemer_anyway_shift(con, sends, anyway, window, before),
+            opt_out=fit_opt_out_model(con, sends, before, settings.seed),
             pair_logistic=PairLogisticModel().fit(rows[~is_recent], labels[~is_recent]),
             economics=Economics.from_settings(settings),
             recent_rows=rows[is_recent],
@@ -118,7 +123,9 @@ class MarginParts:
         """The :class:`MarginModel` deciding with ``p_redeem``: its blend with the pair logistic model recalibrated
         on the recent sends (:func:`recalibrate_blend`)."""
         recalibration = recalibrate_blend(p_redeem, self.pair_logistic, self.recent_rows, self.recent_labels)
-        return MarginModel(self.anyway, self.opt_out, self.pair_logistic, recalibration, self.economics)
+        return MarginModel(
+            self.anyway, self.opt_out, self.pair_logistic, recalibration, self.economics, self.redeemer_anyway_shift
+        )
 
 
 def recalibrate_blend(

@@ -5,12 +5,12 @@ offer's known economics. Derivation and the estimator of each term: docs/DECISIO
 
 ``p_redeem`` is p(redeem | customer, offer): the propensity model's score blended with a logistic regression on
 the pair features (:class:`PairLogisticModel`) and recalibrated on the last labelled campaign
-(:class:`PlattRecalibration`); ``p_anyway`` the probability that the
-customer buys in the offer's category within the window without an offer (:class:`AnywayModel`, learnt
-from hold-out customers); ``B`` the basket at stake (the customer's mean basket, topped up to the offer's
-minimum spend); ``b`` the usual basket; ``m, s, v, c_send, L`` the retailer's economics (Settings) and ``d``
-the offer's discount. ``p_opt_out`` is the customer's probability of opting out after a send
-(:class:`OptOutModel`, learnt from logged sends). Nothing here reads the simulator's
+(:class:`PlattRecalibration`); ``p_anyway`` the probability that a customer who redeems would have bought in the
+offer's category within the window without an offer (:class:`AnywayModel`, learnt from hold-out customers, its
+log-odds raised by the redeemers' measured excess, :func:`redeemer_anyway_shift`); ``B`` the basket at stake (the
+customer's mean basket, topped up to the offer's minimum spend); ``b`` the usual basket; ``m, s, v, c_send, L`` the
+retailer's economics (Settings) and ``d`` the offer's discount. ``p_opt_out`` is the customer's probability of
+opting out after a send (:class:`OptOutModel`, learnt from logged sends). Nothing here reads the simulator's
 truth (tests/test_architecture.py checks it).
 """
 
@@ -33,7 +33,7 @@ BASKET_FEATURE = "avg_basket_90d"
 SINGLE_THREAD_ROWS = 2048
 # The margin model's file in a registered propensity model directory: the version that scores decides.
 MARGIN_MODEL_FILENAME = "margin_model.json"
-_MARGIN_MODEL_KEYS = ("anyway", "opt_out", "pair_logistic", "recalibration", "economics")
+_MARGIN_MODEL_KEYS = ("anyway", "redeemer_anyway_shift", "opt_out", "pair_logistic", "recalibration", "economics")
 
 
 @dataclass(frozen=True)
@@ -180,6 +180,34 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+def redeemer_anyway_shift(p_anyway: np.ndarray, redeemed: np.ndarray, bought_later: np.ndarray) -> float:
+    """How much likelier (log-odds) a customer who redeems buys the offer's category than the anyway model says,
+    measured on logged sends: the coefficient of ``redeemed`` in a logistic regression of ``bought_later`` (a
+    purchase of the category in the window after the label window, when this offer no longer runs) on the anyway
+    model's logit and ``redeemed``.
+
+    Why: redeeming and buying anyway both rise with how often the customer shops the category, which the features
+    see only in part, so among redeemers the anyway purchase is likelier than the model's p(anyway | features): the
+    expected margin multiplies p(redeem) by the gain of a redemption, whose anyway term must be conditional on the
+    redemption. The same window cannot show it (a redemption may be the anyway purchase, discounted); the next
+    window, free of this offer, shows the shopping habit the redemption revealed."""
+    from sklearn.linear_model import LogisticRegression
+
+    redeemed = np.asarray(redeemed, dtype=np.float64)
+    bought_later = np.asarray(bought_later, dtype=int)
+    if len(np.unique(redeemed)) < 2 or len(np.unique(bought_later)) < 2:
+        raise ValueError("the redeemers' anyway shift needs sends with and without a redemption and a later purchase")
+    fitted = LogisticRegression(C=1e6, max_iter=1000).fit(np.c_[_logit(p_anyway), redeemed], bought_later)
+    return float(fitted.coef_[0, 1])
+
+
+def shift_log_odds(p: np.ndarray, shift: float) -> np.ndarray:
+    """``p`` with ``shift`` added to its log-odds."""
+    from scipy.special import expit
+
+    return expit(_logit(p) + shift)
+
+
 def offer_effect_design(rows: np.ndarray) -> np.ndarray:
     """The pair feature rows as a linear model reads them: each numeric feature as log1p, each categorical one-hot,
     and the shapes the offer's effect takes: the log of the category share (a customer buying a category twice as
@@ -280,6 +308,7 @@ class MarginModel:
     pair_logistic: PairLogisticModel | None  # None: the propensity model's score alone
     recalibration: PlattRecalibration | None
     economics: Economics
+    redeemer_anyway_shift: float = 0.0  # log-odds added to p(anyway) for a redeemer (redeemer_anyway_shift())
 
     def redeem_probability(self, rows: np.ndarray, raw_p_redeem: np.ndarray) -> np.ndarray:
         """p(redeem) of pair feature ``rows`` as the margin uses it, from the propensity model's raw scores: their
@@ -287,16 +316,27 @@ class MarginModel:
         p = blend_redeem_probability(rows, raw_p_redeem, self.pair_logistic)
         return self.recalibration.apply(p) if self.recalibration else p
 
+    def anyway_if_redeemed(self, rows: np.ndarray) -> np.ndarray:
+        """p(the purchase would have happened anyway | the customer redeems) of pair feature ``rows``."""
+        return shift_log_odds(self.anyway.predict(rows), self.redeemer_anyway_shift)
+
     def margins(self, rows: np.ndarray, raw_p_redeem: np.ndarray) -> tuple[np.ndarray, MarginTerms]:
         """p(redeem) (:meth:`redeem_probability`) and the margin terms of pair feature ``rows``."""
         p = self.redeem_probability(rows, raw_p_redeem)
-        return p, margin_of_pair_rows(rows, p, self.anyway.predict(rows), self.economics, self.opt_out.predict(rows))
+        return p, self.margin_terms(rows, p)
+
+    def margin_terms(self, rows: np.ndarray, p_redeem: np.ndarray) -> MarginTerms:
+        """The margin terms of pair feature ``rows`` at the redemption probabilities ``p_redeem``."""
+        return margin_of_pair_rows(
+            rows, p_redeem, self.anyway_if_redeemed(rows), self.economics, self.opt_out.predict(rows)
+        )
 
     def save(self, path: Path) -> Path:
         """Write the model as JSON (the anyway and opt-out models in LightGBM's text format) to ``path``."""
         recalibration = self.recalibration
         document = {  # the keys of _MARGIN_MODEL_KEYS
             "anyway": self.anyway.to_text(),
+            "redeemer_anyway_shift": self.redeemer_anyway_shift,
             "opt_out": self.opt_out.to_text(),
             "pair_logistic": None if self.pair_logistic is None else self.pair_logistic.to_dict(),
             "recalibration": None if recalibration is None else [recalibration.slope, recalibration.intercept],
@@ -321,6 +361,7 @@ class MarginModel:
             pair_logistic=None if pair_logistic is None else PairLogisticModel(**pair_logistic),
             recalibration=None if recalibration is None else PlattRecalibration(*recalibration),
             economics=Economics(**document["economics"]),
+            redeemer_anyway_shift=float(document["redeemer_anyway_shift"]),
         )
 
 
