@@ -4,8 +4,9 @@ campaigns, off-policy estimates from the logs beside the truth, candidate recall
 One run on a generated dataset (default 20k customers, 365 days). For each of the last ``--origins`` campaigns
 (the test campaign), every learnt part is fitted on the campaigns before the validation campaign (the one before
 the test campaign): the p(redeem) model (the project's LightGBM pair baseline; the TabTransformer is the
-pipeline's, too slow to retrain per origin here), the anyway model on hold-out assignments, the logged opt-out
-rate and, for the learned baseline, a T-learner on realised margin (LightGBM on treated and on hold-out rows).
+pipeline's, too slow to retrain per origin here) and the pair logistic model it is blended with, the anyway model
+on hold-out assignments and its redeemers' shift, the opt-out model and, for the learned baseline, a T-learner
+on realised margin (LightGBM on treated and on hold-out rows).
 Calibration on chosen offers is measured on validation and test. The truth is read only to score policies.
 
 Run from the repository root:  .venv/bin/python -m benchmarks.policy [--customers N] [--origins K]
