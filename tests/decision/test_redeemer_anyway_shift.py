@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy.special import expit, logit
 
-from loyaltylens.decision.campaign import bought_in_next_window
+from loyaltylens.decision.campaign import bought_category
 from loyaltylens.decision.margin import (
     AnywayModel,
     Economics,
@@ -38,7 +38,7 @@ def test_the_shift_needs_both_outcomes() -> None:
         redeemer_anyway_shift(p, np.zeros(10), np.arange(10) % 2)
 
 
-def test_the_next_window_counts_the_category_after_the_label_window_and_before_the_cutoff() -> None:
+def test_the_window_after_the_label_window_counts_the_category_before_the_cutoff() -> None:
     con = duckdb.connect()
     con.execute("CREATE TABLE offers AS SELECT * FROM (VALUES (1, 'dairy'), (2, 'bakery')) t(offer_id, category)")
     send_day = datetime(2026, 1, 1)
@@ -62,10 +62,12 @@ def test_the_next_window_counts_the_category_after_the_label_window_and_before_t
             "as_of": [send_day] * 5,
         }
     )
-    got = bought_in_next_window(con, sends, 14, before=send_day + timedelta(days=19))
+    got = bought_category(con, sends, 14, 14, before=send_day + timedelta(days=19))
     assert got.tolist() == [False, True, False, False, False]
-    got_later_cutoff = bought_in_next_window(con, sends, 14, before=send_day + timedelta(days=60))
+    got_later_cutoff = bought_category(con, sends, 14, 14, before=send_day + timedelta(days=60))
     assert got_later_cutoff.tolist() == [False, True, False, False, True]
+    in_label_window = bought_category(con, sends, 0, 14, before=send_day + timedelta(days=60))
+    assert in_label_window.tolist() == [True, False, False, False, False]
 
 
 def test_the_margin_discounts_a_redemption_by_the_shifted_anyway_probability() -> None:

@@ -29,28 +29,21 @@ from loyaltylens.features.definitions import (
 )
 from loyaltylens.features.pairs import ASSIGNMENT_COLUMN, build_pair_index
 
-# Members no offer reached on the snapshot day (the hold-out and the untargeted), and whether each bought a
-# given category in the label window: that purchase would have happened without an offer.
+# Members no offer reached on the snapshot day (the hold-out and the untargeted): their purchases of a category in
+# the label window would have happened without an offer.
 _UNSENT_MEMBERS_SQL = """
 SELECT customer_id FROM customers WHERE signup_date < $as_of AND customer_id NOT IN (
     SELECT customer_id FROM campaigns WHERE treated AND sent_ts >= $as_of AND sent_ts < $as_of + INTERVAL 1 DAY)
 ORDER BY customer_id
 """
+# Per (customer, offer, as_of) row: whether the customer bought the offer's category in [as_of + $start days,
+# as_of + $start + $window days), counting purchases before $before only (a fit must not see the future).
 _BOUGHT_CATEGORY_SQL = """
-SELECT p.customer_id, p.offer_id, count(t.ts) > 0 AS bought_category
-FROM _anyway_pairs p JOIN offers o USING (offer_id)
+SELECT p._row, count(t.ts) > 0 AS bought
+FROM _category_pairs p JOIN offers o USING (offer_id)
 LEFT JOIN transactions t ON t.customer_id = p.customer_id AND t.category = o.category
-  AND t.ts >= $as_of AND t.ts < $as_of + to_days($window)
-GROUP BY p.customer_id, p.offer_id
-"""
-# Whether the customer of each send bought the offer's category in the window after its label window (none of it
-# after $before: the campaign being decided must not see its own future).
-_BOUGHT_LATER_SQL = """
-SELECT s.assignment_id, count(t.ts) > 0 AS bought_later
-FROM _shift_sends s JOIN offers o USING (offer_id)
-LEFT JOIN transactions t ON t.customer_id = s.customer_id AND t.category = o.category
-  AND t.ts >= s.as_of + to_days($window) AND t.ts < s.as_of + to_days(2 * $window) AND t.ts < $before
-GROUP BY s.assignment_id
+  AND t.ts >= p.as_of + to_days($start) AND t.ts < p.as_of + to_days($start + $window) AND t.ts < $before
+GROUP BY p._row
 """
 # Sends followed by an unsubscription (the event carries the send's assignment id), known before $before.
 _OPTED_OUT_SQL = """
@@ -70,24 +63,25 @@ def fit_anyway_model(
         pairs = eligible_pairs(con, members, as_of, window_days)
         if pairs.empty:
             continue
-        con.register("_anyway_pairs", _one_random_offer_each(pairs, rng))
-        labelled = con.execute(_BOUGHT_CATEGORY_SQL, {"as_of": as_of, "window": window_days}).df()
+        chosen = _one_random_offer_each(pairs, rng).assign(**{AS_OF_COLUMN: as_of})
         index = build_pair_index(con, as_of)
-        rows.append(index.lookup(labelled[ENTITY_COLUMN].to_numpy(), labelled[OFFER_COLUMN].to_numpy()))
-        labels.append(labelled["bought_category"].to_numpy())
+        rows.append(index.lookup(chosen[ENTITY_COLUMN].to_numpy(), chosen[OFFER_COLUMN].to_numpy()))
+        labels.append(bought_category(con, chosen, 0, window_days, as_of + timedelta(days=window_days)))
     if not rows:
         raise ValueError("no member without an offer on the given snapshots: nothing to learn p(anyway) from")
     return AnywayModel(seed).fit(np.vstack(rows), np.concatenate(labels))
 
 
-def bought_in_next_window(
-    con: duckdb.DuckDBPyConnection, sends: pd.DataFrame, window_days: int, before: datetime
+def bought_category(
+    con: duckdb.DuckDBPyConnection, pairs: pd.DataFrame, start_days: int, window_days: int, before: datetime
 ) -> np.ndarray:
-    """Per row of ``sends`` (``assignment_id``, ``customer_id``, ``offer_id``, ``as_of``): whether the customer bought
-    the offer's category in the ``window_days`` after its label window, counting purchases before ``before`` only."""
-    con.register("_shift_sends", sends[[ASSIGNMENT_COLUMN, ENTITY_COLUMN, OFFER_COLUMN, AS_OF_COLUMN]])
-    bought = con.execute(_BOUGHT_LATER_SQL, {"window": window_days, "before": before}).df()
-    return sends[ASSIGNMENT_COLUMN].map(bought.set_index(ASSIGNMENT_COLUMN)["bought_later"]).to_numpy(bool)
+    """Per row of ``pairs`` (``customer_id``, ``offer_id``, ``as_of``): whether the customer bought the offer's
+    category in the ``window_days`` starting ``start_days`` after the row's as-of, counting purchases before
+    ``before`` only."""
+    keys = pairs[[ENTITY_COLUMN, OFFER_COLUMN, AS_OF_COLUMN]].assign(_row=np.arange(len(pairs)))
+    con.register("_category_pairs", keys)
+    bought = con.execute(_BOUGHT_CATEGORY_SQL, {"start": start_days, "window": window_days, "before": before}).df()
+    return bought.set_index("_row")["bought"].reindex(np.arange(len(pairs))).to_numpy(bool)
 
 
 def fit_redeemer_anyway_shift(
@@ -102,7 +96,7 @@ def fit_redeemer_anyway_shift(
             "the redeemers' anyway shift from"
         )
     rows = complete[list(PAIR_FEATURE_NAMES)].to_numpy(np.float32)
-    bought_later = bought_in_next_window(con, complete, window_days, before)
+    bought_later = bought_category(con, complete, window_days, window_days, before)  # the window after the label's
     return redeemer_anyway_shift(anyway.predict(rows), complete[LABEL_COLUMN].to_numpy(), bought_later)
 
 
