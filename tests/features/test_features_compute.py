@@ -128,29 +128,43 @@ def test_event_just_before_as_of_changes_features(dataset_dir: Path, dataset_cop
     pd.testing.assert_frame_equal(before.drop(index=customer), after.drop(index=customer))
 
 
-def test_customer_without_events_gets_defaults(dataset_copy: Path) -> None:
-    customers = load_table(dataset_copy, "customers")
-    newcomer = int(customers["customer_id"].max()) + 1
+def _plant_newcomer(dataset: Path, joined_days_before: int) -> int:
+    """A new premium web member who joined ``joined_days_before`` days before as-of, with no events; their id."""
+    newcomer = int(load_table(dataset, "customers")["customer_id"].max()) + 1
     append_rows(
-        dataset_copy,
+        dataset,
         "customers",
         {
             "customer_id": [newcomer],
             "segment": ["premium"],
             "channel_preference": ["web"],
             "has_app": [False],
-            "signup_date": [(AS_OF - timedelta(days=10)).date()],
+            "signup_date": [(AS_OF - timedelta(days=joined_days_before)).date()],
         },
     )
+    return newcomer
+
+
+def test_customer_without_events_gets_defaults(dataset_copy: Path) -> None:
+    newcomer = _plant_newcomer(dataset_copy, joined_days_before=10)
     row = compute_features(connect(dataset_copy), AS_OF).set_index("customer_id").loc[newcomer]
     assert row["recency_days"] == RECENCY_CAP_DAYS and row["days_since_last_redemption"] == RECENCY_CAP_DAYS
-    assert row["frequency_30d"] == row["monetary_90d"] == row["avg_basket_90d"] == 0
+    assert row["frequency_30d"] == row["monetary_90d"] == row["avg_basket_90d"] == row["avg_basket_365d"] == 0
     assert row["offers_received_180d"] == row["offers_received_30d"] == 0
     assert row["days_since_last_offer"] == RECENCY_CAP_DAYS
     assert row["offer_redemption_rate"] == pytest.approx(REDEMPTION_RATE_PRIOR)
     assert row["engagement_score"] == pytest.approx(OPEN_RATE_PRIOR)
     assert row["favorite_category"] == 0 and row["tenure_days"] == 10
     assert (row["segment"], row["channel_preference"]) == (1, 2)  # premium, web
+
+
+def test_basket_windows_count_purchases_by_age(dataset_copy: Path) -> None:
+    member = _plant_newcomer(dataset_copy, joined_days_before=500)
+    for days_before, amount in ((10, 50.0), (200, 30.0), (400, 1000.0)):  # in both windows, the year's, neither
+        append_rows(dataset_copy, "transactions", purchase(member, AS_OF - timedelta(days=days_before), amount))
+    row = compute_features(connect(dataset_copy), AS_OF).set_index("customer_id").loc[member]
+    assert row["avg_basket_90d"] == pytest.approx(50.0)
+    assert row["avg_basket_365d"] == pytest.approx(40.0)
 
 
 def test_customers_who_have_not_joined_yet_have_no_row(dataset_dir: Path) -> None:

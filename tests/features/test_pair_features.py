@@ -10,7 +10,12 @@ import pytest
 from loyaltylens.data import load_table
 from loyaltylens.errors import NotFoundError
 from loyaltylens.features.compute import as_of_timestamp, connect, snapshot_dates
-from loyaltylens.features.definitions import PAIR_FEATURE_NAMES, PAIR_FEATURES, RECENCY_CAP_DAYS
+from loyaltylens.features.definitions import (
+    MIN_SPEND_RATIO_CAP,
+    PAIR_FEATURE_NAMES,
+    PAIR_FEATURES,
+    RECENCY_CAP_DAYS,
+)
 from loyaltylens.features.pairs import (
     PAIR_TRAINING_COLUMNS,
     build_pair_index,
@@ -72,6 +77,9 @@ def test_affinities_match_a_hand_computation(dataset_dir: Path, index) -> None:
         expected_match = 0.5 if channel == "any" else float(channel == customers.loc[customer, "channel_preference"])
         assert rows.loc[i, "channel_match"] == expected_match
         assert rows.loc[i, "discount_pct"] == offers.loc[offer, "discount_pct"]
+        basket = mine["amount"].mean() if len(mine) else 0.0  # a year's basket, not 90 days'
+        ratio = offers.loc[offer, "min_spend"] / basket if basket > 0 else MIN_SPEND_RATIO_CAP
+        assert rows.loc[i, "min_spend_ratio"] == pytest.approx(min(ratio, MIN_SPEND_RATIO_CAP), rel=1e-5)
 
 
 def test_planted_future_events_do_not_change_pair_features(dataset_dir: Path, dataset_copy: Path, index) -> None:

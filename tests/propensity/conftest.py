@@ -44,6 +44,7 @@ def synthetic_training_frame(
         "frequency_90d": frequency_90d,
         "monetary_90d": frequency_90d * rng.gamma(4, 8, n),
         "avg_basket_90d": rng.gamma(4, 8, n),
+        "avg_basket_365d": rng.gamma(4, 8, n),
         "offer_redemption_rate": redemption_rate,
         "offers_received_180d": rng.poisson(4, n),
         "offers_received_30d": rng.poisson(1, n),

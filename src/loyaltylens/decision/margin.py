@@ -25,10 +25,9 @@ import numpy as np
 
 from loyaltylens.config import Settings
 from loyaltylens.errors import InvalidInputError
-from loyaltylens.features.definitions import FEATURE_NAMES, PAIR_FEATURE_NAMES, PAIR_FEATURES
+from loyaltylens.features.definitions import BASKET_FEATURE, FEATURE_NAMES, PAIR_FEATURE_NAMES, PAIR_FEATURES
 from loyaltylens.vocabulary import CATEGORICAL, SEGMENTS
 
-BASKET_FEATURE = "avg_basket_90d"
 # Below this many rows the learnt margin parts predict on one thread (see BoostedProbability.predict).
 SINGLE_THREAD_ROWS = 2048
 # The margin model's file in a registered propensity model directory: the version that scores decides.

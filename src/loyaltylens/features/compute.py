@@ -30,6 +30,7 @@ from loyaltylens.features.definitions import (
     RECENCY_CAP_DAYS,
     REDEMPTION_RATE_PRIOR,
     SHORT_WINDOW_DAYS,
+    YEAR_WINDOW_DAYS,
     definition,
 )
 from loyaltylens.vocabulary import PRODUCT_CATEGORIES
@@ -89,6 +90,7 @@ FEATURE_EXPRESSIONS: dict[str, str] = {
     "frequency_90d": "coalesce(p.frequency_90d, 0)",
     "monetary_90d": "coalesce(p.monetary_90d, 0)",
     "avg_basket_90d": "coalesce(p.monetary_90d / nullif(p.frequency_90d, 0), 0)",
+    "avg_basket_365d": "coalesce(p.avg_basket_365d, 0)",
     "offer_redemption_rate": _smoothed("o.redeemed", "o.received", REDEMPTION_RATE_PRIOR),
     "offers_received_180d": "coalesce(o.received, 0)",
     "offers_received_30d": "coalesce(o.received_30d, 0)",
@@ -125,7 +127,8 @@ purchases AS (
         max(ts) AS last_purchase,
         count(*) FILTER (WHERE ts >= $as_of - INTERVAL {SHORT_WINDOW_DAYS} DAY) AS frequency_30d,
         count(*) FILTER (WHERE ts >= $as_of - INTERVAL {LONG_WINDOW_DAYS} DAY) AS frequency_90d,
-        sum(amount) FILTER (WHERE ts >= $as_of - INTERVAL {LONG_WINDOW_DAYS} DAY) AS monetary_90d
+        sum(amount) FILTER (WHERE ts >= $as_of - INTERVAL {LONG_WINDOW_DAYS} DAY) AS monetary_90d,
+        avg(amount) FILTER (WHERE ts >= $as_of - INTERVAL {YEAR_WINDOW_DAYS} DAY) AS avg_basket_365d
     FROM past_purchases GROUP BY customer_id
 ),
 category_counts AS (

@@ -15,6 +15,7 @@ RECENCY_CAP_DAYS = 365.0
 # Look-back windows of the windowed features (their names carry the same numbers).
 SHORT_WINDOW_DAYS = 30
 LONG_WINDOW_DAYS = 90
+YEAR_WINDOW_DAYS = 365
 OFFER_HISTORY_DAYS = 180
 
 # Rates over a handful of offers are noisy, so they are shrunk towards a prior:
@@ -35,6 +36,7 @@ FEATURES: tuple[FeatureField, ...] = (
     FeatureField("frequency_90d", NUMERIC, "Purchases in the 90 days before as-of.", 0.0),
     FeatureField("monetary_90d", NUMERIC, "Spend in the 90 days before as-of.", 0.0),
     FeatureField("avg_basket_90d", NUMERIC, "Mean purchase amount in the 90 days before as-of (0 if none).", 0.0),
+    FeatureField("avg_basket_365d", NUMERIC, "Mean purchase amount in the 365 days before as-of (0 if none).", 0.0),
     FeatureField(
         "offer_redemption_rate",
         NUMERIC,
@@ -74,6 +76,10 @@ FEATURES: tuple[FeatureField, ...] = (
 # Offer-aware features of a (customer, offer) pair: the offer's own attributes, then the customer's fit with
 # it. A pair row is the customer's FEATURES followed by these, so one matrix scores any customer x offer.
 CATEGORY_WINDOW_DAYS = 365
+# The customer's usual basket wherever an offer is weighed against it (minimum spend vs basket here, the basket at
+# stake in the expected margin): a year of purchases, since 90 days hold a handful or none, and a customer who has
+# stopped buying still brings a basket when they come back to redeem (docs/DECISION.md).
+BASKET_FEATURE = "avg_basket_365d"
 MIN_SPEND_RATIO_CAP = 10.0
 OFFER_FEATURES: tuple[FeatureField, ...] = (
     FeatureField("discount_pct", NUMERIC, "The offer's discount in percent.", 0.0, 100.0),
@@ -96,7 +102,7 @@ AFFINITY_FEATURES: tuple[FeatureField, ...] = (
     FeatureField(
         "min_spend_ratio",
         NUMERIC,
-        "Minimum spend over the 90-day average basket (capped; the cap if no basket).",
+        "Minimum spend over the 365-day average basket (capped; the cap if no basket).",
         0.0,
         MIN_SPEND_RATIO_CAP,
     ),

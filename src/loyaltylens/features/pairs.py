@@ -32,6 +32,7 @@ from loyaltylens.features.compute import (
 )
 from loyaltylens.features.definitions import (
     AS_OF_COLUMN,
+    BASKET_FEATURE,
     CATEGORY_WINDOW_DAYS,
     ENTITY_COLUMN,
     FEATURE_NAMES,
@@ -161,7 +162,7 @@ class PairFeatureIndex:
         customer = self.customer_features[c]
         affinity = _affinity_columns(
             channel_preference=customer[:, FEATURE_NAMES.index("channel_preference")],
-            avg_basket=customer[:, FEATURE_NAMES.index("avg_basket_90d")],
+            avg_basket=customer[:, FEATURE_NAMES.index(BASKET_FEATURE)],
             offer_channel=offers["offer_channel"],
             min_spend=offers["min_spend"],
         )
