@@ -35,11 +35,17 @@ def random_feature_rows(contract: FeatureContract, n: int, seed: int = 0) -> np.
 
 
 def export_untrained_model(
-    out_dir: Path, feature_version: str = "untrained", seed: int = 0, pairs: bool = False
+    out_dir: Path,
+    feature_version: str = "untrained",
+    seed: int = 0,
+    pairs: bool = False,
+    contract: FeatureContract | None = None,
 ) -> Path:
     """Export a randomly initialised model whose input normalisation matches ``random_feature_rows``, so its
-    answers still differ from row to row; ``pairs`` gives it the (customer, offer) pair contract."""
-    contract = (FeatureContract.for_pairs if pairs else FeatureContract.from_definitions)(feature_version)
+    answers still differ from row to row; ``pairs`` gives it the (customer, offer) pair contract, ``contract``
+    any other."""
+    if contract is None:
+        contract = (FeatureContract.for_pairs if pairs else FeatureContract.from_definitions)(feature_version)
     torch.manual_seed(seed)
     model = TabTransformer(PropensityConfig(contract.numeric_index, contract.categorical_index, contract.cardinalities))
     rows = torch.from_numpy(random_feature_rows(contract, 512, seed=seed + 1))

@@ -10,11 +10,14 @@ import pytest
 
 from loyaltylens.decision.chain import DecisionChain
 from loyaltylens.decision.scorers import InProcessScorer, KServeV2Scorer
-from loyaltylens.errors import UnknownCustomerError
+from loyaltylens.errors import DataValidationError, UnknownCustomerError
+from loyaltylens.features.definitions import PAIR_FEATURES
 from loyaltylens.generation.prompts import load_prompt
 from loyaltylens.generation.template import TemplateGenerator
 from loyaltylens.local.stack import start_propensity_stack
+from loyaltylens.propensity.contract import FeatureContract
 from loyaltylens.retrieval.query import build_customer_query
+from tests.model_samples import export_untrained_model
 
 REPO_PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
 CUSTOMERS = [3, 57, 211, 640]
@@ -118,6 +121,15 @@ def test_offer_aware_threshold_reads_the_best_offers_propensity(skeleton_store, 
     decision = chain.run_for_customer(CUSTOMERS[1])
     assert not decision.send_offer and decision.offers == [] and decision.copy is None
     assert f"best offer's propensity {decision.propensity:.3f} below threshold 1.000" in decision.reason
+
+
+def test_a_model_built_on_other_features_is_refused_with_the_widths(tmp_path):
+    """A model from a build whose pair rows had one column less (before avg_basket_365d) neither scores pair rows nor
+    customer rows: the scorer refuses it at once, saying how to fix it, instead of scoring the wrong columns."""
+    older = FeatureContract(fields=tuple(f for f in PAIR_FEATURES if f.name != "avg_basket_365d"))
+    with pytest.raises(DataValidationError, match=rf"takes {len(PAIR_FEATURES) - 1} features.*pair rows "
+                       rf"{len(PAIR_FEATURES)}: retrain it"):  # fmt: skip
+        InProcessScorer(export_untrained_model(tmp_path, contract=older))
 
 
 def test_offer_aware_kserve_scorer_reads_the_served_contract(skeleton_store, pair_model_dir, offer_index, tmp_path):

@@ -13,8 +13,8 @@ import numpy as np
 
 from loyaltylens.decision.margin import MarginModel, load_margin_model
 from loyaltylens.decision.telemetry import REQUEST_ID, REQUEST_ID_HEADER
-from loyaltylens.errors import InvalidInputError, LoyaltyLensError, ServiceUnavailableError
-from loyaltylens.features.definitions import PAIR_FEATURE_NAMES
+from loyaltylens.errors import DataValidationError, InvalidInputError, LoyaltyLensError, ServiceUnavailableError
+from loyaltylens.features.definitions import FEATURE_NAMES, PAIR_FEATURE_NAMES
 
 
 class PropensityScorer(Protocol):
@@ -28,7 +28,16 @@ class PropensityScorer(Protocol):
 
 
 def is_offer_aware(n_features: int) -> bool:
-    """Whether a model with ``n_features`` inputs takes (customer, offer) pair rows."""
+    """Whether a model with ``n_features`` inputs takes (customer, offer) pair rows, or customer rows.
+
+    Raises:
+        DataValidationError: the width is neither: the model was built on other features (an older build's).
+    """
+    if n_features not in (len(FEATURE_NAMES), len(PAIR_FEATURE_NAMES)):
+        raise DataValidationError(
+            f"the model takes {n_features} features, where this build's customer rows have {len(FEATURE_NAMES)} "
+            f"and pair rows {len(PAIR_FEATURE_NAMES)}: retrain it on the current features"
+        )
     return n_features == len(PAIR_FEATURE_NAMES)
 
 
