@@ -8,7 +8,7 @@ from pathlib import Path
 import uvicorn
 
 from loyaltylens.config import get_settings
-from loyaltylens.decision.offers import LazyService, build_offer_service
+from loyaltylens.decision.offers import LazyService
 from loyaltylens.decision.telemetry import OfferMetrics, configure_json_logging
 from loyaltylens.local.launcher import LOOPBACK
 from serving.offers.app import create_app, openapi_document
@@ -26,5 +26,5 @@ if __name__ == "__main__":
     else:
         configure_json_logging()
         settings, metrics = get_settings(), OfferMetrics()
-        service = LazyService(lambda: build_offer_service(settings, metrics, args.model))
-        uvicorn.run(create_app(service.get, metrics), host=args.host, port=args.port, access_log=False)
+        service = LazyService.from_settings(settings, metrics, args.model)
+        uvicorn.run(create_app(service, metrics), host=args.host, port=args.port, access_log=False)

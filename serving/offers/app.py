@@ -13,15 +13,13 @@ customer, 413 body too large, 422 invalid request, 503 a required service (the p
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from loyaltylens.decision.offers import OfferService, OffersRequest, OffersResponse
+from loyaltylens.decision.offers import LazyService, OfferService, OffersRequest, OffersResponse
 from loyaltylens.decision.telemetry import REQUEST_ID, REQUEST_ID_HEADER, OfferMetrics, request_id_from
 from loyaltylens.errors import InvalidInputError, ServiceUnavailableError, UnknownCustomerError
 from loyaltylens.feedback.api import BodySizeLimit, validation_message
@@ -59,9 +57,9 @@ class RequestIdMiddleware:
             REQUEST_ID.reset(token)
 
 
-def create_app(service: Callable[[], OfferService], metrics: OfferMetrics) -> FastAPI:
-    """The API over ``service()`` (called on each request; :class:`LazyService.get` builds it once) whose
-    decisions are counted in ``metrics``."""
+def create_app(service: OfferService | LazyService, metrics: OfferMetrics) -> FastAPI:
+    """The API over ``service`` (a :class:`LazyService` in the server: built on the first request, rebuilt after a
+    promotion) whose decisions are counted in ``metrics``."""
     app = FastAPI(
         title="LoyaltyLens offers",
         version="1",
@@ -104,7 +102,7 @@ def create_app(service: Callable[[], OfferService], metrics: OfferMetrics) -> Fa
 
     @app.post("/v1/offers", response_model=OffersResponse, responses=ERROR_RESPONSES)
     def offers(request: OffersRequest) -> OffersResponse:
-        return service().decide(request.customer_ids, REQUEST_ID.get())
+        return service.decide(request.customer_ids, REQUEST_ID.get())
 
     return app
 
@@ -112,7 +110,7 @@ def create_app(service: Callable[[], OfferService], metrics: OfferMetrics) -> Fa
 def openapi_document() -> dict:
     """The API's OpenAPI document (committed as docs/offers-openapi.json; a test keeps them equal)."""
 
-    def no_service() -> OfferService:
+    def no_service(*_) -> OfferService:
         raise AssertionError("the OpenAPI document needs no service")
 
-    return create_app(no_service, OfferMetrics()).openapi()
+    return create_app(LazyService(no_service, no_service), OfferMetrics()).openapi()

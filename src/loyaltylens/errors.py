@@ -38,3 +38,7 @@ class DataValidationError(LoyaltyLensError):
 
 class ServiceUnavailableError(LoyaltyLensError):
     """A backing service (Postgres, Weaviate, ...) cannot be reached within its timeout."""
+
+
+class ModelVersionMismatchError(ServiceUnavailableError):
+    """The predictor serves another model version than the one whose margin model decides: a rollout under way."""

@@ -24,7 +24,7 @@ from loyaltylens.config import Settings
 from loyaltylens.data.schema import OFFER_CHANNEL_ANY, OFFER_CHANNELS
 from loyaltylens.decision.chain import HISTORY_FALLBACK, DecisionChain
 from loyaltylens.decision.margin import AnywayModel, Economics, MarginModel
-from loyaltylens.decision.offers import ModelVersion, OfferService
+from loyaltylens.decision.offers import LazyService, ModelVersion, OfferService, model_version_of
 from loyaltylens.decision.scorers import InProcessScorer, KServeV2Scorer
 from loyaltylens.decision.telemetry import JsonLogFormatter, OfferMetrics
 from loyaltylens.features.definitions import PAIR_FEATURE_NAMES
@@ -35,8 +35,10 @@ from loyaltylens.generation.writer import CopyWriter
 from loyaltylens.local.launcher import free_port
 from loyaltylens.local.stack import offers_process, start_propensity_stack
 from loyaltylens.propensity.export import model_digest
+from loyaltylens.propensity.registry import ModelRegistry
 from loyaltylens.retrieval.factory import Retrievers
 from loyaltylens.retrieval.query import build_customer_query
+from loyaltylens.runtime.model_source import champion_uri, resolve_model_dir
 from serving.offers.app import create_app, openapi_document
 from tests.model_samples import export_untrained_model, never_opts_out
 
@@ -63,7 +65,7 @@ def offer_client(store, scorer, retriever, generator, margin_model=None) -> tupl
     chain = DecisionChain(store, scorer, retriever, generator, 0.0, top_k=3, candidates=8, margin_model=margin_model)
     metrics = OfferMetrics()
     service = OfferService(chain, ModelVersion(uri="models:/m@champion", alias="champion", version=3), 1000, metrics)
-    return TestClient(create_app(lambda: service, metrics)), metrics
+    return TestClient(create_app(service, metrics)), metrics
 
 
 @pytest.fixture(scope="module")
@@ -188,6 +190,50 @@ def test_a_predictor_serving_another_model_than_the_margin_models_is_a_503(
             assert response.status_code == status, response.text
     error = response.json()["error"]
     assert f"serves model {model_digest(served_dir)}, not {model_digest(other_dir)}" in error
+
+
+def test_the_api_follows_a_promotion_once_the_registry_names_the_served_model(
+    skeleton_store, offer_index, prompt, tmp_path
+):
+    """The predictor rolled out to the new champion before the offer API: while the registry still names the old
+    one, decisions are 503s (no rebuild each time); once it names the served model, the next request rebuilds the
+    service on it and is decided, without a restart, and later requests reuse that service."""
+    old_dir = export_untrained_model(tmp_path / "old", feature_version="skeleton", pairs=True, seed=0)
+    new_dir = export_untrained_model(tmp_path / "new", feature_version="skeleton", pairs=True, seed=1)
+    settings = Settings(data_dir=tmp_path / "data", mlflow_tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    registry = ModelRegistry(settings.tracking_uri, settings.propensity_model_name, artifact_root=tmp_path / "art")
+    old_version, new_version = (
+        registry.register(
+            d, registry.log_training_run(params={}, epoch_metrics=[], metrics={}, model_dir=d, lineage={}), {}
+        )
+        for d in (old_dir, new_dir)
+    )
+    registry.promote(old_version)
+    metrics, built = OfferMetrics(), []
+
+    def build(model_dir: Path) -> OfferService:
+        scorer = KServeV2Scorer.for_model_dir(stack.predictor.http_url, model_dir, stack.model_name)
+        chain = DecisionChain(skeleton_store, scorer, lambda name: offer_index, TemplateGenerator(prompt), 0.0)
+        built.append(model_digest(model_dir))
+        return OfferService(chain, model_version_of("models:/m@champion", model_dir), 1000, metrics, model_dir)
+
+    service = LazyService(
+        lambda: resolve_model_dir(champion_uri(settings), settings.tracking_uri, settings.models_dir), build
+    )
+    client = TestClient(create_app(service, metrics))
+    with start_propensity_stack(new_dir, tmp_path / "logs", with_transformer=False) as stack:
+        for _ in range(2):
+            stale = client.post("/v1/offers", json={"customer_ids": [CUSTOMERS[0]]})
+            assert stale.status_code == 503
+            assert f"serves model {model_digest(new_dir)}, not {model_digest(old_dir)}" in stale.json()["error"]
+        assert built == [model_digest(old_dir)]  # asked the registry again, which still names the old model
+        registry.promote(new_version)
+        for _ in range(2):
+            decided = client.post("/v1/offers", json={"customer_ids": [CUSTOMERS[0]]})
+            assert decided.status_code == 200, decided.text
+        assert built == [model_digest(old_dir), model_digest(new_dir)]
+        assert service.get().model_dir.name == f"{settings.propensity_model_name}-v{new_version}"
+    service.get().chain.scorer.close()
 
 
 def test_the_request_id_is_on_every_stage_log_line(client, caplog):

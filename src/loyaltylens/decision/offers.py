@@ -3,7 +3,8 @@ which runs the decision chain for a batch of customers and reports, per decision
 margin, the copy, the fallbacks, the versions that decided and each stage's latency.
 
 ``serving/offers`` is the FastAPI app over it (HTTP, request ids, metrics endpoint); the chain is built
-lazily on the first request (:func:`build_offer_service`), so the process starts without the registry.
+lazily on the first request (:class:`LazyService`), so the process starts without the registry, and again when a
+promotion has rolled out to the predictor.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from loyaltylens.config import Settings
 from loyaltylens.decision.chain import DecisionChain, OfferDecision
 from loyaltylens.decision.telemetry import OfferMetrics
-from loyaltylens.errors import InvalidInputError
+from loyaltylens.errors import InvalidInputError, ModelVersionMismatchError
 from loyaltylens.generation.offer_copy import OfferCopy
 
 CustomerId = Annotated[int, Field(ge=1, le=2**63 - 1)]
@@ -84,6 +85,7 @@ class OfferService:
     model: ModelVersion
     max_customers: int
     metrics: OfferMetrics
+    model_dir: Path | None = None  # where the model was loaded from (LazyService compares it after a promotion)
 
     def decide(self, customer_ids: list[int], request_id: str) -> OffersResponse:
         """Decisions for ``customer_ids`` in order.
@@ -143,29 +145,64 @@ def model_version_of(uri: str, model_dir: Path) -> ModelVersion:
     return ModelVersion(uri=uri, alias=alias, version=version)
 
 
-def build_offer_service(settings: Settings, metrics: OfferMetrics, model: str | None = None) -> OfferService:
-    """The production service: the chain of :func:`build_decision_chain` with the model ``model`` (default: the
-    champion) in-process, or the KServe predictor at ``settings.offer_predictor_url`` with that model's margin
-    model, and the copy writer the settings configure."""
+def build_offer_service(settings: Settings, metrics: OfferMetrics, uri: str, model_dir: Path) -> OfferService:
+    """The production service for the model ``uri`` resolved to ``model_dir``: the chain of
+    :func:`build_decision_chain` with that model in-process, or the KServe predictor at
+    ``settings.offer_predictor_url`` with that model's margin model, and the copy writer the settings configure."""
     from loyaltylens.decision.chain import build_decision_chain
     from loyaltylens.decision.cli import scorer_for
-    from loyaltylens.runtime.model_source import champion_uri, resolve_model_dir
 
-    uri = model or champion_uri(settings)
-    model_dir = resolve_model_dir(uri, settings.tracking_uri, settings.models_dir)
     chain = build_decision_chain(settings, scorer_for(settings, settings.offer_predictor_url, str(model_dir)))
-    return OfferService(chain, model_version_of(uri, model_dir), settings.offer_api_max_customers, metrics)
+    return OfferService(chain, model_version_of(uri, model_dir), settings.offer_api_max_customers, metrics, model_dir)
 
 
 class LazyService:
-    """Builds the service on first use (one thread builds; the others wait), so the app starts at once and a
-    registry that is down fails requests with a clear error instead of the process."""
+    """The offer API's service, built on first use (one thread builds; the others wait), so the app starts at once and
+    a registry that is down fails requests with a clear error instead of the process.
 
-    def __init__(self, factory: Callable[[], OfferService]):
-        self._factory, self._service, self._lock = factory, None, threading.Lock()
+    It follows a promotion without a restart: when the predictor answers with another model version than the
+    service's (the new champion rolled out to it), the registry is asked again which model the URI names; if that is
+    another model, a service for it replaces this one and the request is decided again. While the two disagree (the
+    registry and the predictor mid-rollout), the request stays a 503 naming both versions."""
+
+    def __init__(self, resolve: Callable[[], Path], build: Callable[[Path], OfferService]):
+        self._resolve, self._build = resolve, build
+        self._service: OfferService | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, metrics: OfferMetrics, model: str | None = None) -> LazyService:
+        """The service of ``model`` (a model directory or registry URI; default: the champion)."""
+        from loyaltylens.runtime.model_source import champion_uri, resolve_model_dir
+
+        uri = model or champion_uri(settings)
+        return cls(
+            lambda: resolve_model_dir(uri, settings.tracking_uri, settings.models_dir),
+            lambda model_dir: build_offer_service(settings, metrics, uri, model_dir),
+        )
 
     def get(self) -> OfferService:
         with self._lock:
             if self._service is None:
-                self._service = self._factory()
+                self._service = self._build(self._resolve())
+            return self._service
+
+    def decide(self, customer_ids: list[int], request_id: str) -> OffersResponse:
+        """:meth:`OfferService.decide` on the current service, once more on a new one after a promotion."""
+        service = self.get()
+        try:
+            return service.decide(customer_ids, request_id)
+        except ModelVersionMismatchError:
+            current = self._follow_registry(service)
+            if current is service:
+                raise
+            return current.decide(customer_ids, request_id)
+
+    def _follow_registry(self, stale: OfferService) -> OfferService:
+        """The service of the model the registry names now (``stale`` when it still names the same model)."""
+        with self._lock:
+            if self._service is stale:
+                model_dir = self._resolve()
+                if model_dir != stale.model_dir:
+                    self._service = self._build(model_dir)
             return self._service

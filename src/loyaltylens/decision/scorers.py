@@ -13,7 +13,13 @@ import numpy as np
 
 from loyaltylens.decision.margin import MarginModel, load_margin_model
 from loyaltylens.decision.telemetry import REQUEST_ID, REQUEST_ID_HEADER
-from loyaltylens.errors import DataValidationError, InvalidInputError, LoyaltyLensError, ServiceUnavailableError
+from loyaltylens.errors import (
+    DataValidationError,
+    InvalidInputError,
+    LoyaltyLensError,
+    ModelVersionMismatchError,
+    ServiceUnavailableError,
+)
 from loyaltylens.features.definitions import FEATURE_NAMES, PAIR_FEATURE_NAMES
 
 
@@ -122,7 +128,7 @@ class KServeV2Scorer:
             raise LoyaltyLensError(f"predictor at {self.url} answered {response.status_code}: {response.text[:200]}")
         answer = response.json()
         if self.model_version is not None and answer.get("model_version") != self.model_version:
-            raise ServiceUnavailableError(
+            raise ModelVersionMismatchError(
                 f"predictor at {self.url} serves model {answer.get('model_version') or '(no version)'}, not "
                 f"{self.model_version} whose margin model decides: serve one model version to both"
             )
