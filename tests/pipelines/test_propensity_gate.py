@@ -3,8 +3,11 @@ replaces a champion that did not (learning rate 1e-7, so its weights stay at the
 alias move; a second challenger, trained on inverted labels (a labelling bug), is refused and the gate run says why.
 Compared on the validation campaign only, from the dataset and feature artifacts the pipeline builds itself.
 
-At 1,500 customers the validation campaign holds 14 redemptions, so the paired AUC interval is about +-0.13 wide:
-a random-init model (0.63 here) is not distinguishable from a learnt one (0.71); an inverted one (0.41) is."""
+The data is as small as keeps the outcome independent of training luck. At 1,500 customers and 150 days (two training
+snapshots, 14 validation redemptions) the TabTransformer's validation AUC ranged 0.48-0.72 over three seeds, and an
+inverted model's 0.31-0.53, so the test passed or failed by the seed. At 3,000 customers and 220 days (six training
+snapshots, 43 validation redemptions) the learnt model gives 0.70-0.75 and the inverted one 0.26-0.31 over the same
+seeds."""
 
 from pathlib import Path
 
@@ -21,8 +24,8 @@ from loyaltylens.propensity.train import TrainConfig
 from loyaltylens.propensity.workflow import train_and_register
 from loyaltylens.registry.audit import audit_log
 
-TINY = GeneratorConfig(n_customers=1500, n_days=150, seed=42)
-GATE_ARGUMENTS = {"candidate": "", "propensity_challenger": "challenger", "n_customers": 1500, "n_days": 150,
+TINY = GeneratorConfig(n_customers=3000, n_days=220, seed=42)
+GATE_ARGUMENTS = {"candidate": "", "propensity_challenger": "challenger", "n_customers": 3000, "n_days": 220,
                   "seed": 42}  # fmt: skip
 UNLEARNT = 1e-7  # the learning rate of a model that stays at its random initialisation
 
@@ -53,7 +56,7 @@ def test_gate_promotes_a_better_challenger_and_refuses_a_worse_one(isolated_sett
     assert registry.resolve("champion") == 2
     moves = audit_log(registry.client, registry.tracking_uri, "model", registry.model_name)
     assert [(m.alias, m.previous, m.version, m.who) for m in moves] == [("champion", "1", "2", "eval-gate")]
-    assert "validation campaign 8" in moves[0].why and "AUC v2" in moves[0].why
+    assert "validation campaign 13" in moves[0].why and "AUC v2" in moves[0].why
 
     inverted = frame.assign(**{LABEL_COLUMN: 1 - frame[LABEL_COLUMN]})
     assert _register(isolated_settings, inverted) == 3
