@@ -39,7 +39,7 @@ from loyaltylens.decision.margin import MarginModel
 from loyaltylens.decision.policy import choose_offer
 from loyaltylens.decision.scorers import PropensityScorer
 from loyaltylens.decision.telemetry import REQUEST_ID
-from loyaltylens.errors import InvalidInputError, ModelVersionMismatchError, ServiceUnavailableError
+from loyaltylens.errors import InvalidInputError, ServiceUnavailableError
 from loyaltylens.features.definitions import OFFER_COLUMN, PAIR_FEATURE_NAMES
 from loyaltylens.features.store import FeatureBatch, FeatureStore
 from loyaltylens.generation.offer_copy import OfferCopy
@@ -237,8 +237,8 @@ class DecisionChain:
         """The scorer's probabilities; a predictor that fails is unavailable, never a default score."""
         try:
             return self.scorer.score(rows)
-        except (InvalidInputError, ModelVersionMismatchError):  # the caller tells these apart (the offer API reloads)
-            raise
+        except (InvalidInputError, ServiceUnavailableError):  # already classified by the scorer (a version mismatch
+            raise  # among them, which the offer API tells apart to follow a promotion)
         except Exception as exc:  # noqa: BLE001 - connection, timeout or server errors alike: no decision without it
             raise ServiceUnavailableError(f"predictor {self.scorer.name} unavailable: {exc}") from exc
 

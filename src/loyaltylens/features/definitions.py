@@ -73,13 +73,13 @@ FEATURES: tuple[FeatureField, ...] = (
     ),
 )
 
-# Offer-aware features of a (customer, offer) pair: the offer's own attributes, then the customer's fit with
-# it. A pair row is the customer's FEATURES followed by these, so one matrix scores any customer x offer.
-CATEGORY_WINDOW_DAYS = 365
 # The customer's usual basket wherever an offer is weighed against it (minimum spend vs basket here, the basket at
 # stake in the expected margin): a year of purchases, since 90 days hold a handful or none, and a customer who has
 # stopped buying still brings a basket when they come back to redeem (docs/DECISION.md).
 BASKET_FEATURE = "avg_basket_365d"
+
+# Offer-aware features of a (customer, offer) pair: the offer's own attributes, then the customer's fit with
+# it. A pair row is the customer's FEATURES followed by these, so one matrix scores any customer x offer.
 MIN_SPEND_RATIO_CAP = 10.0
 OFFER_FEATURES: tuple[FeatureField, ...] = (
     FeatureField("discount_pct", NUMERIC, "The offer's discount in percent.", 0.0, 100.0),

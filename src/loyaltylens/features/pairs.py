@@ -33,7 +33,6 @@ from loyaltylens.features.compute import (
 from loyaltylens.features.definitions import (
     AS_OF_COLUMN,
     BASKET_FEATURE,
-    CATEGORY_WINDOW_DAYS,
     ENTITY_COLUMN,
     FEATURE_NAMES,
     LABEL_COLUMN,
@@ -45,6 +44,7 @@ from loyaltylens.features.definitions import (
     RECENCY_CAP_DAYS,
     REDEMPTION_RATE_PRIOR,
     TREATED_COLUMN,
+    YEAR_WINDOW_DAYS,
 )
 from loyaltylens.vocabulary import PRODUCT_CATEGORIES
 
@@ -79,7 +79,7 @@ def customer_category_sql(customers: str = IN_CHUNK) -> str:
     return f"""
 WITH purchases AS (
     SELECT customer_id, category,
-        count(*) FILTER (WHERE ts >= $as_of - INTERVAL {CATEGORY_WINDOW_DAYS} DAY) AS purchases,
+        count(*) FILTER (WHERE ts >= $as_of - INTERVAL {YEAR_WINDOW_DAYS} DAY) AS purchases,
         max(ts) AS last_purchase
     FROM transactions WHERE ts < $as_of AND {customers} GROUP BY ALL
 ),
@@ -88,7 +88,7 @@ responses AS (
         count(*) FILTER (WHERE e.event_type = 'sent') AS sent,
         count(*) FILTER (WHERE e.event_type = 'redeemed') AS redeemed
     FROM offer_events e JOIN offers o USING (offer_id)
-    WHERE e.ts < $as_of AND e.ts >= $as_of - INTERVAL {CATEGORY_WINDOW_DAYS} DAY AND {customers}
+    WHERE e.ts < $as_of AND e.ts >= $as_of - INTERVAL {YEAR_WINDOW_DAYS} DAY AND {customers}
     GROUP BY ALL
 )
 SELECT customer_id,
