@@ -4,10 +4,13 @@ campaigns, off-policy estimates from the logs beside the truth, candidate recall
 One run on a generated dataset (default 20k customers, 365 days). For each of the last ``--origins`` campaigns
 (the test campaign), every learnt part is fitted on the campaigns before the validation campaign (the one before
 the test campaign): the p(redeem) model (the project's LightGBM pair baseline; the TabTransformer is the
-pipeline's, too slow to retrain per origin here) and the pair logistic model it is blended with, the anyway model
-on hold-out assignments and its redeemers' shift, the opt-out model and, for the learned baseline, a T-learner
-on realised margin (LightGBM on treated and on hold-out rows).
-Calibration on chosen offers is measured on validation and test. The truth is read only to score policies.
+pipeline's, too slow to retrain per origin here) on every training snapshot before it, as the pipeline trains,
+and, on the last few campaigns, the pair logistic model it is blended with, the anyway model on hold-out
+assignments and its redeemers' shift, the opt-out model and, for the learned baseline, a T-learner on realised
+margin (LightGBM on treated and on hold-out rows).
+Calibration on chosen offers is measured on validation and test. The truth is read only to score policies and
+for two ceilings: the project's formula with the truth's p(redeem), and with the best p(redeem) the pair
+features can tell, E[p | features], learnt from the truth of earlier campaigns (:func:`fit_feature_ceiling`).
 
 Run from the repository root:  .venv/bin/python -m benchmarks.policy [--customers N] [--origins K]
 """
@@ -40,7 +43,7 @@ from loyaltylens.decision.evaluation import recalibrate_blend
 from loyaltylens.decision.margin import Economics, MarginModel, PairLogisticModel
 from loyaltylens.decision.ope import bootstrap_interval
 from loyaltylens.decision.policy import choose_offer, decide_campaign
-from loyaltylens.features.compute import connect
+from loyaltylens.features.compute import connect, snapshot_dates
 from loyaltylens.features.definitions import PAIR_FEATURE_NAMES
 from loyaltylens.features.pairs import build_pair_index, compute_pair_training_frame
 from loyaltylens.groundtruth import campaign_as_of, load_pair_truth
@@ -48,7 +51,8 @@ from loyaltylens.propensity.baseline import fit_params, make_lightgbm
 from loyaltylens.propensity.contract import FeatureContract
 
 WINDOW = 14
-TRAIN_CAMPAIGNS = 8  # campaigns before validation the models learn from
+TRAIN_CAMPAIGNS = 8  # campaigns before validation the margin's parts and the T-learner learn from
+CEILING_CAMPAIGNS = 3  # campaigns before the first test one whose pair truth the feature ceiling learns from
 THRESHOLD = 0.05  # the old fixed propensity threshold, kept only as a policy to compare with
 TARGETS = {"share_of_oracle": 0.8, "ope_abs_error_share_of_oracle": 0.10, "candidate_recall": 0.95}
 TARGETS |= {"online_p50_ms": 10.0, "batch_50k_s": 60.0}
@@ -66,6 +70,18 @@ def realised_margin_frame(con, dataset_dir: Path, campaign_ids: list[int], econo
     return frames
 
 
+def fit_feature_ceiling(matrices: list[np.ndarray], true_p: list[np.ndarray], categorical: list[int], seed: int):
+    """E[p_true | pair features], evaluation only: LightGBM with cross-entropy on the truth's p(redeem) of every
+    eligible pair of earlier campaigns (``matrices``: their pair feature rows). The label is the probability
+    itself, without a redemption's noise, on ~25 times more pairs than were sent, so it comes close to what any
+    model could learn from these features with unlimited sends: what the features cannot tell stays out of it."""
+    model = LGBMRegressor(
+        objective="cross_entropy", n_estimators=600, learning_rate=0.05, num_leaves=63, min_child_samples=100,
+        random_state=seed, n_jobs=2, verbose=-1,
+    )  # fmt: skip
+    return model.fit(np.vstack(matrices), np.concatenate(true_p), categorical_feature=categorical)
+
+
 def bootstrap_ci(values: np.ndarray, seed: int = 0, samples: int = 1000) -> tuple[float, float]:
     return bootstrap_interval(lambda i: values[i].mean(), len(values), seed, samples)
 
@@ -79,7 +95,9 @@ def main() -> None:
     settings = Settings()
     economics = Economics.from_settings(settings)
     work = Path(tempfile.mkdtemp(prefix="bench-policy-"))
-    config = GeneratorConfig(n_customers=args.customers, seed=args.seed)
+    config = GeneratorConfig(
+        n_customers=args.customers, seed=args.seed, pair_truth_campaigns=args.origins + CEILING_CAMPAIGNS
+    )
     started = time.perf_counter()
     dataset = generate_dataset(config, work / dataset_id(config)).path
     con = connect(dataset)
@@ -88,13 +106,12 @@ def main() -> None:
     tests = list(range(last - args.origins + 1, last + 1))
     print(f"dataset {time.perf_counter() - started:.0f} s; test campaigns {tests}", flush=True)
 
-    earliest = tests[0] - 1 - TRAIN_CAMPAIGNS
-    snapshots = [as_of[k].to_pydatetime() for k in range(max(1, earliest), last)]
-    training = compute_pair_training_frame(con, snapshots, WINDOW)
+    # Every training snapshot of the pipeline's (from MIN_HISTORY_DAYS on), up to the last test campaign's.
+    training = compute_pair_training_frame(con, snapshot_dates(dataset, as_of[last].to_pydatetime(), WINDOW), WINDOW)
     training["campaign"] = training["as_of"].map({v: k for k, v in as_of.items()})
     contract = FeatureContract.for_pairs()
     campaigns = load_table(dataset, "campaigns")
-    n_eligible = {}
+    n_eligible, truth_rows = {}, {}
     per_policy: dict[str, list[np.ndarray]] = {}
     ope_rows, calibration, recall, fold_info = [], [], [], []
     for test in tests:
@@ -102,7 +119,12 @@ def main() -> None:
         fit_on = list(range(max(1, validation - TRAIN_CAMPAIGNS), validation))
         rows = training[training["campaign"].isin(fit_on)]
         x, y = rows[list(PAIR_FEATURE_NAMES)].to_numpy(np.float32), rows["label"].to_numpy()
-        redeem_model = make_lightgbm(contract, args.seed).fit(x, y, **fit_params("lightgbm", contract))
+        history = training[training["campaign"] < validation]
+        redeem_model = make_lightgbm(contract, args.seed).fit(
+            history[list(PAIR_FEATURE_NAMES)].to_numpy(np.float32),
+            history["label"].to_numpy(),
+            **fit_params("lightgbm", contract),
+        )
 
         held = training[training["campaign"] == validation]  # recalibrated on validation sends, never test
         held_x = held[list(PAIR_FEATURE_NAMES)].to_numpy(np.float32)
@@ -160,20 +182,34 @@ def main() -> None:
             return value.where(send.reindex(value.index).fillna(False).astype(bool), 0.0) if send is not None else value
 
         decisions = decide_campaign(frame).set_index("customer_id").sort_index()  # by customer, as the others
-        # A ceiling, evaluation only: the same formula and decision with the truth's p(redeem) in place of the
-        # model's: what a perfect propensity model would earn with the project's other terms.
         frame_rows = index.lookup(frame["customer_id"].to_numpy(), frame["offer_id"].to_numpy())
-        true_terms = fold_margin.margin_terms(frame_rows, frame["true_p"].to_numpy())
-        with_true_p = (
-            decide_campaign(
-                frame[["customer_id", "offer_id"]].assign(
-                    expected_margin=true_terms.expected_margin,
-                    expected_cost=frame["true_p"].to_numpy() * true_terms.redemption_cost,
-                )
+
+        def decide_with(p_redeem: np.ndarray, frame=frame, frame_rows=frame_rows, margin=fold_margin) -> pd.DataFrame:
+            """The project's formula and decision with ``p_redeem`` in place of the model's."""
+            terms = margin.margin_terms(frame_rows, p_redeem)
+            scored_with = frame[["customer_id", "offer_id"]].assign(
+                expected_margin=terms.expected_margin, expected_cost=p_redeem * terms.redemption_cost
             )
-            .set_index("customer_id")
-            .sort_index()
-        )
+            return decide_campaign(scored_with).set_index("customer_id").sort_index()
+
+        # Two ceilings, evaluation only. With the truth's p(redeem): what a perfect propensity model would earn with
+        # the project's other terms. With E[p | features]: what the best model on these pair features could earn;
+        # the difference between the two is what the features cannot tell.
+        ceiling_on = list(range(test - CEILING_CAMPAIGNS, test))
+        for k in ceiling_on:
+            if k not in truth_rows:
+                pairs = n_eligible[k][0]
+                truth_k = pairs.merge(load_pair_truth(dataset, [k]), on=["customer_id", "offer_id"], how="left")
+                rows_k = build_pair_index(con, as_of[k].to_pydatetime()).lookup(
+                    pairs["customer_id"].to_numpy(), pairs["offer_id"].to_numpy()
+                )
+                truth_rows[k] = (rows_k, truth_k["p_redeem"].to_numpy(np.float64))
+        ceiling_model = fit_feature_ceiling(
+            [truth_rows[k][0] for k in ceiling_on], [truth_rows[k][1] for k in ceiling_on],
+            list(contract.categorical_index), args.seed,
+        )  # fmt: skip
+        with_feature_p = decide_with(np.clip(ceiling_model.predict(frame_rows), 1e-4, 1.0 - 1e-4))
+        with_true_p = decide_with(frame["true_p"].to_numpy())
         top_p = frame.loc[group["p_redeem"].idxmax()].set_index("customer_id")
         tl = frame.loc[group["t_learner"].idxmax()].set_index("customer_id")
         project_choice = decisions["offer_id"]
@@ -191,6 +227,7 @@ def main() -> None:
             "top p(redeem), p >= 0.05": value_of("p_redeem", top_p["p_redeem"] >= THRESHOLD).to_numpy(),
             "T-learner on margin (LightGBM)": value_of("t_learner", tl["t_learner"] > 0).to_numpy(),
             "expected margin (project)": project_value,
+            "expected margin with the features' best p(redeem) (feature ceiling)": value_of_decisions(with_feature_p),
             "expected margin with the true p(redeem) (ceiling)": value_of_decisions(with_true_p),
             "oracle best offer": group["incremental_margin"].max().to_numpy(),
             "oracle best offer or nothing": np.maximum(group["incremental_margin"].max().to_numpy(), 0.0),
@@ -293,6 +330,10 @@ def main() -> None:
     }
     ceiling_share = float(pooled["expected margin with the true p(redeem) (ceiling)"].mean() / oracle.mean())
     share_of_oracle["with_true_p_redeem"] = ceiling_share
+    feature_ceiling_share = float(
+        pooled["expected margin with the features' best p(redeem) (feature ceiling)"].mean() / oracle.mean()
+    )
+    share_of_oracle["with_feature_information_p_redeem"] = feature_ceiling_share
     ope = pd.DataFrame(ope_rows)
     ope_summary = {}
     for name, g in ope.groupby("policy"):
@@ -377,11 +418,14 @@ def main() -> None:
     ]
     recall_k = float(np.mean([r[f"category_history_top{CANDIDATE_K}"] for r in recall]))
     notes = (
-        f"Test campaigns {tests} (rolling origin; models fitted on the {TRAIN_CAMPAIGNS} campaigns before each "
-        f"validation campaign), {args.customers:,} customers. share_of_oracle {share_of_oracle['value']:.2f} "
+        f"Test campaigns {tests} (rolling origin; p(redeem) fitted on every snapshot before each validation "
+        f"campaign, the other parts on the {TRAIN_CAMPAIGNS} campaigns before it), {args.customers:,} customers. "
+        f"share_of_oracle {share_of_oracle['value']:.2f} "
         f"[{share_of_oracle['ci95'][0]:.2f}, {share_of_oracle['ci95'][1]:.2f}] (target >= 0.8); the same formula "
         f"with the truth's p(redeem) {ceiling_share:.2f} (what a perfect propensity model would reach with the "
-        f"other terms as estimated). Project OPE abs "
+        f"other terms as estimated), with E[p(redeem) given the pair features] {feature_ceiling_share:.2f} (the "
+        f"best any model on these features could reach; learnt from the pair truth of the {CEILING_CAMPAIGNS} "
+        f"campaigns before each test one). Project OPE abs "
         f"error / oracle: DR {ope_summary['expected margin (project)']['dr_abs_error_share_of_oracle']:.2f}, IPS "
         f"{ope_summary['expected margin (project)']['ips_abs_error_share_of_oracle']:.2f}, SNIPS "
         f"{ope_summary['expected margin (project)']['snips_abs_error_share_of_oracle']:.2f} (target <= 0.10). "
