@@ -19,6 +19,7 @@ from loyaltylens.decision.evaluation import (
 )
 from loyaltylens.decision.margin import (
     MARGIN_MODEL_FILENAME,
+    PAIR_LOGISTIC_WEIGHT,
     MarginModel,
     OptOutModel,
     PairLogisticModel,
@@ -72,13 +73,17 @@ def test_the_registered_margin_model_decides_as_the_fitted_one(small_dataset: Pa
     np.testing.assert_allclose(terms_loaded.expected_margin, terms_fitted.expected_margin, rtol=1e-9)
     assert np.ptp(terms_fitted.expected_margin) > 0  # the rows differ, so would a broken anyway model's output
     assert fitted.pair_logistic is not None  # the margin model blends the scorer with its pair logistic model
+    assert loaded.pair_logistic_weight == fitted.pair_logistic_weight == PAIR_LOGISTIC_WEIGHT
 
-    older = {
-        k: v for k, v in json.loads((tmp_path / MARGIN_MODEL_FILENAME).read_text()).items() if k != "pair_logistic"
-    }
-    (tmp_path / MARGIN_MODEL_FILENAME).write_text(json.dumps(older))
-    with pytest.raises(InvalidInputError, match="older LoyaltyLens .no pair_logistic.: refit"):
-        load_margin_model(tmp_path)
+    # A margin model decides with the blend weight its recalibration was fitted with, whatever the default is now.
+    document = json.loads((tmp_path / MARGIN_MODEL_FILENAME).read_text())
+    (tmp_path / MARGIN_MODEL_FILENAME).write_text(json.dumps(document | {"pair_logistic_weight": 0.5}))
+    assert load_margin_model(tmp_path).pair_logistic_weight == 0.5
+
+    for key in ("pair_logistic", "pair_logistic_weight"):
+        (tmp_path / MARGIN_MODEL_FILENAME).write_text(json.dumps({k: v for k, v in document.items() if k != key}))
+        with pytest.raises(InvalidInputError, match=f"older LoyaltyLens .no {key}.: refit"):
+            load_margin_model(tmp_path)
 
 
 def test_the_opt_out_model_reads_the_customer_columns_and_learns_from_them() -> None:
@@ -127,6 +132,26 @@ def _flat(rows: np.ndarray) -> np.ndarray:
     return np.full(len(rows), 0.05)  # a propensity model that misses the offer's effect entirely
 
 
+def test_the_blend_weighs_the_two_logits_by_the_margin_models_weight() -> None:
+    rows, labels = _planted_sends(20_000, 0, base_logit=-6.0)
+    pair_logistic = PairLogisticModel().fit(rows, labels)
+    scores = _deep_discounts_first(rows).astype(np.float64)
+    model_logit, pair_logit = np.log(scores / (1 - scores)), pair_logistic.logit(rows)
+    assert np.ptp(model_logit - pair_logit) > 1.0  # the two disagree, so the weight matters
+
+    def blended_logit(weight: float) -> np.ndarray:
+        p = MarginModel(None, None, pair_logistic, None, None, pair_logistic_weight=weight).redeem_probability(
+            rows, scores
+        )
+        return np.log(p / (1 - p))
+
+    np.testing.assert_allclose(blended_logit(0.0), model_logit, rtol=1e-9)
+    np.testing.assert_allclose(blended_logit(1.0), pair_logit, rtol=1e-9)
+    default = MarginModel(None, None, pair_logistic, None, None).redeem_probability(rows, scores)
+    expected = (1 - PAIR_LOGISTIC_WEIGHT) * model_logit + PAIR_LOGISTIC_WEIGHT * pair_logit
+    np.testing.assert_allclose(np.log(default / (1 - default)), expected, rtol=1e-9)
+
+
 def test_the_pair_logistic_model_adds_the_offer_effect_the_scorer_misses_and_the_recent_campaign_sets_the_level():
     earlier_rows, earlier_labels = _planted_sends(20_000, 0, base_logit=-6.0)
     recent_rows, recent_labels = _planted_sends(5_000, 1, base_logit=-5.0)  # drift: every odds x e
@@ -135,7 +160,7 @@ def test_the_pair_logistic_model_adds_the_offer_effect_the_scorer_misses_and_the
     model = MarginModel(None, None, pair_logistic, recalibration, None)
     shallow, deep = recent_rows[:, DISCOUNT] < 30, recent_rows[:, DISCOUNT] > 70
     p = model.redeem_probability(recent_rows, _flat(recent_rows))
-    assert p[deep].mean() > 3 * p[shallow].mean()  # half the planted odds ratio (~e^2 between the two ends)
+    assert p[deep].mean() > 3 * p[shallow].mean()  # most of the planted odds ratio (~e^2 between the two ends)
     np.testing.assert_allclose(p.mean(), recent_labels.mean(), rtol=0.1)  # the recent level, not the earlier one
     assert p.mean() > 1.5 * earlier_labels.mean()
     # what a registered margin model carries: the same probabilities after a round trip through its JSON
