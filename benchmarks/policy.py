@@ -74,9 +74,10 @@ def fit_feature_ceiling(matrices: list[np.ndarray], true_p: list[np.ndarray], ca
     """E[p_true | pair features], evaluation only: LightGBM with cross-entropy on the truth's p(redeem) of every
     eligible pair of earlier campaigns (``matrices``: their pair feature rows). The label is the probability
     itself, without a redemption's noise, on ~25 times more pairs than were sent, so it comes close to what any
-    model could learn from these features with unlimited sends: what the features cannot tell stays out of it."""
+    model could learn from these features with unlimited sends: what the features cannot tell stays out of it.
+    Generous in size (600 trees of 63 leaves gave 0.02 less of the oracle on the last test campaign)."""
     model = LGBMRegressor(
-        objective="cross_entropy", n_estimators=600, learning_rate=0.05, num_leaves=63, min_child_samples=100,
+        objective="cross_entropy", n_estimators=1500, learning_rate=0.05, num_leaves=127, min_child_samples=50,
         random_state=seed, n_jobs=2, verbose=-1,
     )  # fmt: skip
     return model.fit(np.vstack(matrices), np.concatenate(true_p), categorical_feature=categorical)
