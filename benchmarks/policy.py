@@ -87,6 +87,11 @@ def fit_feature_ceiling(
     return model.fit(np.vstack(matrices), np.concatenate(truth), categorical_feature=categorical)
 
 
+def decide_by_customer(scored: pd.DataFrame) -> pd.DataFrame:
+    """``decide_campaign``'s decisions indexed and sorted by customer id, as every policy's values are."""
+    return decide_campaign(scored).set_index("customer_id").sort_index()
+
+
 def bootstrap_ci(values: np.ndarray, seed: int = 0, samples: int = 1000) -> tuple[float, float]:
     return bootstrap_interval(lambda i: values[i].mean(), len(values), seed, samples)
 
@@ -116,6 +121,8 @@ def main() -> None:
     training["campaign"] = training["as_of"].map({v: k for k, v in as_of.items()})
     contract = FeatureContract.for_pairs()
     campaigns = load_table(dataset, "campaigns")
+    events = load_table(dataset, "offer_events")
+    redeemed = events.loc[events["event_type"] == "redeemed", "assignment_id"]
     n_eligible, truth_rows = {}, {}
     per_policy: dict[str, list[np.ndarray]] = {}
     ope_rows, calibration, recall, fold_info = [], [], [], []
@@ -186,7 +193,7 @@ def main() -> None:
             value = chosen["incremental_margin"]
             return value.where(send.reindex(value.index).fillna(False).astype(bool), 0.0) if send is not None else value
 
-        decisions = decide_campaign(frame).set_index("customer_id").sort_index()  # by customer, as the others
+        decisions = decide_by_customer(frame)
         frame_rows = index.lookup(frame["customer_id"].to_numpy(), frame["offer_id"].to_numpy())
 
         def decide_with(p_redeem: np.ndarray, frame=frame, frame_rows=frame_rows, margin=fold_margin) -> pd.DataFrame:
@@ -195,7 +202,7 @@ def main() -> None:
             scored_with = frame[["customer_id", "offer_id"]].assign(
                 expected_margin=terms.expected_margin, expected_cost=p_redeem * terms.redemption_cost
             )
-            return decide_campaign(scored_with).set_index("customer_id").sort_index()
+            return decide_by_customer(scored_with)
 
         # Ceilings, evaluation only. With the truth's p(redeem): what a perfect propensity model would earn with the
         # project's other terms. With E[p | features]: what the best p(redeem) model on these pair features could
@@ -206,9 +213,8 @@ def main() -> None:
             if k not in truth_rows:
                 pairs = n_eligible[k][0]
                 truth_k = pairs.merge(load_pair_truth(dataset, [k]), on=["customer_id", "offer_id"], how="left")
-                rows_k = build_pair_index(con, as_of[k].to_pydatetime()).lookup(
-                    pairs["customer_id"].to_numpy(), pairs["offer_id"].to_numpy()
-                )
+                index_k = results[k][1] if k in results else build_pair_index(con, as_of[k].to_pydatetime())
+                rows_k = index_k.lookup(pairs["customer_id"].to_numpy(), pairs["offer_id"].to_numpy())
                 truth_rows[k] = (rows_k, truth_k[["p_redeem", "incremental_margin"]].to_numpy(np.float64))
 
         def feature_ceiling(column: int, objective: str, ceiling_on=ceiling_on) -> LGBMRegressor:
@@ -219,14 +225,10 @@ def main() -> None:
 
         p_ceiling = np.clip(feature_ceiling(0, "cross_entropy").predict(frame_rows), 1e-4, 1.0 - 1e-4)
         with_feature_p = decide_with(p_ceiling)
-        by_feature_margin = (
-            decide_campaign(
-                frame[["customer_id", "offer_id"]].assign(
-                    expected_margin=feature_ceiling(1, "regression").predict(frame_rows), expected_cost=0.0
-                )
+        by_feature_margin = decide_by_customer(
+            frame[["customer_id", "offer_id"]].assign(
+                expected_margin=feature_ceiling(1, "regression").predict(frame_rows), expected_cost=0.0
             )
-            .set_index("customer_id")
-            .sort_index()
         )
         with_true_p = decide_with(frame["true_p"].to_numpy())
         top_p = frame.loc[group["p_redeem"].idxmax()].set_index("customer_id")
@@ -274,8 +276,6 @@ def main() -> None:
             chosen = decide_campaign(sk)
             sent = chosen[chosen["send"]].merge(sk, on=["customer_id", "offer_id"], suffixes=("", "_s"))
             logged = campaigns[(campaigns["campaign_id"] == k) & campaigns["treated"]]
-            redeemed = load_table(dataset, "offer_events")
-            redeemed = redeemed[redeemed["event_type"] == "redeemed"]["assignment_id"]
             hit = sent.merge(logged, on=["customer_id", "offer_id"])
             calibration.append(
                 {

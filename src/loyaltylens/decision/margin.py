@@ -279,10 +279,10 @@ def blend_redeem_probability(
     weight: float = PAIR_LOGISTIC_WEIGHT,
 ) -> np.ndarray:
     """The weighted mean of the propensity model's logit and the pair logistic model's (``None``: the propensity
-    model's score as it is), with ``weight`` on the latter. The weights are fixed: the
-    propensity model has seen the sends a fitted weight would be learnt on, so a fit would trust it for its
-    in-sample accuracy (a stack fitted that way earned a third of what the propensity model alone earns on the
-    benchmark's first test campaign)."""
+    model's score as it is), with ``weight`` on the latter. The weights are fixed: the propensity model has seen
+    the sends a fitted weight would be learnt on, so a fit would trust it for its in-sample accuracy (a stack
+    fitted that way earned a third of what the propensity model alone earns on the benchmark's first test
+    campaign)."""
     from scipy.special import expit
 
     p = np.asarray(raw_p_redeem, np.float64)
